@@ -1,0 +1,35 @@
+# Pitboss: `make demo` (fresh machine → running app) and `make test` (the whole suite).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test venv lint stress bench app clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m app demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+stress: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow tests/stress
+
+bench: $(STAMP)
+	$(BIN)/python -m app bench --scale demo
+
+clean:
+	rm -rf .pitboss

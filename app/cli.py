@@ -1,0 +1,40 @@
+"""The Pitboss command line: one sub-command per module in `COMMAND_MODULES`.
+
+Each module exposes `register(subparsers)`, which adds its parser(s) and sets `func`, a callable
+taking the parsed arguments and returning the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Keep the names stable: scripts and operators rely on them (SPEC §7).
+COMMAND_MODULES = (
+    "app.commands.db",  # db start|stop|status|url, migrate
+    # "app.commands.seed",  # seed, live  (generator)
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Pitboss back office")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

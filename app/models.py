@@ -1,0 +1,700 @@
+"""The operational schema (SPEC §2) as SQLAlchemy 2 models; Alembic migrations are made from these.
+
+Money is numeric(18,2) in the brand's currency; times are timestamptz (UTC). `updated_at` and
+`version` are maintained by database triggers (see the initial migration), never by the app.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Money = Numeric(18, 2)
+TZ = DateTime(timezone=True)
+
+# Allowed values, shared by the CHECK constraints, the generator, the services and the tests.
+OPERATOR_STATUSES = ("active", "paused", "closed")
+ACCOUNT_STATUSES = ("active", "suspended", "blocked", "self_excluded", "closed")
+KYC_STATUSES = ("none", "pending", "verified", "rejected", "reupload_requested")
+CHANNELS = ("organic", "affiliate", "paid_search", "paid_social", "email", "referral")
+LOGIN_OUTCOMES = ("ok", "failed_password", "blocked")
+PAYMENT_KINDS = ("deposit", "withdrawal")
+PAYMENT_METHODS = ("card", "bank_transfer", "ewallet", "crypto", "voucher")
+PAYMENT_STATUSES = ("pending", "approved", "declined", "failed", "chargeback")
+LEDGER_KINDS = (
+    "deposit",
+    "withdrawal",
+    "withdrawal_reversal",
+    "bet",
+    "win",
+    "bet_void",
+    "bonus_grant",
+    "bonus_convert",
+    "bonus_forfeit",
+    "adjustment",
+    "chargeback",
+)
+GAME_CATEGORIES = ("slots", "live", "table", "crash", "sports")
+BET_STATUSES = ("open", "settled", "void")
+BONUS_TYPES = ("welcome", "reload", "free_spins", "cashback", "loyalty")
+BONUS_STATUSES = ("active", "converted", "forfeited", "expired", "cancelled")
+KYC_CASE_STATUSES = ("pending", "approved", "rejected", "reupload_requested")
+KYC_DECISIONS = ("approved", "rejected", "reupload_requested")
+KYC_SUGGESTIONS = ("approve", "review", "reject")
+KYC_DOC_TYPES = ("passport", "id_card", "driving_licence", "proof_of_address", "selfie", "payment_proof")
+BLACKLIST_CATEGORIES = ("email", "phone", "ip", "device", "document", "payment_account")
+BLACKLIST_SOURCES = ("manual", "csv_upload", "self_exclusion", "regulator", "system")
+TICKET_STATUSES = ("open", "pending", "resolved", "closed")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+DEAL_TYPES = ("cpa", "revshare", "hybrid")
+TRACKING_PLATFORMS = ("meta", "google_ads", "tiktok", "appsflyer")
+POSTBACK_EVENTS = ("registration", "ftd", "deposit", "kyc_verified")
+POSTBACK_STATUSES = ("pending", "delivered", "failed", "suppressed")
+ADJUSTMENT_DIRECTIONS = ("credit", "debit")
+ADJUSTMENT_REASONS = ("goodwill", "correction", "compensation", "chargeback_recovery", "fraud", "other")
+ADJUSTMENT_STATUSES = ("pending", "approved", "rejected", "applied")
+STAFF_ROLES = ("admin", "manager", "analyst", "compliance", "support")
+AUDIT_OUTCOMES = ("ok", "denied", "failed")
+TAX_BASES = ("ggr", "handle")
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """SQL for a CHECK that `column` is one of `values`."""
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def created_col() -> Mapped[dt.datetime]:
+    return mapped_column(TZ, nullable=False, server_default=func.now())
+
+
+def updated_col() -> Mapped[dt.datetime]:
+    return mapped_column(TZ, nullable=False, server_default=func.now())
+
+
+def version_col() -> Mapped[int]:
+    return mapped_column(Integer, nullable=False, server_default=text("1"))
+
+
+# --------------------------------------------------------------------------- reference data
+
+
+class Operator(Base):
+    """A brand. Money of its players is in `currency`; duty follows `jurisdiction`."""
+
+    __tablename__ = "operators"
+    __table_args__ = (
+        CheckConstraint(one_of("status", OPERATOR_STATUSES), name="status"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
+        CheckConstraint("adjustment_threshold >= 0", name="threshold_nonneg"),
+    )
+
+    id: Mapped[int] = mapped_column(SmallInteger, Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    company: Mapped[str] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(String(3))
+    jurisdiction: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    launched_at: Mapped[dt.datetime] = mapped_column(TZ)
+    # balance adjustments above this amount (brand currency) need a second person's approval
+    adjustment_threshold: Mapped[Decimal] = mapped_column(Money, server_default=text("100"))
+    created_at: Mapped[dt.datetime] = created_col()
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class Country(Base):
+    __tablename__ = "countries"
+    __table_args__ = (CheckConstraint("code ~ '^[A-Z]{2}$'", name="code_iso"),)
+
+    code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    iso3: Mapped[str] = mapped_column(String(3))  # for choropleth maps
+    name: Mapped[str] = mapped_column(Text)
+    region: Mapped[str] = mapped_column(Text)
+    high_risk: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class FxRate(Base):
+    """Daily rate: 1 unit of `currency` = `rate_to_eur` EUR."""
+
+    __tablename__ = "fx_rates"
+    __table_args__ = (CheckConstraint("rate_to_eur > 0", name="positive"),)
+
+    rate_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    rate_to_eur: Mapped[Decimal] = mapped_column(Numeric(18, 8))
+
+
+class TaxRate(Base):
+    """Gaming duty by jurisdiction, effective-dated: [effective_from, effective_to)."""
+
+    __tablename__ = "tax_rates"
+    __table_args__ = (
+        CheckConstraint("rate >= 0 AND rate < 1", name="rate_range"),
+        CheckConstraint(one_of("basis", TAX_BASES), name="basis"),
+        CheckConstraint("effective_to IS NULL OR effective_to > effective_from", name="period"),
+        UniqueConstraint("jurisdiction", "effective_from"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    jurisdiction: Mapped[str] = mapped_column(String(8))
+    basis: Mapped[str] = mapped_column(String(8), server_default="ggr")
+    rate: Mapped[Decimal] = mapped_column(Numeric(6, 4))
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    effective_to: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Provider(Base):
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(SmallInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    # share of GGR paid to the game provider (an NGR deduction)
+    fee_rate: Mapped[Decimal] = mapped_column(Numeric(6, 4), server_default=text("0.1000"))
+    __table_args__ = (CheckConstraint("fee_rate >= 0 AND fee_rate < 1", name="fee_range"),)
+
+
+class Game(Base):
+    __tablename__ = "games"
+    __table_args__ = (
+        CheckConstraint(one_of("category", GAME_CATEGORIES), name="category"),
+        CheckConstraint("theoretical_rtp > 0.5 AND theoretical_rtp <= 1", name="rtp_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(16))
+    theoretical_rtp: Mapped[Decimal] = mapped_column(Numeric(6, 4))
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    released_at: Mapped[dt.datetime] = mapped_column(TZ)
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class Affiliate(Base):
+    """A marketing partner and its commission deal."""
+
+    __tablename__ = "affiliates"
+    __table_args__ = (
+        CheckConstraint(one_of("deal_type", DEAL_TYPES), name="deal_type"),
+        CheckConstraint("cpa_amount >= 0 AND revshare_rate >= 0 AND revshare_rate < 1", name="deal_values"),
+        CheckConstraint("cpa_min_deposit >= 0", name="cpa_min_deposit"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    deal_type: Mapped[str] = mapped_column(String(16))
+    cpa_amount: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))  # EUR per qualifying FTD
+    cpa_min_deposit: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))  # EUR
+    revshare_rate: Mapped[Decimal] = mapped_column(Numeric(5, 4), server_default=text("0"))
+    postback_url: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[dt.datetime] = created_col()
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (UniqueConstraint("affiliate_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    affiliate_id: Mapped[int] = mapped_column(ForeignKey("affiliates.id"))
+    name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = created_col()
+
+
+# --------------------------------------------------------------------------- players and activity
+
+
+class Player(Base):
+    __tablename__ = "players"
+    __table_args__ = (
+        CheckConstraint(one_of("account_status", ACCOUNT_STATUSES), name="account_status"),
+        CheckConstraint(one_of("kyc_status", KYC_STATUSES), name="kyc_status"),
+        CheckConstraint(one_of("channel", CHANNELS), name="channel"),
+        CheckConstraint("risk_score BETWEEN 0 AND 100", name="risk_score"),
+        CheckConstraint("cash_balance >= 0", name="cash_nonneg"),
+        CheckConstraint("bonus_balance >= 0", name="bonus_nonneg"),
+        CheckConstraint(
+            "account_status <> 'self_excluded' OR self_excluded_until IS NOT NULL", name="self_exclusion_end"
+        ),
+        UniqueConstraint("operator_id", "username"),
+        Index("ix_players_email", "email"),
+        Index("ix_players_operator_registered", "operator_id", "registered_at"),
+        Index("ix_players_updated_at", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    username: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    first_name: Mapped[str] = mapped_column(Text)
+    last_name: Mapped[str] = mapped_column(Text)
+    country_code: Mapped[str] = mapped_column(ForeignKey("countries.code"))
+    date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    registered_at: Mapped[dt.datetime] = mapped_column(TZ)
+    registration_ip: Mapped[str | None] = mapped_column(Text)
+    device_id: Mapped[str | None] = mapped_column(Text)
+    account_status: Mapped[str] = mapped_column(String(16), server_default="active")
+    self_excluded_until: Mapped[dt.datetime | None] = mapped_column(TZ)
+    kyc_status: Mapped[str] = mapped_column(String(24), server_default="none")
+    risk_score: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    affiliate_id: Mapped[int | None] = mapped_column(ForeignKey("affiliates.id"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    click_id: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16), server_default="organic")
+    is_test: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    cash_balance: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    bonus_balance: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    version: Mapped[int] = version_col()
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class Session(Base):
+    """A player's login attempt and, when it succeeded, the session it opened."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        CheckConstraint(one_of("outcome", LOGIN_OUTCOMES), name="outcome"),
+        CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="period"),
+        Index("ix_sessions_player_started", "player_id", "started_at"),
+        Index("ix_sessions_updated_at", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    started_at: Mapped[dt.datetime] = mapped_column(TZ)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    ip: Mapped[str | None] = mapped_column(Text)
+    device_id: Mapped[str | None] = mapped_column(Text)
+    country_code: Mapped[str | None] = mapped_column(ForeignKey("countries.code"))
+    outcome: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", PAYMENT_KINDS), name="kind"),
+        CheckConstraint(one_of("method", PAYMENT_METHODS), name="method"),
+        CheckConstraint(one_of("status", PAYMENT_STATUSES), name="status"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("provider_fee >= 0", name="fee_nonneg"),
+        CheckConstraint("status <> 'chargeback' OR kind = 'deposit'", name="chargeback_on_deposit"),
+        Index("ix_payments_player_created", "player_id", "created_at"),
+        Index("ix_payments_updated_at", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(16))
+    account_ref: Mapped[str | None] = mapped_column(Text)  # card fingerprint / IBAN / wallet id
+    provider_fee: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))  # payment processing fee
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(TZ)
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class Ledger(Base):
+    """Every balance movement; a player's balances are the sums of these rows. Append-only."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", LEDGER_KINDS), name="kind"),
+        CheckConstraint("cash_amount <> 0 OR bonus_amount <> 0", name="moves_money"),
+        Index("ix_ledger_player_created", "player_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    cash_amount: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))  # signed
+    bonus_amount: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))  # signed
+    ref_type: Mapped[str | None] = mapped_column(String(24))  # payment / bet / bonus / adjustment
+    ref_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now())
+
+
+class Bet(Base):
+    """A game round."""
+
+    __tablename__ = "bets"
+    __table_args__ = (
+        CheckConstraint(one_of("status", BET_STATUSES), name="status"),
+        CheckConstraint(
+            "real_stake >= 0 AND bonus_stake >= 0 AND real_win >= 0 AND bonus_win >= 0 AND jackpot_contribution >= 0",
+            name="amounts_nonneg",
+        ),
+        CheckConstraint("real_stake + bonus_stake > 0", name="has_stake"),
+        CheckConstraint("status <> 'settled' OR settled_at IS NOT NULL", name="settled_has_time"),
+        CheckConstraint("settled_at IS NULL OR settled_at >= placed_at", name="settle_after_place"),
+        Index("ix_bets_player_placed", "player_id", "placed_at"),
+        Index("ix_bets_updated_at", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    game_id: Mapped[int] = mapped_column(ForeignKey("games.id"))
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
+    real_stake: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    bonus_stake: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    real_win: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    bonus_win: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    jackpot_contribution: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    status: Mapped[str] = mapped_column(String(16))
+    placed_at: Mapped[dt.datetime] = mapped_column(TZ)
+    settled_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class Bonus(Base):
+    __tablename__ = "bonuses"
+    __table_args__ = (
+        CheckConstraint(one_of("type", BONUS_TYPES), name="type"),
+        CheckConstraint(one_of("status", BONUS_STATUSES), name="status"),
+        CheckConstraint("amount > 0 AND wagering_requirement >= 0 AND wagered >= 0", name="amounts"),
+        CheckConstraint("converted_amount >= 0", name="converted_nonneg"),
+        Index("ix_bonuses_player", "player_id"),
+        Index("ix_bonuses_updated_at", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    type: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    wagering_requirement: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    wagered: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    status: Mapped[str] = mapped_column(String(16))
+    granted_at: Mapped[dt.datetime] = mapped_column(TZ)
+    converted_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    forfeited_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    converted_amount: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))  # bonus cost
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+# --------------------------------------------------------------------------- staff
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+    __table_args__ = (
+        CheckConstraint(
+            "cardinality(roles) >= 1 AND roles <@ ARRAY['admin','manager','analyst','compliance','support']::text[]",
+            name="roles",
+        ),
+        CheckConstraint("failed_logins >= 0", name="failed_logins"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)  # bcrypt
+    roles: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    brand_scope: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))  # NULL: all brands
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(TZ)
+    password_changed_at: Mapped[dt.datetime] = created_col()
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    created_at: Mapped[dt.datetime] = created_col()
+    version: Mapped[int] = version_col()
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class StaffSession(Base):
+    """A server-side login session; the browser cookie is only valid while this row is live."""
+
+    __tablename__ = "staff_sessions"
+    __table_args__ = (Index("ix_staff_sessions_user", "staff_user_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # random token id (in the cookie)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    staff_version: Mapped[int] = mapped_column(Integer)  # a role/scope/disable change bumps the user's version
+    created_at: Mapped[dt.datetime] = created_col()
+    last_seen_at: Mapped[dt.datetime] = created_col()
+    expires_at: Mapped[dt.datetime] = mapped_column(TZ)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    end_reason: Mapped[str | None] = mapped_column(Text)
+    client: Mapped[str | None] = mapped_column(Text)
+
+
+# --------------------------------------------------------------------------- compliance
+
+
+class KycCase(Base):
+    __tablename__ = "kyc_cases"
+    __table_args__ = (
+        CheckConstraint(one_of("status", KYC_CASE_STATUSES), name="status"),
+        CheckConstraint("decision IS NULL OR " + one_of("decision", KYC_DECISIONS), name="decision"),
+        CheckConstraint(one_of("auto_suggestion", KYC_SUGGESTIONS), name="suggestion"),
+        CheckConstraint("auto_score BETWEEN 0 AND 100", name="score"),
+        CheckConstraint("(decision IS NULL) = (decided_at IS NULL)", name="decision_time"),
+        CheckConstraint("decision IS NULL OR length(trim(decision_reason)) > 0", name="decision_reason"),
+        Index("ix_kyc_cases_status_due", "status", "due_at"),
+        Index("ix_kyc_cases_player", "player_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    status: Mapped[str] = mapped_column(String(24), server_default="pending")
+    auto_score: Mapped[int] = mapped_column(SmallInteger)  # 0 = clean … 100 = certain problem
+    auto_reasons: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    auto_suggestion: Mapped[str] = mapped_column(String(16))
+    submitted_at: Mapped[dt.datetime] = mapped_column(TZ)
+    due_at: Mapped[dt.datetime] = mapped_column(TZ)  # SLA
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    claim_expires_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    decision: Mapped[str | None] = mapped_column(String(24))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    manual_override: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    created_at: Mapped[dt.datetime] = created_col()
+    version: Mapped[int] = version_col()
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class KycDocument(Base):
+    __tablename__ = "kyc_documents"
+    __table_args__ = (
+        CheckConstraint(one_of("doc_type", KYC_DOC_TYPES), name="doc_type"),
+        Index("ix_kyc_documents_case", "case_id"),
+        Index("ix_kyc_documents_number", "doc_number"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("kyc_cases.id"))
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    doc_type: Mapped[str] = mapped_column(String(24))
+    doc_number: Mapped[str | None] = mapped_column(Text)
+    issuing_country: Mapped[str | None] = mapped_column(ForeignKey("countries.code"))
+    full_name: Mapped[str | None] = mapped_column(Text)  # as printed on the document
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)  # as printed on the document
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
+    file_name: Mapped[str] = mapped_column(Text)
+    submitted_at: Mapped[dt.datetime] = mapped_column(TZ)
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class BlacklistEntry(Base):
+    """A blocked identifier; never deleted, only ended (`removed_at`)."""
+
+    __tablename__ = "blacklist_entries"
+    __table_args__ = (
+        CheckConstraint(one_of("category", BLACKLIST_CATEGORIES), name="category"),
+        CheckConstraint(one_of("source", BLACKLIST_SOURCES), name="source"),
+        CheckConstraint("length(trim(reason)) > 0", name="reason"),
+        CheckConstraint("length(normalized_value) > 0", name="value"),
+        CheckConstraint("(removed_at IS NULL) OR (removal_reason IS NOT NULL)", name="removal_reason"),
+        Index(
+            "uq_blacklist_active_value",
+            "category",
+            "normalized_value",
+            text("coalesce(operator_id, 0)"),
+            unique=True,
+            postgresql_where=text("removed_at IS NULL"),
+        ),
+        Index("ix_blacklist_value", "normalized_value"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    category: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(Text)  # as entered
+    normalized_value: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))  # NULL: all brands
+    player_id: Mapped[int | None] = mapped_column(ForeignKey("players.id"))  # self-exclusion's player
+    expires_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    created_at: Mapped[dt.datetime] = created_col()
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    removed_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    removed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    removal_reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = version_col()
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class SupportTicket(Base):
+    __tablename__ = "support_tickets"
+    __table_args__ = (
+        CheckConstraint(one_of("status", TICKET_STATUSES), name="status"),
+        CheckConstraint(one_of("priority", TICKET_PRIORITIES), name="priority"),
+        Index("ix_support_tickets_player", "player_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    subject: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(16), server_default="normal")
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    created_at: Mapped[dt.datetime] = mapped_column(TZ)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class BalanceAdjustment(Base):
+    __tablename__ = "balance_adjustments"
+    __table_args__ = (
+        CheckConstraint(one_of("direction", ADJUSTMENT_DIRECTIONS), name="direction"),
+        CheckConstraint(one_of("reason_code", ADJUSTMENT_REASONS), name="reason_code"),
+        CheckConstraint(one_of("status", ADJUSTMENT_STATUSES), name="status"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("decided_by IS NULL OR decided_by <> requested_by", name="four_eyes"),
+        CheckConstraint("length(trim(note)) > 0", name="note"),
+        Index("ix_balance_adjustments_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    direction: Mapped[str] = mapped_column(String(8))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    reason_code: Mapped[str] = mapped_column(String(24))
+    note: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    requested_by: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    requested_at: Mapped[dt.datetime] = created_col()
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledger.id"))
+    version: Mapped[int] = version_col()
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+# --------------------------------------------------------------------------- marketing
+
+
+class TrackingConfig(Base):
+    __tablename__ = "tracking_configs"
+    __table_args__ = (CheckConstraint(one_of("platform", TRACKING_PLATFORMS), name="platform"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))  # NULL: all brands
+    platform: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    settings: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))  # non-secret fields
+    secret: Mapped[str | None] = mapped_column(Text)  # access token / API secret; masked on display
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[dt.datetime] = created_col()
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    version: Mapped[int] = version_col()
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class Postback(Base):
+    __tablename__ = "postbacks"
+    __table_args__ = (
+        CheckConstraint(one_of("event_type", POSTBACK_EVENTS), name="event_type"),
+        CheckConstraint(one_of("status", POSTBACK_STATUSES), name="status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index("ix_postbacks_status_next", "status", "next_retry_at"),
+        Index("ix_postbacks_player", "player_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)  # dedup key
+    event_type: Mapped[str] = mapped_column(String(16))
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    affiliate_id: Mapped[int | None] = mapped_column(ForeignKey("affiliates.id"))
+    tracking_config_id: Mapped[int | None] = mapped_column(ForeignKey("tracking_configs.id"))
+    url: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_http_code: Mapped[int | None] = mapped_column(Integer)
+    last_response: Mapped[str | None] = mapped_column(Text)
+    next_retry_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    suppressed_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now())
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+# --------------------------------------------------------------------------- audit
+
+
+class AuditLog(Base):
+    """Append-only record of every privileged action (hash chain and write rules: audit migration)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        CheckConstraint(one_of("outcome", AUDIT_OUTCOMES), name="outcome"),
+        Index("ix_audit_log_target", "target_type", "target_id"),
+        Index("ix_audit_log_actor", "actor_name", "occurred_at"),
+        Index("ix_audit_log_request", "request_id"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(TZ, server_default=func.now())
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    actor_name: Mapped[str] = mapped_column(Text)
+    actor_role: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(Text)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    after: Mapped[dict | None] = mapped_column(JSONB)
+    reason: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict | None] = mapped_column(JSONB)  # error message, filters of an export, …
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+# Tables whose rows change after insert: `updated_at` (and `version` where present) kept by triggers.
+TOUCHED_TABLES = tuple(t.name for t in Base.metadata.sorted_tables if "updated_at" in t.c)
+VERSIONED_TABLES = tuple(t.name for t in Base.metadata.sorted_tables if "version" in t.c)
