@@ -1,0 +1,71 @@
+"""Build the marts from the `raw` schema inside the warehouse file ingestion is preparing.
+
+`build_marts(con, changed)`: `changed` maps raw table → rows merged in this run (None: rebuild all).
+A mart is rebuilt when one of the raw tables it reads (directly or through other marts) changed, or
+when it does not exist yet; the others are kept as they are in the file. Timings per mart go to
+`meta.mart_build`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+
+from warehouse.transforms import MARTS, Mart
+
+
+class MartBuildError(RuntimeError):
+    """The raw data cannot be turned into correct marts; the message says why."""
+
+
+def marts_to_rebuild(changed: dict[str, int] | None, existing: set[str]) -> list[Mart]:
+    """The marts (in build order) that depend on a changed raw table, or are missing."""
+    if changed is None:
+        return list(MARTS)
+    touched = {table for table, rows in changed.items() if rows}
+    stale: set[str] = set()
+    selected = []
+    for mart in MARTS:
+        if mart.name not in existing or mart.raw_deps & touched or mart.mart_deps & stale:
+            stale.add(mart.name)
+            selected.append(mart)
+    return selected
+
+
+def _existing_marts(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'mart' AND table_catalog = current_database()"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _check_fx(con: duckdb.DuckDBPyConnection) -> None:
+    missing = con.execute(
+        """SELECT DISTINCT o.currency FROM raw.operators o
+           WHERE o.currency <> 'EUR' AND o.currency NOT IN (SELECT currency FROM raw.fx_rates)
+           ORDER BY 1"""
+    ).fetchall()
+    if missing:
+        codes = ", ".join(r[0] for r in missing)
+        raise MartBuildError(f"no fx_rates to EUR for brand currency {codes}: EUR figures cannot be computed")
+
+
+def build_marts(con: duckdb.DuckDBPyConnection, changed: dict[str, int] | None) -> None:
+    """Create or refresh the marts in `con` (a writable connection to the file being prepared)."""
+    _check_fx(con)
+    con.execute("CREATE SCHEMA IF NOT EXISTS mart")
+    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS meta.mart_build (mart VARCHAR, rows BIGINT, seconds DOUBLE, built_at TIMESTAMP)"
+    )
+    todo = marts_to_rebuild(changed, _existing_marts(con))
+    timings = []
+    for mart in todo:
+        t0 = time.perf_counter()
+        con.execute(mart.sql)
+        rows = con.execute(f"SELECT count(*) FROM mart.{mart.name}").fetchone()[0]
+        timings.append((mart.name, rows, time.perf_counter() - t0))
+    con.executemany(
+        "INSERT INTO meta.mart_build VALUES (?, ?, ?, CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP))", timings
+    )

@@ -1,0 +1,452 @@
+"""The mart transforms: one SQL statement per mart, raw → mart, with its dependencies.
+
+Conventions (see warehouse/metrics.py for the metric definitions built on these):
+- Every fact mart excludes test accounts (`players.is_test`) and carries `brand_id`.
+- Dates are UTC days of naive UTC TIMESTAMPs. A settled bet counts on its `settled_at` day; a payment on
+  its `created_at` day, except a chargeback, which counts on its `updated_at` day; bonus cost on `converted_at`.
+- Brand-currency amounts sit next to EUR amounts (`*_eur` = amount × that day's `rate_to_eur`, exact
+  decimals; rounding to cents happens only when a figure is shown).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mart:
+    """A mart table: its name (in schema `mart`), what it reads, and the statement that builds it."""
+
+    name: str
+    raw_deps: frozenset[str]
+    mart_deps: frozenset[str]
+    sql: str
+
+
+def _m(name: str, raw: str, marts: str, sql: str) -> Mart:
+    return Mart(name, frozenset(raw.split()), frozenset(marts.split()), sql)
+
+
+CALENDAR = _m(
+    "calendar",
+    "players bets payments bonuses fx_rates",
+    "",
+    """
+CREATE OR REPLACE TABLE mart.calendar AS
+WITH bounds AS (
+    SELECT min(d) AS lo, max(d) AS hi FROM (
+        SELECT CAST(min(registered_at) AS DATE) AS d FROM raw.players
+        UNION ALL SELECT CAST(max(registered_at) AS DATE) FROM raw.players
+        UNION ALL SELECT CAST(min(settled_at) AS DATE) FROM raw.bets
+        UNION ALL SELECT CAST(max(settled_at) AS DATE) FROM raw.bets
+        UNION ALL SELECT CAST(min(created_at) AS DATE) FROM raw.payments
+        UNION ALL SELECT CAST(max(updated_at) AS DATE) FROM raw.payments
+        UNION ALL SELECT CAST(max(converted_at) AS DATE) FROM raw.bonuses
+        UNION ALL SELECT min(rate_date) FROM raw.fx_rates
+        UNION ALL SELECT max(rate_date) FROM raw.fx_rates
+    )
+)
+SELECT CAST(r.range AS DATE) AS day
+FROM bounds, range(CAST(bounds.lo AS TIMESTAMP), CAST(bounds.hi AS TIMESTAMP) + INTERVAL 1 DAY, INTERVAL 1 DAY) AS r
+ORDER BY day
+""",
+)
+
+# Per day and brand: the EUR rate (latest rate on or before the day; the earliest known rate before the first
+# one) and the gaming duty in force (effective-dated by the brand's jurisdiction; latest start wins).
+BRAND_DAY = _m(
+    "brand_day",
+    "operators fx_rates tax_rates",
+    "calendar",
+    """
+CREATE OR REPLACE TABLE mart.brand_day AS
+WITH first_rate AS (
+    SELECT currency, arg_min(rate_to_eur, rate_date) AS rate FROM raw.fx_rates GROUP BY currency
+),
+base AS (
+    SELECT c.day, o.id AS brand_id, o.currency, o.jurisdiction FROM mart.calendar c CROSS JOIN raw.operators o
+),
+fx AS (
+    SELECT b.*, f.rate_to_eur AS asof_rate
+    FROM base b ASOF LEFT JOIN raw.fx_rates f ON f.currency = b.currency AND b.day >= f.rate_date
+),
+duty AS (
+    SELECT fx.day, fx.brand_id, t.rate, t.basis
+    FROM fx JOIN raw.tax_rates t
+      ON t.jurisdiction = fx.jurisdiction AND fx.day >= t.effective_from
+     AND (t.effective_to IS NULL OR fx.day < t.effective_to)
+    QUALIFY row_number() OVER (PARTITION BY fx.day, fx.brand_id ORDER BY t.effective_from DESC) = 1
+)
+SELECT fx.day, fx.brand_id, fx.currency, fx.jurisdiction,
+       CAST(CASE WHEN fx.currency = 'EUR' THEN 1 ELSE coalesce(fx.asof_rate, fr.rate) END AS DECIMAL(18,8))
+           AS rate_to_eur,
+       CAST(coalesce(d.rate, 0) AS DECIMAL(6,4)) AS duty_rate,
+       coalesce(d.basis, 'ggr') AS duty_basis
+FROM fx
+LEFT JOIN first_rate fr ON fr.currency = fx.currency
+LEFT JOIN duty d ON d.day = fx.day AND d.brand_id = fx.brand_id
+ORDER BY fx.day, fx.brand_id
+""",
+)
+
+GAMES = _m(
+    "games",
+    "games providers",
+    "",
+    """
+CREATE OR REPLACE TABLE mart.games AS
+SELECT g.id AS game_id, g.code, g.name, g.category, g.provider_id, p.name AS provider,
+       g.theoretical_rtp, p.fee_rate, g.enabled
+FROM raw.games g JOIN raw.providers p ON p.id = g.provider_id
+""",
+)
+
+COUNTRIES = _m(
+    "countries",
+    "countries",
+    "",
+    "CREATE OR REPLACE TABLE mart.countries AS SELECT code AS country_code, iso3, name, region FROM raw.countries",
+)
+
+PLAYER_DIM = _m(
+    "player_dim",
+    "players affiliates",
+    "",
+    """
+CREATE OR REPLACE TABLE mart.player_dim AS
+SELECT p.id AS player_id, CAST(p.operator_id AS INTEGER) AS brand_id, p.country_code, p.affiliate_id,
+       a.name AS affiliate, p.campaign_id, p.channel, p.is_test, p.registered_at,
+       CAST(p.registered_at AS DATE) AS reg_date
+FROM raw.players p LEFT JOIN raw.affiliates a ON a.id = p.affiliate_id
+""",
+)
+
+# Day × player: every player-attributable money flow (test accounts excluded), brand currency and EUR.
+PLAYER_DAY = _m(
+    "player_day",
+    "bets payments bonuses",
+    "games player_dim brand_day",
+    """
+CREATE OR REPLACE TABLE mart.player_day AS
+WITH flows AS (
+    SELECT CAST(b.settled_at AS DATE) AS day, b.player_id,
+           count(*) AS rounds,
+           count(*) FILTER (WHERE b.real_stake > 0) AS real_rounds,
+           sum(b.real_stake) AS handle, sum(b.real_win) AS real_win,
+           sum(b.bonus_stake) AS bonus_stake, sum(b.bonus_win) AS bonus_win,
+           sum(b.jackpot_contribution) AS jackpot,
+           sum((b.real_stake - b.real_win) * g.fee_rate) AS provider_fee
+    FROM raw.bets b JOIN mart.games g ON g.game_id = b.game_id
+    WHERE b.status = 'settled'
+    GROUP BY ALL
+    UNION ALL BY NAME
+    SELECT CAST(created_at AS DATE) AS day, player_id,
+           count(*) FILTER (WHERE kind = 'deposit' AND status = 'approved') AS deposit_count,
+           sum(amount) FILTER (WHERE kind = 'deposit' AND status = 'approved') AS deposits,
+           count(*) FILTER (WHERE kind = 'withdrawal' AND status = 'approved') AS withdrawal_count,
+           sum(amount) FILTER (WHERE kind = 'withdrawal' AND status = 'approved') AS withdrawals,
+           sum(provider_fee) FILTER (WHERE status IN ('approved', 'chargeback')) AS payment_fees
+    FROM raw.payments GROUP BY ALL
+    UNION ALL BY NAME
+    SELECT CAST(updated_at AS DATE) AS day, player_id,
+           count(*) AS chargeback_count, sum(amount) AS chargebacks
+    FROM raw.payments WHERE status = 'chargeback' GROUP BY ALL
+    UNION ALL BY NAME
+    SELECT CAST(converted_at AS DATE) AS day, player_id, sum(converted_amount) AS bonus_cost
+    FROM raw.bonuses WHERE converted_at IS NOT NULL AND converted_amount > 0 GROUP BY ALL
+),
+per_day AS (
+    SELECT f.day, f.player_id, p.brand_id, p.country_code,
+           CAST(coalesce(sum(f.rounds), 0) AS INTEGER) AS rounds, CAST(coalesce(sum(f.real_rounds), 0) AS INTEGER) AS real_rounds,
+           coalesce(sum(f.handle), 0) AS handle, coalesce(sum(f.real_win), 0) AS real_win,
+           coalesce(sum(f.bonus_stake), 0) AS bonus_stake, coalesce(sum(f.bonus_win), 0) AS bonus_win,
+           coalesce(sum(f.jackpot), 0) AS jackpot, coalesce(sum(f.provider_fee), 0) AS provider_fee,
+           coalesce(sum(f.bonus_cost), 0) AS bonus_cost,
+           CAST(coalesce(sum(f.deposit_count), 0) AS INTEGER) AS deposit_count, coalesce(sum(f.deposits), 0) AS deposits,
+           CAST(coalesce(sum(f.withdrawal_count), 0) AS INTEGER) AS withdrawal_count,
+           coalesce(sum(f.withdrawals), 0) AS withdrawals,
+           coalesce(sum(f.payment_fees), 0) AS payment_fees,
+           CAST(coalesce(sum(f.chargeback_count), 0) AS INTEGER) AS chargeback_count,
+           coalesce(sum(f.chargebacks), 0) AS chargebacks
+    FROM flows f JOIN mart.player_dim p ON p.player_id = f.player_id AND NOT p.is_test
+    GROUP BY ALL
+),
+priced AS (
+    SELECT d.*, d.handle - d.real_win AS ggr,
+           bd.duty_rate * CASE WHEN bd.duty_basis = 'handle' THEN d.handle ELSE d.handle - d.real_win END AS duty,
+           bd.rate_to_eur
+    FROM per_day d JOIN mart.brand_day bd ON bd.day = d.day AND bd.brand_id = d.brand_id
+)
+SELECT day, player_id, brand_id, country_code, rounds, real_rounds,
+       handle, real_win, ggr, bonus_stake, bonus_win, jackpot, provider_fee, bonus_cost,
+       deposit_count, deposits, withdrawal_count, withdrawals, payment_fees, chargeback_count, chargebacks, duty,
+       ggr - bonus_cost - jackpot - provider_fee - payment_fees - chargebacks - duty AS ngr,
+       handle * rate_to_eur AS handle_eur, real_win * rate_to_eur AS real_win_eur, ggr * rate_to_eur AS ggr_eur,
+       bonus_stake * rate_to_eur AS bonus_stake_eur, bonus_win * rate_to_eur AS bonus_win_eur,
+       jackpot * rate_to_eur AS jackpot_eur, provider_fee * rate_to_eur AS provider_fee_eur,
+       bonus_cost * rate_to_eur AS bonus_cost_eur, deposits * rate_to_eur AS deposits_eur,
+       withdrawals * rate_to_eur AS withdrawals_eur, payment_fees * rate_to_eur AS payment_fees_eur,
+       chargebacks * rate_to_eur AS chargebacks_eur, duty * rate_to_eur AS duty_eur,
+       (ggr - bonus_cost - jackpot - provider_fee - payment_fees - chargebacks - duty) * rate_to_eur AS ngr_eur
+FROM priced
+ORDER BY day, brand_id, player_id
+""",
+)
+
+# Day × brand × country × game: rounds and money of settled bets, plus the sums a per-round variance
+# estimate of the RTP needs (in EUR², as DOUBLE).
+GAME_DAY = _m(
+    "game_day",
+    "bets",
+    "games player_dim brand_day",
+    """
+CREATE OR REPLACE TABLE mart.game_day AS
+WITH agg AS (
+    SELECT CAST(b.settled_at AS DATE) AS day, p.brand_id, p.country_code, b.game_id,
+           count(*) AS rounds, count(*) FILTER (WHERE b.real_stake > 0) AS real_rounds,
+           sum(b.real_stake) AS handle, sum(b.real_win) AS real_win,
+           sum(b.bonus_stake) AS bonus_stake, sum(b.bonus_win) AS bonus_win,
+           sum(b.jackpot_contribution) AS jackpot,
+           coalesce(sum(CAST(b.real_win AS DOUBLE) ^ 2) FILTER (WHERE b.real_stake > 0), 0) AS ss_win,
+           coalesce(sum(CAST(b.real_win AS DOUBLE) * CAST(b.real_stake AS DOUBLE)), 0) AS ss_cross,
+           coalesce(sum(CAST(b.real_stake AS DOUBLE) ^ 2), 0) AS ss_stake
+    FROM raw.bets b JOIN mart.player_dim p ON p.player_id = b.player_id AND NOT p.is_test
+    WHERE b.status = 'settled'
+    GROUP BY ALL
+)
+SELECT a.day, a.brand_id, a.country_code, a.game_id, a.rounds, a.real_rounds,
+       a.handle, a.real_win, a.handle - a.real_win AS ggr, a.bonus_stake, a.bonus_win, a.jackpot,
+       (a.handle - a.real_win) * g.fee_rate AS provider_fee,
+       a.handle * bd.rate_to_eur AS handle_eur, a.real_win * bd.rate_to_eur AS real_win_eur,
+       (a.handle - a.real_win) * bd.rate_to_eur AS ggr_eur,
+       a.bonus_stake * bd.rate_to_eur AS bonus_stake_eur, a.bonus_win * bd.rate_to_eur AS bonus_win_eur,
+       a.jackpot * bd.rate_to_eur AS jackpot_eur,
+       (a.handle - a.real_win) * g.fee_rate * bd.rate_to_eur AS provider_fee_eur,
+       a.ss_win * CAST(bd.rate_to_eur AS DOUBLE) ^ 2 AS ss_win_eur,
+       a.ss_cross * CAST(bd.rate_to_eur AS DOUBLE) ^ 2 AS ss_cross_eur,
+       a.ss_stake * CAST(bd.rate_to_eur AS DOUBLE) ^ 2 AS ss_stake_eur
+FROM agg a
+JOIN mart.games g ON g.game_id = a.game_id
+JOIN mart.brand_day bd ON bd.day = a.day AND bd.brand_id = a.brand_id
+ORDER BY a.day, a.brand_id
+""",
+)
+
+# Day × brand × country × method × kind × status (chargebacks dated by updated_at).
+PAYMENTS_DAILY = _m(
+    "payments_daily",
+    "payments",
+    "player_dim brand_day",
+    """
+CREATE OR REPLACE TABLE mart.payments_daily AS
+WITH agg AS (
+    SELECT CASE WHEN y.status = 'chargeback' THEN CAST(y.updated_at AS DATE) ELSE CAST(y.created_at AS DATE) END
+               AS day,
+           p.brand_id, p.country_code, y.method, y.kind, y.status,
+           count(*) AS payment_count, sum(y.amount) AS amount, sum(y.provider_fee) AS fees
+    FROM raw.payments y JOIN mart.player_dim p ON p.player_id = y.player_id AND NOT p.is_test
+    GROUP BY ALL
+)
+SELECT a.*, a.amount * bd.rate_to_eur AS amount_eur, a.fees * bd.rate_to_eur AS fees_eur
+FROM agg a JOIN mart.brand_day bd ON bd.day = a.day AND bd.brand_id = a.brand_id
+ORDER BY a.day, a.brand_id
+""",
+)
+
+PENDING_WITHDRAWALS = _m(
+    "pending_withdrawals",
+    "payments",
+    "player_dim brand_day",
+    """
+CREATE OR REPLACE TABLE mart.pending_withdrawals AS
+SELECT y.id AS payment_id, p.brand_id, y.player_id, p.country_code, y.method, y.amount, bd.currency,
+       y.amount * bd.rate_to_eur AS amount_eur, y.created_at
+FROM raw.payments y
+JOIN mart.player_dim p ON p.player_id = y.player_id AND NOT p.is_test
+JOIN mart.brand_day bd ON bd.day = CAST(y.created_at AS DATE) AND bd.brand_id = p.brand_id
+WHERE y.kind = 'withdrawal' AND y.status = 'pending'
+ORDER BY y.created_at
+""",
+)
+
+# One row per (non-test) player: registration and FTD cohorts with the slice attributes.
+COHORT_PLAYER = _m(
+    "cohort_player",
+    "payments",
+    "player_dim brand_day",
+    """
+CREATE OR REPLACE TABLE mart.cohort_player AS
+WITH ftd AS (
+    SELECT player_id, created_at AS ftd_at, amount AS ftd_amount
+    FROM raw.payments
+    WHERE kind = 'deposit' AND status = 'approved'
+    QUALIFY row_number() OVER (PARTITION BY player_id ORDER BY created_at, id) = 1
+)
+SELECT p.player_id, p.brand_id, p.country_code, p.affiliate_id, p.affiliate, p.channel,
+       p.registered_at, p.reg_date,
+       CAST(date_trunc('week', p.reg_date) AS DATE) AS reg_week,
+       CAST(date_trunc('month', p.reg_date) AS DATE) AS reg_month,
+       f.ftd_at, CAST(f.ftd_at AS DATE) AS ftd_date,
+       CAST(date_trunc('week', CAST(f.ftd_at AS DATE)) AS DATE) AS ftd_week,
+       CAST(date_trunc('month', CAST(f.ftd_at AS DATE)) AS DATE) AS ftd_month,
+       f.ftd_amount, f.ftd_amount * bd.rate_to_eur AS ftd_amount_eur
+FROM mart.player_dim p
+LEFT JOIN ftd f ON f.player_id = p.player_id
+LEFT JOIN mart.brand_day bd ON bd.day = CAST(f.ftd_at AS DATE) AND bd.brand_id = p.brand_id
+WHERE NOT p.is_test
+ORDER BY p.reg_date
+""",
+)
+
+_SUM_COLS = (
+    "rounds real_rounds handle real_win ggr bonus_stake bonus_win jackpot provider_fee bonus_cost deposit_count "
+    "deposits withdrawal_count withdrawals payment_fees chargeback_count chargebacks duty ngr handle_eur "
+    "real_win_eur ggr_eur bonus_stake_eur bonus_win_eur jackpot_eur provider_fee_eur bonus_cost_eur deposits_eur "
+    "withdrawals_eur payment_fees_eur chargebacks_eur duty_eur ngr_eur"
+).split()
+
+_COUNT_COLS = {"rounds", "real_rounds", "deposit_count", "withdrawal_count", "chargeback_count"}
+
+
+def _type(col: str) -> str:
+    """Stored type of a summed daily_kpi column: counts as BIGINT, money at its exact decimal scale."""
+    if col in _COUNT_COLS:
+        return "BIGINT"
+    scale = 6 if col in ("provider_fee", "duty", "ngr") else 2
+    if col.endswith("_eur"):
+        scale = 14 if col[:-4] in ("provider_fee", "duty", "ngr") else 10
+    return f"DECIMAL(38,{scale})"
+
+
+# Day × brand × country: the additive KPI components plus registrations and FTDs.
+DAILY_KPI = _m(
+    "daily_kpi",
+    "",
+    "player_day cohort_player",
+    f"""
+CREATE OR REPLACE TABLE mart.daily_kpi AS
+WITH parts AS (
+    SELECT day, brand_id, country_code, {", ".join(f"sum({c}) AS {c}" for c in _SUM_COLS)},
+           count(*) FILTER (WHERE real_rounds > 0) AS active_players,
+           count(*) FILTER (WHERE deposit_count > 0) AS depositing_players
+    FROM mart.player_day GROUP BY ALL
+    UNION ALL BY NAME
+    SELECT reg_date AS day, brand_id, country_code, count(*) AS registrations
+    FROM mart.cohort_player GROUP BY ALL
+    UNION ALL BY NAME
+    SELECT ftd_date AS day, brand_id, country_code, count(*) AS ftds, sum(ftd_amount) AS ftd_amount,
+           sum(ftd_amount_eur) AS ftd_amount_eur
+    FROM mart.cohort_player WHERE ftd_date IS NOT NULL GROUP BY ALL
+)
+SELECT day, brand_id, country_code,
+       {", ".join(f"CAST(coalesce(sum({c}), 0) AS {_type(c)}) AS {c}" for c in _SUM_COLS)},
+       CAST(coalesce(sum(active_players), 0) AS BIGINT) AS active_players,
+       CAST(coalesce(sum(depositing_players), 0) AS BIGINT) AS depositing_players,
+       CAST(coalesce(sum(registrations), 0) AS BIGINT) AS registrations,
+       CAST(coalesce(sum(ftds), 0) AS BIGINT) AS ftds, coalesce(sum(ftd_amount), 0) AS ftd_amount,
+       coalesce(sum(ftd_amount_eur), 0) AS ftd_amount_eur
+FROM parts GROUP BY ALL
+ORDER BY day, brand_id, country_code
+""",
+)
+
+# Player × week / month: activity flag and NGR, for retention and LTV.
+PLAYER_PERIOD = _m(
+    "player_period",
+    "",
+    "player_day",
+    """
+CREATE OR REPLACE TABLE mart.player_period AS
+SELECT g.grain, CAST(date_trunc(g.grain, d.day) AS DATE) AS period_start, d.player_id, d.brand_id,
+       bool_or(d.real_rounds > 0) AS active, sum(d.ngr) AS ngr, sum(d.ngr_eur) AS ngr_eur
+FROM mart.player_day d CROSS JOIN (VALUES ('week'), ('month')) AS g(grain)
+GROUP BY ALL
+ORDER BY g.grain, period_start
+""",
+)
+
+BRANDS = _m(
+    "brands",
+    "operators players",
+    "brand_day",
+    """
+CREATE OR REPLACE TABLE mart.brands AS
+WITH bal AS (
+    SELECT operator_id AS brand_id, count(*) AS players,
+           count(*) FILTER (WHERE account_status = 'active') AS active_accounts,
+           sum(cash_balance) AS cash_owed, sum(bonus_balance) AS bonus_owed
+    FROM raw.players WHERE NOT is_test GROUP BY ALL
+),
+latest AS (
+    SELECT brand_id, arg_max(rate_to_eur, day) AS rate_to_eur FROM mart.brand_day GROUP BY brand_id
+)
+SELECT CAST(o.id AS INTEGER) AS brand_id, o.code, o.name, o.company, o.currency, o.jurisdiction, o.status,
+       o.launched_at, coalesce(b.players, 0) AS players, coalesce(b.active_accounts, 0) AS active_accounts,
+       coalesce(b.cash_owed, 0) AS cash_owed, coalesce(b.bonus_owed, 0) AS bonus_owed,
+       l.rate_to_eur AS latest_rate_to_eur,
+       coalesce(b.cash_owed, 0) * l.rate_to_eur AS cash_owed_eur,
+       coalesce(b.bonus_owed, 0) * l.rate_to_eur AS bonus_owed_eur
+FROM raw.operators o
+LEFT JOIN bal b ON b.brand_id = o.id
+LEFT JOIN latest l ON l.brand_id = o.id
+ORDER BY o.id
+""",
+)
+
+# Player list: attributes plus lifetime figures (test accounts keep zeros: metrics exclude them).
+PLAYERS = _m(
+    "players",
+    "players bets sessions",
+    "player_dim player_day cohort_player brands",
+    """
+CREATE OR REPLACE TABLE mart.players AS
+WITH life AS (
+    SELECT player_id, sum(deposit_count) AS deposit_count, sum(deposits) AS deposits,
+           sum(deposits_eur) AS deposits_eur, sum(withdrawals) AS withdrawals, sum(withdrawals_eur) AS withdrawals_eur,
+           sum(ggr) AS ggr, sum(ngr) AS ngr, sum(ngr_eur) AS ngr_eur, sum(rounds) AS rounds
+    FROM mart.player_day GROUP BY player_id
+),
+last_bet AS (SELECT player_id, max(placed_at) AS last_bet_at FROM raw.bets GROUP BY player_id),
+last_login AS (
+    SELECT player_id, max(started_at) AS last_login_at FROM raw.sessions WHERE outcome = 'ok' GROUP BY player_id
+)
+SELECT p.id AS player_id, CAST(p.operator_id AS INTEGER) AS brand_id, br.code AS brand_code, br.currency,
+       p.username, p.email, p.phone, p.first_name, p.last_name, p.country_code, p.date_of_birth,
+       p.registered_at, CAST(p.registered_at AS DATE) AS reg_date, p.account_status, p.kyc_status, p.risk_score,
+       p.affiliate_id, d.affiliate, p.campaign_id, p.channel, p.is_test, p.cash_balance, p.bonus_balance,
+       coalesce(l.deposit_count, 0) AS deposit_count,
+       coalesce(l.deposits, 0) AS lifetime_deposits, coalesce(l.deposits_eur, 0) AS lifetime_deposits_eur,
+       coalesce(l.withdrawals, 0) AS lifetime_withdrawals,
+       coalesce(l.withdrawals_eur, 0) AS lifetime_withdrawals_eur,
+       coalesce(l.ggr, 0) AS lifetime_ggr, coalesce(l.ngr, 0) AS lifetime_ngr,
+       coalesce(l.ngr_eur, 0) AS lifetime_ngr_eur, coalesce(l.rounds, 0) AS rounds,
+       c.ftd_at, lb.last_bet_at, ll.last_login_at,
+       greatest(lb.last_bet_at, ll.last_login_at) AS last_activity_at
+FROM raw.players p
+JOIN mart.player_dim d ON d.player_id = p.id
+LEFT JOIN mart.brands br ON br.brand_id = p.operator_id
+LEFT JOIN life l ON l.player_id = p.id
+LEFT JOIN mart.cohort_player c ON c.player_id = p.id
+LEFT JOIN last_bet lb ON lb.player_id = p.id
+LEFT JOIN last_login ll ON ll.player_id = p.id
+ORDER BY p.id
+""",
+)
+
+# Build order (each mart only reads marts listed before it).
+MARTS: tuple[Mart, ...] = (
+    CALENDAR,
+    BRAND_DAY,
+    GAMES,
+    COUNTRIES,
+    PLAYER_DIM,
+    PLAYER_DAY,
+    GAME_DAY,
+    PAYMENTS_DAILY,
+    PENDING_WITHDRAWALS,
+    COHORT_PLAYER,
+    DAILY_KPI,
+    PLAYER_PERIOD,
+    BRANDS,
+    PLAYERS,
+)
