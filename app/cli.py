@@ -14,6 +14,8 @@ import sys
 # Keep the names stable: scripts and operators rely on them (SPEC §7).
 COMMAND_MODULES = (
     "app.commands.db",  # db start|stop|status|url, migrate
+    "app.commands.audit",  # audit verify
+    "app.commands.postbacks",  # postbacks [--every S] [--once]
     # "app.commands.seed",  # seed, live  (generator)
 )
 

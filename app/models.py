@@ -698,3 +698,32 @@ class AuditLog(Base):
 # Tables whose rows change after insert: `updated_at` (and `version` where present) kept by triggers.
 TOUCHED_TABLES = tuple(t.name for t in Base.metadata.sorted_tables if "updated_at" in t.c)
 VERSIONED_TABLES = tuple(t.name for t in Base.metadata.sorted_tables if "version" in t.c)
+
+
+# --------------------------------------------------------------------------- audit chain + idempotency (issue 6)
+
+
+class AuditChainHead(Base):
+    """The single row holding the audit chain's last seq and hash; each audit insert locks it (FOR UPDATE)."""
+
+    __tablename__ = "audit_chain_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"), CheckConstraint("seq >= 0", name="seq_nonneg"))
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ActionRequest(Base):
+    """One row per applied request id (idempotency key), written in the action's own transaction."""
+
+    __tablename__ = "action_requests"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    action: Mapped[str] = mapped_column(String(64))
+    actor_name: Mapped[str] = mapped_column(Text)
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(Text)
+    audit_seq: Mapped[int | None] = mapped_column(ForeignKey("audit_log.seq"))
+    result: Mapped[dict | None] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = created_col()
