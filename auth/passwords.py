@@ -1,0 +1,67 @@
+"""Staff passwords: bcrypt hashes and the password policy."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import bcrypt
+
+BCRYPT_ROUNDS = 12  # ~0.3 s per hash/check on the reference machine
+MIN_LENGTH = 12
+MAX_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) anything longer
+COMMON_PASSWORDS = frozenset(
+    {
+        "password1234",
+        "123456789012",
+        "qwertyuiopas",
+        "administrator",
+        "letmein12345",
+        "changeme1234",
+        "welcome12345",
+        "pitboss12345",
+    }
+)
+
+
+def password_problem(plain: str, username: str | None = None) -> str | None:
+    """Why `plain` is not an acceptable staff password, or None when it is fine."""
+    if not isinstance(plain, str) or not plain:
+        return "the password is empty"
+    if plain != plain.strip():
+        return "the password must not start or end with spaces"
+    if len(plain) < MIN_LENGTH:
+        return f"the password must have at least {MIN_LENGTH} characters"
+    if len(plain.encode()) > MAX_BYTES:
+        return f"the password must be at most {MAX_BYTES} bytes long"
+    if username and plain.lower() == username.lower():
+        return "the password must differ from the username"
+    if plain.lower() in COMMON_PASSWORDS:
+        return "the password is too common"
+    if len(set(plain)) < 5:
+        return "the password has too few different characters"
+    return None
+
+
+def hash_password(plain: str, rounds: int = BCRYPT_ROUNDS) -> str:
+    """A bcrypt hash of `plain` (the `$2b$` form streamlit-authenticator recognises)."""
+    return bcrypt.hashpw(plain.encode(), bcrypt.gensalt(rounds)).decode()
+
+
+def verify_password(plain: str, hashed: str | None) -> bool:
+    """True when `plain` matches the bcrypt `hashed`; False for malformed input (never raises)."""
+    if not plain or not hashed:
+        return False
+    try:
+        return bcrypt.checkpw(plain.encode(), hashed.encode())
+    except (ValueError, TypeError):
+        return False
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return hash_password("pitboss-timing-equaliser")
+
+
+def burn_check(plain: str) -> None:
+    """Spend the time of one password check (for unknown users, so timing does not reveal them)."""
+    verify_password(plain or "x", _dummy_hash())
