@@ -39,6 +39,7 @@ from app.db import APP_ROLE
 from app.services.audit import jsonable, write_audit
 from auth.identity import Actor
 from auth.permissions import AccessDenied, Permission, has_permission, require
+from auth.sessions import validate_session
 
 log = logging.getLogger(__name__)
 
@@ -180,30 +181,10 @@ def _revalidate(conn: Connection, actor: Actor) -> Actor:
     """The actor as the server-side session says it is now; Denied when the session is no longer live."""
     if actor.session_id is None:
         return actor
-    try:
-        from auth.sessions import validate_session
-    except ImportError:  # the login module is not installed: check the session row directly
-        validate_session = _validate_session_row
     fresh = validate_session(conn, actor.session_id)
     if fresh is None:
         raise Denied("your session has ended or expired; sign in again")
     return fresh
-
-
-def _validate_session_row(conn: Connection, session_id: str) -> Actor | None:
-    row = conn.execute(
-        sa.text(
-            "SELECT u.id, u.username, u.roles, u.brand_scope FROM staff_sessions s"
-            " JOIN staff_users u ON u.id = s.staff_user_id"
-            " WHERE s.id = :sid AND s.ended_at IS NULL AND s.expires_at > now()"
-            " AND NOT u.disabled AND u.version = s.staff_version"
-        ),
-        {"sid": session_id},
-    ).one_or_none()
-    if row is None:
-        return None
-    scope = None if row.brand_scope is None else frozenset(row.brand_scope)
-    return Actor(row.id, row.username, tuple(row.roles), scope, session_id=session_id)
 
 
 def _require_any(
