@@ -138,3 +138,17 @@ def add_postback(conn: sa.Connection, player_id: int, operator_id: int, event_id
     keys = ", ".join(values)
     params = ", ".join(f":{k}" if k != "payload" else "CAST(:payload AS jsonb)" for k in values)
     return conn.scalar(sa.text(f"INSERT INTO postbacks ({keys}) VALUES ({params}) RETURNING id"), values)
+
+
+def add_staff(conn: sa.Connection, username: str, roles: list[str], brand_scope: list[int] | None = None):
+    """A staff row and the Actor the services see for it (no live session: tests call services directly)."""
+    from auth.identity import Actor
+
+    staff_id = conn.scalar(
+        sa.text(
+            "INSERT INTO staff_users (username, display_name, email, password_hash, roles, brand_scope)"
+            " VALUES (:u, :d, :e, 'x', :r, :b) RETURNING id"
+        ),
+        {"u": username, "d": username.title(), "e": f"{username}@pitboss.test", "r": roles, "b": brand_scope},
+    )
+    return Actor(staff_id, username, tuple(roles), None if brand_scope is None else frozenset(brand_scope))
