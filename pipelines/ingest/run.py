@@ -1,0 +1,383 @@
+"""One ingestion run: PostgreSQL → a new warehouse snapshot, published atomically, logged either way.
+
+    run_ingest(pg_url, warehouse_path, full=False) -> RunResult
+    run_ingest(settings)                              # the CLI: URL and path from Settings
+
+Steps (under the warehouse's ingest lock): clean stale temp files and record crashed runs; capture the
+watermark facts (`watermarks.capture`); build the next snapshot in a temp file (a copy of the served file,
+or a fresh file for full runs); in ONE DuckDB transaction — one REPEATABLE READ snapshot of the source —
+check the schema for drift and load every table; build the marts (`warehouse.build.build_marts`); write
+`meta.snapshot`, `meta.watermarks`, `meta.run_log`; CHECKPOINT, close, fsync, `os.replace` onto the
+served path. Any failure leaves the served file untouched, removes the temp file and is logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.ingest import runlog, snapshot
+from pipelines.ingest.duck import attach_source, pg_query
+from pipelines.ingest.loaders import TableLoad, TableState, load_delta, load_full, raw_table_matches, read_states
+from pipelines.ingest.loaders import write_states as write_watermarks
+from pipelines.ingest.schema import CATALOG_SQL, check_drift
+from pipelines.ingest.specs import SPECS, TableSpec
+from pipelines.ingest.watermarks import capture, to_naive_utc
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, dict[str, Any]], None]  # (event, info): "start" {tables}, "table" {table, ...}, "marts"
+
+
+class IngestError(RuntimeError):
+    """A run failed; the message says why (the served warehouse is unchanged)."""
+
+
+@dataclass
+class TableResult:
+    table: str
+    mode: str
+    rows_read: int = 0
+    rows_merged: int = 0
+    rows_deleted: int = 0
+    watermark: str | None = None
+    seconds: float = 0.0
+    status: str = "ok"
+    error: str | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str  # ok | failed
+    full: bool
+    warehouse_path: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    seconds: float = 0.0
+    snapshot_id: str | None = None
+    source_as_of: dt.datetime | None = None
+    error: str | None = None
+    tables: list[TableResult] = field(default_factory=list)
+    load_seconds: float = 0.0  # raw tables only
+    marts_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def changed(self) -> dict[str, int]:
+        return {t.table: t.rows_merged + t.rows_deleted for t in self.tables}
+
+    def raise_for_status(self) -> RunResult:
+        if not self.ok:
+            raise IngestError(self.error or "ingest failed")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key, value in list(d.items()):
+            if isinstance(value, dt.datetime):
+                d[key] = value.isoformat()
+        for t in d["tables"]:
+            for key in ("started_at", "finished_at"):
+                t[key] = t[key].isoformat() if t[key] else None
+        return d
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _resolve(source: Any, warehouse_path: Path | str | None) -> tuple[str, Path]:
+    if isinstance(source, str):
+        if warehouse_path is None:
+            raise ValueError("run_ingest(url, warehouse_path): the warehouse path is required with a URL")
+        return source, Path(warehouse_path).resolve()
+    from app.db import database_url  # Settings: the CLI path
+
+    return database_url(source), Path(warehouse_path or source.warehouse_path).resolve()
+
+
+def _source_id(con: duckdb.DuckDBPyConnection) -> str:
+    sql = "SELECT current_database() || '/' || (SELECT oid FROM pg_database WHERE datname = current_database())"
+    return str(con.execute(f"SELECT * FROM {pg_query(sql)}").fetchone()[0])
+
+
+def _served_state(path: Path) -> tuple[dict[str, TableState], str | None, bool]:
+    """(cursor states, source id, usable for incremental) of the served warehouse."""
+    if not path.exists():
+        return {}, None, False
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        log.warning("served warehouse %s cannot be opened (%s): full rebuild", path, exc)
+        return {}, None, False
+    try:
+        states = read_states(con)
+        src = None
+        if states:
+            row = con.execute("SELECT any_value(source) FROM meta.watermarks").fetchone()
+            src = row[0] if row else None
+        return states, src, bool(states) and not snapshot.wal_path(path).exists()
+    except duckdb.Error:
+        return {}, None, False
+    finally:
+        con.close()
+
+
+def _recover_log(warehouse: Path) -> None:
+    """Record runs that died without their end line (crashed, or killed right after publishing)."""
+    records = runlog.read_records(warehouse)
+    dead = runlog.unfinished_runs(records)
+    if not dead:
+        return
+    served_run, served_rows = None, []
+    if warehouse.exists():
+        try:
+            con = duckdb.connect(str(warehouse), read_only=True)
+            try:
+                served_run = con.execute("SELECT run_id FROM meta.snapshot").fetchone()[0]
+                served_rows = con.execute("SELECT * FROM meta.run_log WHERE run_id = ?", [served_run]).pl().to_dicts()
+            finally:
+                con.close()
+        except (duckdb.Error, TypeError):
+            pass
+    out = []
+    for start in dead:
+        if start["run_id"] == served_run and served_rows:
+            out += [{"kind": "run" if r["table"] == runlog.RUN_ROW else "table", **r} for r in served_rows]
+        else:
+            out.append(
+                {
+                    "kind": "run",
+                    "run_id": start["run_id"],
+                    "table": runlog.RUN_ROW,
+                    "mode": start.get("mode"),
+                    "status": "crashed",
+                    "error": "the run ended without finishing (killed or crashed); the warehouse was left unchanged",
+                    "started_at": start.get("started_at"),
+                }
+            )
+    runlog.append(warehouse, out)
+
+
+def run_ingest(
+    source: Any,
+    warehouse_path: Path | str | None = None,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    lock_timeout: float = 600.0,
+    specs: tuple[TableSpec, ...] = SPECS,
+    build_marts: bool = True,
+) -> RunResult:
+    """Run one ingestion into the warehouse; never raises for a failed run (see `RunResult.status`)."""
+    url, warehouse = _resolve(source, warehouse_path)
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    result = RunResult(run_id, "failed", full, str(warehouse), started_at=_utcnow())
+    t0 = time.perf_counter()
+    try:
+        with snapshot.run_lock(warehouse, lock_timeout):
+            snapshot.clean_stale_temps(warehouse)
+            _recover_log(warehouse)
+            runlog.append(
+                warehouse,
+                [
+                    {
+                        "kind": "start",
+                        "run_id": run_id,
+                        "mode": "full" if full else "auto",
+                        "started_at": result.started_at,
+                    }
+                ],
+            )
+            try:
+                _build(url, warehouse, result, specs, progress, build_marts)
+                result.status = "ok"
+            except Exception as exc:  # logged and reported; the served file is untouched
+                result.error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("schema drift") else str(exc)
+                log.error("ingest run %s failed: %s", run_id, result.error)
+            finally:
+                result.finished_at = _utcnow()
+                result.seconds = round(time.perf_counter() - t0, 3)
+                runlog.append(warehouse, _log_records(result))
+    except snapshot.LockTimeout as exc:
+        result.error = str(exc)
+        result.finished_at = _utcnow()
+        result.seconds = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def _log_records(result: RunResult) -> list[dict[str, Any]]:
+    records = [{"kind": "table", "run_id": result.run_id, **asdict(t)} for t in result.tables]
+    records.append(
+        {
+            "kind": "run",
+            "run_id": result.run_id,
+            "table": runlog.RUN_ROW,
+            "mode": "full" if result.full else "incremental",
+            "rows_read": sum(t.rows_read for t in result.tables),
+            "rows_merged": sum(t.rows_merged for t in result.tables),
+            "rows_deleted": sum(t.rows_deleted for t in result.tables),
+            "watermark": result.snapshot_id,
+            "seconds": result.seconds,
+            "status": result.status,
+            "error": result.error,
+            "started_at": result.started_at,
+            "finished_at": result.finished_at,
+        }
+    )
+    return records
+
+
+def _build(
+    url: str,
+    warehouse: Path,
+    result: RunResult,
+    specs: tuple[TableSpec, ...],
+    progress: Progress | None,
+    with_marts: bool,
+) -> None:
+    from app.db import libpq_dsn
+
+    notify = progress or (lambda event, info: None)
+    states, served_source, incremental_ok = _served_state(warehouse)
+    cap = capture(libpq_dsn(url), [s for s in specs if s.mode == "append"])
+    tmp = snapshot.prepare(warehouse, result.run_id, copy_served=incremental_ok and not result.full)
+    con = duckdb.connect(str(tmp))
+    try:
+        attach_source(con, url)
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+        t_load = time.perf_counter()
+        con.execute("BEGIN")
+        as_of = con.execute(f"SELECT * FROM {pg_query('SELECT now()')}").fetchone()[0]
+        source_id = _source_id(con)
+        if served_source != source_id:
+            states, incremental_ok = {}, False  # another database: nothing carries over
+        result.full = result.full or not incremental_ok
+        result.source_as_of = to_naive_utc(as_of)
+        check_drift(specs, con.execute(f"SELECT * FROM {pg_query(CATALOG_SQL)}").fetchall())
+        notify("start", {"tables": [s.name for s in specs], "full": result.full})
+        loads: list[TableLoad] = []
+        for spec in specs:
+            tr = TableResult(spec.name, spec.mode, started_at=_utcnow())
+            t1 = time.perf_counter()
+            try:
+                ld = _load_one(con, spec, states.get(spec.name), cap, result.full)
+            except Exception as exc:
+                tr.status, tr.error = "failed", f"{type(exc).__name__}: {exc}"
+                tr.seconds, tr.finished_at = round(time.perf_counter() - t1, 3), _utcnow()
+                result.tables.append(tr)
+                raise IngestError(f"table {spec.name}: {exc}") from exc
+            loads.append(ld)
+            tr.mode, tr.rows_read, tr.rows_merged, tr.rows_deleted = (
+                ld.mode,
+                ld.rows_read,
+                ld.rows_merged,
+                ld.rows_deleted,
+            )
+            tr.watermark, tr.seconds, tr.finished_at = ld.watermark, round(time.perf_counter() - t1, 3), _utcnow()
+            result.tables.append(tr)
+            notify("table", asdict(tr))
+        con.execute("COMMIT")
+        con.execute(f"DETACH {'pg'}")
+        result.load_seconds = round(time.perf_counter() - t_load, 3)
+        # Nothing changed in an incremental run: the copied marts already match the raw tables.
+        if with_marts and (result.full or any(result.changed.values())):
+            notify("marts", {})
+            t_marts = time.perf_counter()
+            from warehouse.build import build_marts
+
+            build_marts(con, None if result.full else result.changed)
+            result.marts_seconds = round(time.perf_counter() - t_marts, 3)
+        result.snapshot_id = uuid.uuid4().hex
+        write_watermarks(con, loads, {s.name: s for s in specs}, result.run_id)
+        con.execute("ALTER TABLE meta.watermarks ADD COLUMN source VARCHAR")
+        con.execute("UPDATE meta.watermarks SET source = ?", [source_id])
+        con.execute(
+            "CREATE OR REPLACE TABLE meta.snapshot (snapshot_id VARCHAR, built_at TIMESTAMP, "
+            "source_as_of TIMESTAMP, run_id VARCHAR)"
+        )
+        con.execute(
+            "INSERT INTO meta.snapshot VALUES (?, ?, ?, ?)",
+            [result.snapshot_id, _utcnow(), result.source_as_of, result.run_id],
+        )
+        _write_meta_run_log(con, warehouse, result)
+        con.execute("CHECKPOINT")
+    except BaseException:
+        con.close()
+        snapshot.remove_db_file(tmp)
+        raise
+    con.close()
+    try:
+        snapshot.publish(tmp, warehouse)
+    except BaseException:
+        snapshot.remove_db_file(tmp)
+        raise
+
+
+def _load_one(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, state: TableState | None, cap: Any, full: bool
+) -> TableLoad:
+    needs_full = (
+        full
+        or spec.mode == "full"
+        or state is None
+        or (spec.mode == "incremental" and state.next_from_ts is None)
+        or (spec.mode == "append" and state.next_from_id is None)
+        or not raw_table_matches(con, spec)
+    )
+    if needs_full:
+        return load_full(con, spec, cap, count_changes=not full and spec.mode == "full", previous=state)
+    return load_delta(con, spec, state, cap)
+
+
+def _write_meta_run_log(con: duckdb.DuckDBPyConnection, warehouse: Path, result: RunResult) -> None:
+    """meta.run_log = recent sidecar history + this run (as it will be logged when it completes)."""
+    done = RunResult(**{**result.__dict__, "status": "ok", "finished_at": _utcnow()})
+    done.seconds = round((done.finished_at - done.started_at).total_seconds(), 3)
+    records = runlog.read_records(warehouse) + _log_records(done)
+    df = runlog.to_frame(records).tail(runlog.META_ROWS_KEPT)
+    df = df.unique(subset=["run_id", "table"], keep="last", maintain_order=True)
+    con.register("__run_log_df", df)
+    con.execute("CREATE OR REPLACE TABLE meta.run_log AS SELECT * FROM __run_log_df")
+    con.unregister("__run_log_df")
+
+
+def run_forever(
+    source: Any,
+    warehouse_path: Path | str | None,
+    every: float,
+    *,
+    on_result: Callable[[RunResult], None],
+    max_runs: int | None = None,
+    **kwargs: Any,
+) -> int:
+    """Run ingest every `every` seconds (measured start to start); return the number of failed runs."""
+    failures, runs = 0, 0
+    while max_runs is None or runs < max_runs:
+        start = time.monotonic()
+        res = run_ingest(source, warehouse_path, **kwargs)
+        on_result(res)
+        failures += 0 if res.ok else 1
+        runs += 1
+        if max_runs is not None and runs >= max_runs:
+            break
+        time.sleep(max(0.0, every - (time.monotonic() - start)))
+    return failures
+
+
+__all__ = ["IngestError", "RunResult", "TableResult", "run_forever", "run_ingest"]

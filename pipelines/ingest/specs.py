@@ -1,0 +1,80 @@
+"""The declared ingestion spec of every source table: primary key, load mode and cursor.
+
+Modes:
+- `full`: small tables, re-copied whole each run through the scanner (deletes are caught for free);
+- `incremental`: rows with `cursor >= lower bound` are re-read through `postgres_query` (index-friendly)
+  and merged by primary key; deletes are caught by a count check plus key reconciliation;
+- `append`: append-only tables read by an id cursor (`id > lower bound`), merged by primary key.
+
+The expected columns and types come from `app.models` (the schema the migrations create); a source that
+differs is schema drift and fails the run (see `schema.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["full", "incremental", "append"]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    pk: tuple[str, ...]
+    mode: Mode
+    cursor: str | None = None  # timestamp column (incremental) or id column (append)
+    exclude: tuple[str, ...] = ()  # secret columns never copied into the warehouse
+    verify_count: bool = True  # compare source/warehouse counts each run; reconcile keys on mismatch
+
+    def __post_init__(self) -> None:
+        if self.mode != "full" and not self.cursor:
+            raise ValueError(f"{self.name}: mode {self.mode} needs a cursor column")
+        if self.mode == "full" and self.cursor:
+            raise ValueError(f"{self.name}: mode full takes no cursor")
+
+
+def _full(name: str, *pk: str, exclude: tuple[str, ...] = ()) -> TableSpec:
+    return TableSpec(name, pk or ("id",), "full", exclude=exclude)
+
+
+def _incremental(name: str) -> TableSpec:
+    return TableSpec(name, ("id",), "incremental", cursor="updated_at")
+
+
+SPECS: tuple[TableSpec, ...] = (
+    # reference data and configuration: small, copied whole
+    _full("operators"),
+    _full("countries", "code"),
+    _full("fx_rates", "rate_date", "currency"),
+    _full("tax_rates"),
+    _full("providers"),
+    _full("games"),
+    _full("affiliates"),
+    _full("campaigns"),
+    _full("staff_users", exclude=("password_hash",)),
+    _full("tracking_configs", exclude=("secret",)),
+    # mutable operational tables: `updated_at` is stamped by a trigger with the writer's transaction start
+    _incremental("players"),
+    _incremental("sessions"),
+    _incremental("payments"),
+    _incremental("bets"),
+    _incremental("bonuses"),
+    _incremental("kyc_cases"),
+    _incremental("kyc_documents"),
+    _incremental("blacklist_entries"),
+    _incremental("support_tickets"),
+    _incremental("balance_adjustments"),
+    _incremental("postbacks"),
+    # append-only: never updated or deleted (ledger by contract, audit_log enforced by grants)
+    TableSpec("ledger", ("id",), "append", cursor="id"),
+    TableSpec("audit_log", ("seq",), "append", cursor="seq"),
+)
+
+# Source tables deliberately not copied: live login sessions are secrets; the rest is bookkeeping, not data
+# (alembic's revision, the audit chain head — audit_log itself is copied —, request idempotency keys).
+EXCLUDED_TABLES: frozenset[str] = frozenset(
+    {"staff_sessions", "alembic_version", "audit_chain_head", "action_requests"}
+)
+
+SPEC_BY_NAME: dict[str, TableSpec] = {s.name: s for s in SPECS}
