@@ -35,7 +35,8 @@ def marts_to_rebuild(changed: dict[str, int] | None, existing: set[str]) -> list
 
 def _existing_marts(con: duckdb.DuckDBPyConnection) -> set[str]:
     rows = con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'mart' AND table_catalog = current_database()"
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = 'mart' AND table_catalog = current_database()"
     ).fetchall()
     return {r[0] for r in rows}
 

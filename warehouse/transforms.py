@@ -157,12 +157,14 @@ WITH flows AS (
 ),
 per_day AS (
     SELECT f.day, f.player_id, p.brand_id, p.country_code,
-           CAST(coalesce(sum(f.rounds), 0) AS INTEGER) AS rounds, CAST(coalesce(sum(f.real_rounds), 0) AS INTEGER) AS real_rounds,
+           CAST(coalesce(sum(f.rounds), 0) AS INTEGER) AS rounds,
+           CAST(coalesce(sum(f.real_rounds), 0) AS INTEGER) AS real_rounds,
            coalesce(sum(f.handle), 0) AS handle, coalesce(sum(f.real_win), 0) AS real_win,
            coalesce(sum(f.bonus_stake), 0) AS bonus_stake, coalesce(sum(f.bonus_win), 0) AS bonus_win,
            coalesce(sum(f.jackpot), 0) AS jackpot, coalesce(sum(f.provider_fee), 0) AS provider_fee,
            coalesce(sum(f.bonus_cost), 0) AS bonus_cost,
-           CAST(coalesce(sum(f.deposit_count), 0) AS INTEGER) AS deposit_count, coalesce(sum(f.deposits), 0) AS deposits,
+           CAST(coalesce(sum(f.deposit_count), 0) AS INTEGER) AS deposit_count,
+           coalesce(sum(f.deposits), 0) AS deposits,
            CAST(coalesce(sum(f.withdrawal_count), 0) AS INTEGER) AS withdrawal_count,
            coalesce(sum(f.withdrawals), 0) AS withdrawals,
            coalesce(sum(f.payment_fees), 0) AS payment_fees,
@@ -298,12 +300,44 @@ ORDER BY p.reg_date
 """,
 )
 
-_SUM_COLS = (
-    "rounds real_rounds handle real_win ggr bonus_stake bonus_win jackpot provider_fee bonus_cost deposit_count "
-    "deposits withdrawal_count withdrawals payment_fees chargeback_count chargebacks duty ngr handle_eur "
-    "real_win_eur ggr_eur bonus_stake_eur bonus_win_eur jackpot_eur provider_fee_eur bonus_cost_eur deposits_eur "
-    "withdrawals_eur payment_fees_eur chargebacks_eur duty_eur ngr_eur"
-).split()
+_BASE_COLS = (
+    "rounds",
+    "real_rounds",
+    "handle",
+    "real_win",
+    "ggr",
+    "bonus_stake",
+    "bonus_win",
+    "jackpot",
+    "provider_fee",
+    "bonus_cost",
+    "deposit_count",
+    "deposits",
+    "withdrawal_count",
+    "withdrawals",
+    "payment_fees",
+    "chargeback_count",
+    "chargebacks",
+    "duty",
+    "ngr",
+)
+_EUR_COLS = (
+    "handle",
+    "real_win",
+    "ggr",
+    "bonus_stake",
+    "bonus_win",
+    "jackpot",
+    "provider_fee",
+    "bonus_cost",
+    "deposits",
+    "withdrawals",
+    "payment_fees",
+    "chargebacks",
+    "duty",
+    "ngr",
+)
+_SUM_COLS = _BASE_COLS + tuple(f"{c}_eur" for c in _EUR_COLS)
 
 _COUNT_COLS = {"rounds", "real_rounds", "deposit_count", "withdrawal_count", "chargeback_count"}
 

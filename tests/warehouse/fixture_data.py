@@ -39,7 +39,9 @@ INSERT INTO raw.players VALUES
  (4, 2, 'dan', 'dan@example.co.uk', NULL, 'Dan', 'Dyer', 'GB', '1970-03-03', '2026-01-03 08:00', NULL, NULL,
   'suspended', NULL, 'none', 70, NULL, NULL, NULL, 'organic', false, 20.00, 0, 1, '2026-01-04'),
  (5, 1, 'qa_test', 'qa@alpha.test', NULL, 'Q', 'A', 'MT', '1990-01-01', '2026-01-01 08:00', NULL, NULL,
-  'active', NULL, 'verified', 0, NULL, NULL, NULL, 'organic', true, 999.00, 0, 1, '2026-01-04');
+  'active', NULL, 'verified', 0, NULL, NULL, NULL, 'organic', true, 999.00, 0, 1, '2026-01-04'),
+ (6, 2, 'eve', 'eve@example.co.uk', NULL, 'Eve', 'Eddy', 'GB', '2000-04-04', '2026-01-04 18:00', NULL, NULL,
+  'active', NULL, 'none', 0, NULL, NULL, NULL, 'organic', false, 0, 0, 1, '2026-01-04');
 INSERT INTO raw.sessions VALUES
  (1, 1, 1, '2026-01-03 20:00', '2026-01-03 21:00', '1.2.3.4', 'd1', 'MT', 'ok', '2026-01-03'),
  (2, 1, 1, '2026-01-04 20:00', NULL, '1.2.3.4', 'd1', 'MT', 'failed_password', '2026-01-04');
@@ -53,7 +55,8 @@ INSERT INTO raw.bets VALUES
  (7, 2, 1, 2, NULL, 0, 3.00, 0, 0, 0, 'settled', '2026-01-03 09:00', '2026-01-03 09:00', '2026-01-03'),
  (8, 3, 2, 1, NULL, 10.00, 0, 2.00, 0, 0.20, 'settled', '2026-01-02 13:00', '2026-01-02 13:00', '2026-01-02'),
  (9, 3, 2, 2, NULL, 40.00, 0, 10.00, 0, 0, 'settled', '2026-01-03 14:00', '2026-01-03 14:00', '2026-01-03'),
- (10, 4, 2, 1, NULL, 8.00, 0, 12.00, 0, 0, 'settled', '2026-01-04 15:00', '2026-01-04 15:00', '2026-01-04');
+ (10, 4, 2, 1, NULL, 8.00, 0, 12.00, 0, 0, 'settled', '2026-01-04 15:00', '2026-01-04 15:00', '2026-01-04'),
+ (11, 1, 1, 1, NULL, 1.00, 0, 0, 0, 0, 'settled', '2026-01-12 10:00', '2026-01-12 10:00', '2026-01-12');
 INSERT INTO raw.payments VALUES
  (1, 1, 1, 'deposit', 100.00, 'EUR', 'card', 'c', 2.00, 'approved', '2026-01-01 10:05', '2026-01-01 10:05'),
  (2, 1, 1, 'deposit', 50.00, 'EUR', 'card', 'c', 1.00, 'approved', '2026-01-02 10:05', '2026-01-02 10:05'),

@@ -1,0 +1,251 @@
+"""The one query gateway: every read of the served warehouse goes through `Gateway.query`.
+
+- Values are bound as parameters (`$name`), never formatted into SQL.
+- Tables are named in a query template as `{player_day}`; the gateway replaces each with the mart
+  filtered to the caller's brand scope (a required argument), so a scoped caller never gets rows of
+  other brands, whatever the query does with them. Direct references to schemas are refused.
+- A time limit (the connection is interrupted from a timer) and a row limit.
+- The served file is replaced atomically by ingestion (os.replace). It is opened read-only, by ATTACH
+  into a private in-memory database (DuckDB caches database instances by path, so re-connecting to the
+  same path would return the old file), cached per process on the file's (st_ino, st_mtime_ns), and
+  reopened when that changes. No lock is held that ingestion needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+# Mart tables readable through the gateway → the column that holds the brand (None: no brand data).
+TABLES: dict[str, str | None] = {
+    "calendar": None,
+    "games": None,
+    "countries": None,
+    "brand_day": "brand_id",
+    "brands": "brand_id",
+    "player_dim": "brand_id",
+    "player_day": "brand_id",
+    "game_day": "brand_id",
+    "payments_daily": "brand_id",
+    "pending_withdrawals": "brand_id",
+    "cohort_player": "brand_id",
+    "daily_kpi": "brand_id",
+    "player_period": "brand_id",
+    "players": "brand_id",
+}
+
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MAX_ROWS = 100_000
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_DIRECT_REFERENCE = re.compile(r"\b(raw|mart|meta|main|information_schema|pg_catalog|wh_\d+)\s*\.", re.IGNORECASE)
+_FORBIDDEN = re.compile(
+    r"\b(attach|detach|copy|export|import|install|load|pragma|set|read_\w+|glob|query_table|getenv)\b", re.IGNORECASE
+)
+_SCOPE_PARAM = "__scope"
+
+
+class GatewayError(RuntimeError):
+    """A read was refused or failed; the message says why."""
+
+
+class WarehouseUnavailable(GatewayError):
+    """No served warehouse file (run ingestion first)."""
+
+
+class QueryTimeout(GatewayError):
+    """The query ran past its time limit and was interrupted."""
+
+
+class RowLimitExceeded(GatewayError):
+    """The query returned more rows than allowed."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Which warehouse build answers: ids and times from `meta.snapshot` (naive UTC)."""
+
+    snapshot_id: str | None
+    built_at: Any
+    source_as_of: Any
+    run_id: str | None
+    key: str
+
+
+@dataclass
+class _Open:
+    con: duckdb.DuckDBPyConnection
+    alias: str
+    key: tuple[int, int]
+
+
+_ALIASES = itertools.count(1)
+
+
+class Gateway:
+    """Read-only access to one served warehouse file (one instance per path per process)."""
+
+    def __init__(
+        self, path: str | os.PathLike, *, timeout_s: float = DEFAULT_TIMEOUT_S, max_rows: int = DEFAULT_MAX_ROWS
+    ) -> None:
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+        self.max_rows = max_rows
+        self._lock = threading.Lock()
+        self._open: _Open | None = None
+        self._retired: list[_Open] = []
+
+    # ------------------------------------------------------------------ opening
+
+    def _file_key(self) -> tuple[int, int]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise WarehouseUnavailable(f"no warehouse at {self.path}: run `python -m app ingest` to build it") from None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def _current(self) -> _Open:
+        key = self._file_key()
+        with self._lock:
+            if self._open is not None and self._open.key == key:
+                return self._open
+            con = duckdb.connect(":memory:", config={"threads": 2})
+            alias = f"wh_{next(_ALIASES)}"
+            quoted = str(self.path).replace("'", "''")
+            try:
+                con.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)")
+            except duckdb.Error as exc:
+                con.close()
+                raise WarehouseUnavailable(f"cannot open the warehouse at {self.path}: {exc}") from exc
+            if self._open is not None:
+                self._retired.append(self._open)
+            # Keep the previous file open a little longer for queries still running on it; close older ones.
+            while len(self._retired) > 1:
+                old = self._retired.pop(0)
+                with contextlib.suppress(duckdb.Error):
+                    old.con.close()
+            self._open = _Open(con, alias, key)
+            return self._open
+
+    def snapshot_key(self) -> str:
+        """A string that changes whenever a new warehouse file is served (for cache keys)."""
+        ino, mtime = self._file_key()
+        return f"{ino}:{mtime}"
+
+    def snapshot(self) -> Snapshot:
+        """The served snapshot's ids and "data as of" time (from `meta.snapshot`)."""
+        opened = self._current()
+        cur = opened.con.cursor()
+        try:
+            row = cur.execute(
+                f"SELECT snapshot_id, built_at, source_as_of, run_id FROM {opened.alias}.meta.snapshot "
+                "ORDER BY built_at DESC LIMIT 1"
+            ).fetchone()
+        except duckdb.CatalogException:
+            row = None
+        finally:
+            cur.close()
+        key = f"{opened.key[0]}:{opened.key[1]}"
+        if row is None:
+            return Snapshot(None, None, None, None, key)
+        return Snapshot(str(row[0]), row[1], row[2], None if row[3] is None else str(row[3]), key)
+
+    # ------------------------------------------------------------------ querying
+
+    def render(self, template: str, alias: str, brands: frozenset[int] | None) -> str:
+        """The SQL for `template` with each `{table}` replaced by the scoped mart (exposed for tests)."""
+        if _DIRECT_REFERENCE.search(template):
+            raise GatewayError("queries must name marts as {table}, not by schema")
+        if _FORBIDDEN.search(_PLACEHOLDER.sub("", template)):
+            raise GatewayError("only plain SELECT queries are allowed through the gateway")
+
+        def table(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in TABLES:
+                raise GatewayError(f"unknown mart {name!r}")
+            column = TABLES[name]
+            if column is None or brands is None:
+                return f"{alias}.mart.{name}"
+            return f"(SELECT * FROM {alias}.mart.{name} WHERE list_contains(${_SCOPE_PARAM}, {column}))"
+
+        return _PLACEHOLDER.sub(table, template)
+
+    def query(
+        self,
+        template: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        brands: frozenset[int] | None,
+        limit: int | None = None,
+        timeout_s: float | None = None,
+    ) -> pl.DataFrame:
+        """Run a SELECT template with bound `params`, restricted to `brands` (None: all brands).
+
+        `brands` is required: pass the actor's brand scope. Raises QueryTimeout, RowLimitExceeded,
+        WarehouseUnavailable or GatewayError.
+        """
+        if brands is not None and not isinstance(brands, frozenset):
+            raise GatewayError("brands must be a frozenset of brand ids or None (all brands)")
+        bound: dict[str, Any] = dict(params or {})
+        if any(k.startswith("__") for k in bound):
+            raise GatewayError("parameter names starting with '__' are reserved")
+        max_rows = self.max_rows if limit is None else min(limit, self.max_rows)
+        opened = self._current()
+        sql = self.render(template, opened.alias, brands)
+        if brands is not None:
+            bound[_SCOPE_PARAM] = sorted(int(b) for b in brands)
+        used = set(re.findall(r"\$(\w+)", sql))
+        bound = {k: v for k, v in bound.items() if k in used}
+        cur = opened.con.cursor()
+        timer = threading.Timer(self.timeout_s if timeout_s is None else timeout_s, cur.interrupt)
+        timer.start()
+        try:
+            cur.execute(f"USE {opened.alias}")
+            reader = cur.execute(sql, bound).to_arrow_reader(8192)
+            batches = []
+            rows = 0
+            for batch in reader:
+                rows += batch.num_rows
+                if rows > max_rows:
+                    raise RowLimitExceeded(f"the query returned more than {max_rows} rows")
+                batches.append(batch)
+            table = pa.Table.from_batches(batches, schema=reader.schema)
+        except duckdb.InterruptException as exc:
+            raise QueryTimeout(f"the query took longer than {timeout_s or self.timeout_s:g} s") from exc
+        except duckdb.Error as exc:
+            if not timer.is_alive() and "interrupt" in str(exc).lower():
+                raise QueryTimeout(f"the query took longer than {timeout_s or self.timeout_s:g} s") from exc
+            raise GatewayError(f"warehouse query failed: {exc}") from exc
+        finally:
+            timer.cancel()
+            cur.close()
+        return pl.from_arrow(table)
+
+
+_GATEWAYS: dict[str, Gateway] = {}
+_GATEWAYS_LOCK = threading.Lock()
+
+
+def open_gateway(path: str | os.PathLike) -> Gateway:
+    """The process-wide gateway for the served warehouse at `path`."""
+    key = str(Path(path).resolve())
+    with _GATEWAYS_LOCK:
+        gw = _GATEWAYS.get(key)
+        if gw is None:
+            gw = _GATEWAYS[key] = Gateway(key)
+        return gw
+
+
+def snapshot_key(path: str | os.PathLike) -> str:
+    """Cache key of the snapshot served at `path` (changes when ingestion replaces the file)."""
+    return open_gateway(path).snapshot_key()

@@ -1,0 +1,335 @@
+"""The metric catalogue: ONE named definition per metric (SPEC §3). Every figure the read API returns
+is computed from these definitions; the Metrics page shows them.
+
+Decisions that apply to every metric:
+- Test accounts (`players.is_test`) are excluded from every metric (the marts drop them).
+- Day boundaries are UTC. A bet counts on its settlement day (`settled_at`); only `settled` bets count:
+  `void` bets are excluded and `open` bets are not in handle until they settle.
+- Real money only in handle, GGR and RTP. Bonus stakes and wins are shown apart and are not revenue.
+- Bonus cost = the bonus money converted to withdrawable cash (`bonuses.converted_amount`, on
+  `converted_at`). DOMAIN.md §1.1/§1.2: a bonus only has a cash value once the player has an
+  unrestricted right to it (UKGC GGY rule); granting or wagering bonus money costs nothing until it
+  converts, and forfeited/expired bonuses never cost anything.
+- Payments count on their creation day, except chargebacks, which count on the day the payment became
+  a chargeback (`updated_at`). Deposits and withdrawals are `approved` payments; a charged-back deposit is
+  no longer a deposit, and its amount is an NGR deduction.
+- Money is never summed across currencies: each amount is converted to EUR with the `fx_rates` rate of
+  its own day (the latest rate on or before that day); brand-currency figures are returned only when the
+  selection has a single currency. Exact decimals are summed; figures are rounded to cents when returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import polars as pl
+
+Unit = Literal["money", "count", "ratio"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric definition. `sql` is an aggregate over `mart.daily_kpi` ({c} = currency suffix) when the
+    metric is additive; otherwise `computed_by` names the read function that evaluates it."""
+
+    name: str
+    label: str
+    unit: Unit
+    formula: str
+    components: tuple[str, ...] = ()
+    included: str = ""
+    excluded: str = ""
+    sql: str | None = None
+    computed_by: str = ""
+    higher_is_better: bool = True
+    tags: tuple[str, ...] = field(default=())
+
+
+_NGR_PARTS = (
+    "ggr",
+    "bonus_cost",
+    "jackpot_contributions",
+    "provider_fees",
+    "payment_fees",
+    "chargebacks",
+    "gaming_duty",
+)
+
+CATALOGUE: tuple[Metric, ...] = (
+    Metric(
+        "handle",
+        "Handle (turnover)",
+        "money",
+        "Σ real_stake of settled bets",
+        included="settled bets' real-money stakes, dated by settlement day",
+        excluded="void bets, open bets, bonus stakes, test accounts",
+        sql="sum(handle{c})",
+    ),
+    Metric(
+        "ggr",
+        "GGR",
+        "money",
+        "Σ real_stake − Σ real_win of settled bets",
+        components=("handle", "real_wins"),
+        included="settled real-money bets",
+        excluded="void and open bets, bonus stakes and bonus wins, test accounts",
+        sql="sum(ggr{c})",
+    ),
+    Metric(
+        "real_wins",
+        "Real wins",
+        "money",
+        "Σ real_win of settled bets",
+        sql="sum(real_win{c})",
+        higher_is_better=False,
+    ),
+    Metric(
+        "bonus_cost",
+        "Bonus cost",
+        "money",
+        "Σ bonuses.converted_amount, dated converted_at",
+        included="bonus money converted to withdrawable cash",
+        excluded="granted, wagered, forfeited, expired or cancelled bonus money (no cash right, DOMAIN §1.1)",
+        sql="sum(bonus_cost{c})",
+        higher_is_better=False,
+        tags=("ngr_component",),
+    ),
+    Metric(
+        "jackpot_contributions",
+        "Jackpot contributions",
+        "money",
+        "Σ jackpot_contribution of settled bets",
+        sql="sum(jackpot{c})",
+        higher_is_better=False,
+        tags=("ngr_component",),
+    ),
+    Metric(
+        "provider_fees",
+        "Game provider fees",
+        "money",
+        "Σ over games of provider.fee_rate × GGR of the game",
+        included="signed: a game whose players won more than they staked reduces the fee",
+        sql="sum(provider_fee{c})",
+        higher_is_better=False,
+        tags=("ngr_component",),
+    ),
+    Metric(
+        "payment_fees",
+        "Payment fees",
+        "money",
+        "Σ payments.provider_fee of approved and charged-back payments, dated created_at",
+        excluded="fees of pending, declined and failed payments",
+        sql="sum(payment_fees{c})",
+        higher_is_better=False,
+        tags=("ngr_component",),
+    ),
+    Metric(
+        "chargebacks",
+        "Chargebacks",
+        "money",
+        "Σ amount of deposits in status chargeback, dated updated_at",
+        sql="sum(chargebacks{c})",
+        higher_is_better=False,
+        tags=("ngr_component",),
+    ),
+    Metric(
+        "gaming_duty",
+        "Gaming duty",
+        "money",
+        "Σ per day and brand: tax_rates.rate × (GGR or handle, by the rate's basis)",
+        included="rate effective that day for the brand's jurisdiction ([effective_from, effective_to)); "
+        "a day with negative GGR gives a negative duty that offsets other days of the period",
+        sql="sum(duty{c})",
+        higher_is_better=False,
+        tags=("ngr_component",),
+    ),
+    Metric(
+        "ngr",
+        "NGR",
+        "money",
+        "GGR − bonus cost − jackpot contributions − provider fees − payment fees − chargebacks − gaming duty",
+        components=_NGR_PARTS,
+        included="every deduction is a named metric of its own",
+        excluded="affiliate commissions, platform fees (not modelled)",
+        sql="sum(ngr{c})",
+    ),
+    Metric(
+        "hold_pct",
+        "Hold %",
+        "ratio",
+        "GGR ÷ handle",
+        components=("ggr", "handle"),
+        excluded="undefined (empty) when handle is 0",
+        sql="sum(ggr{c}) / nullif(sum(handle{c}), 0)",
+    ),
+    Metric(
+        "rtp",
+        "RTP actual vs theoretical",
+        "ratio",
+        "actual = Σ real_win ÷ Σ real_stake; theoretical = handle-weighted games.theoretical_rtp; "
+        "z = (Σwin − θ·Σstake) ÷ √Σ(win − θ·stake)² over real-money rounds",
+        components=("real_wins", "handle"),
+        included="settled real-money rounds (real_stake > 0), with their count; a deviation is flagged "
+        "only when |z| ≥ 3 and there are at least 30 rounds",
+        computed_by="api.games_table",
+    ),
+    Metric(
+        "deposits",
+        "Deposits",
+        "money",
+        "Σ amount of approved deposits, dated created_at",
+        excluded="pending, declined, failed and charged-back deposits",
+        sql="sum(deposits{c})",
+    ),
+    Metric(
+        "withdrawals",
+        "Withdrawals",
+        "money",
+        "Σ amount of approved withdrawals, dated created_at",
+        excluded="pending (see pending withdrawals), declined and failed withdrawals",
+        sql="sum(withdrawals{c})",
+        higher_is_better=False,
+    ),
+    Metric(
+        "net_deposits",
+        "Net deposits",
+        "money",
+        "deposits − withdrawals",
+        components=("deposits", "withdrawals"),
+        sql="sum(deposits{c}) - sum(withdrawals{c})",
+    ),
+    Metric(
+        "pending_withdrawals",
+        "Pending withdrawals",
+        "money",
+        "count, Σ amount and oldest created_at of withdrawals in status pending now",
+        included="current state, not limited by the date range",
+        computed_by="api.pending_withdrawals / api.pending_summary",
+        higher_is_better=False,
+    ),
+    Metric(
+        "active_players",
+        "Active players",
+        "count",
+        "count of distinct players with ≥ 1 settled real-money bet (real_stake > 0) in the window",
+        excluded="test accounts, bonus-only rounds, void and open bets",
+        computed_by="api.kpis (distinct over mart.player_day)",
+    ),
+    Metric(
+        "registrations",
+        "Registrations",
+        "count",
+        "count of players registered in the window (registered_at)",
+        sql="sum(registrations)",
+    ),
+    Metric(
+        "ftds",
+        "FTDs",
+        "count",
+        "count of players whose first approved deposit falls in the window",
+        excluded="players whose first deposit was declined or charged back are counted at their first approved one",
+        sql="sum(ftds)",
+    ),
+    Metric(
+        "ftd_conversion",
+        "FTD conversion",
+        "ratio",
+        "players registered in the window who have made an FTD (by the snapshot) ÷ registrations in the window",
+        components=("registrations", "ftds"),
+        included="cohort semantics: the FTD may fall after the window",
+        computed_by="api.kpis",
+    ),
+    Metric(
+        "depositing_players",
+        "Depositing players",
+        "count",
+        "count of distinct players with ≥ 1 approved deposit in the window",
+        computed_by="api.kpis",
+    ),
+    Metric(
+        "arpu",
+        "ARPU",
+        "money",
+        "NGR ÷ active players",
+        components=("ngr", "active_players"),
+        computed_by="api.kpis",
+    ),
+    Metric(
+        "arppu",
+        "ARPPU",
+        "money",
+        "NGR ÷ depositing players",
+        components=("ngr", "depositing_players"),
+        computed_by="api.kpis",
+    ),
+    Metric(
+        "retention",
+        "Retention by cohort",
+        "ratio",
+        "share of the cohort (registration or FTD week/month) with ≥ 1 settled real-money bet in period k "
+        "(k = 0 is the cohort's own period)",
+        computed_by="api.cohort_retention",
+    ),
+    Metric(
+        "ltv",
+        "LTV by cohort",
+        "money",
+        "cumulative NGR of the cohort's players up to period k ÷ cohort size",
+        components=("ngr",),
+        computed_by="api.ltv_curves",
+    ),
+)
+
+BY_NAME: dict[str, Metric] = {m.name: m for m in CATALOGUE}
+
+# The KPI tiles of the Overview, in order.
+KPI_TILES = (
+    "ggr",
+    "ngr",
+    "handle",
+    "hold_pct",
+    "active_players",
+    "deposits",
+    "withdrawals",
+    "net_deposits",
+    "ftds",
+    "arpu",
+    "registrations",
+    "arppu",
+    "ftd_conversion",
+)
+
+
+def metric(name: str) -> Metric:
+    """The definition named `name` (ValueError naming the known ones otherwise)."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown metric {name!r}; known: {', '.join(BY_NAME)}") from None
+
+
+def additive_sql(name: str, currency_suffix: str) -> str:
+    """The aggregate SQL of an additive metric over mart.daily_kpi, for `_eur` or '' (brand currency)."""
+    m = metric(name)
+    if m.sql is None:
+        raise ValueError(f"metric {name!r} is not additive; it is computed by {m.computed_by}")
+    if currency_suffix not in ("", "_eur"):
+        raise ValueError("currency suffix must be '' or '_eur'")
+    return m.sql.format(c=currency_suffix)
+
+
+def catalogue_frame() -> pl.DataFrame:
+    """The catalogue as a table for the Metrics page."""
+    return pl.DataFrame(
+        {
+            "name": [m.name for m in CATALOGUE],
+            "label": [m.label for m in CATALOGUE],
+            "unit": [m.unit for m in CATALOGUE],
+            "formula": [m.formula for m in CATALOGUE],
+            "components": [", ".join(m.components) for m in CATALOGUE],
+            "included": [m.included for m in CATALOGUE],
+            "excluded": [m.excluded for m in CATALOGUE],
+            "computed_by": [m.computed_by or "mart.daily_kpi: " + (m.sql or "") for m in CATALOGUE],
+        }
+    )
