@@ -17,7 +17,6 @@ Outcome of an attempt:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from app.services import blacklist_values as bl
+from app.services.blacklist_match import player_hits
 
 log = logging.getLogger(__name__)
 
@@ -113,49 +112,15 @@ def claim(engine: Engine, limit: int = 50, lease_seconds: int = LEASE_SECONDS) -
 # --------------------------------------------------------------------------- suppression
 
 
-def _player_keys(conn: Connection, player: dict) -> dict[str, set[str]]:
-    """The player's identifiers in canonical blacklist form, by category (sessions add IPs and devices)."""
-    keys: dict[str, set[str]] = {"email": set(), "phone": set(), "device": set(), "ip": set()}
-    if player["email"]:
-        with contextlib.suppress(bl.InvalidValue):
-            keys["email"] = bl.email_match_keys(player["email"])
-    devices = [player["device_id"]]
-    ips = [player["registration_ip"]]
-    for ip, device in conn.execute(
-        sa.text("SELECT DISTINCT ip, device_id FROM sessions WHERE player_id = :p"), {"p": player["id"]}
-    ):
-        ips.append(ip)
-        devices.append(device)
-    for category, raws in (("phone", [player["phone"]]), ("device", devices), ("ip", ips)):
-        keys[category] = {v for v in (bl.try_normalize(category, r) for r in raws if r) if v}
-    return keys
-
-
-_MATCH_SQL = sa.text(
-    """
-    SELECT id, category FROM blacklist_entries
-     WHERE removed_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-       AND (operator_id IS NULL OR operator_id = :op)
-       AND (   (category = 'email' AND normalized_value = ANY(:email))
-            OR (category = 'phone' AND normalized_value = ANY(:phone))
-            OR (category = 'device' AND normalized_value = ANY(:device))
-            OR (category = 'ip' AND EXISTS (
-                    SELECT 1 FROM unnest(CAST(:ip AS text[])) AS a(addr)
-                     WHERE CAST(a.addr AS inet) <<= CAST(normalized_value AS inet))))
-     ORDER BY id LIMIT 1
-    """
-)
-
-
-def _blacklist_hit(conn: Connection, player: dict) -> str | None:
-    """The first active blacklist entry (of all brands or the player's) matching the player, as a reason."""
-    keys = _player_keys(conn, player)
-    if not any(keys.values()):
+def _blacklist_hit(conn: Connection, player_id: int) -> str | None:
+    """The first active blacklist entry (the player's brand or all brands) any identifier of the player hits."""
+    hits = player_hits(conn, player_id)
+    if not hits:
         return None
-    row = conn.execute(
-        _MATCH_SQL, {"op": player["operator_id"], **{k: sorted(v) for k, v in keys.items()}}
-    ).one_or_none()
-    return f"blacklisted {row.category} (entry {row.id})" if row else None
+    hit = hits[0]
+    if hit.self_exclusion:
+        return f"player is self-excluded (register entry {hit.entry_id})"
+    return f"blacklisted {hit.category} (entry {hit.entry_id})"
 
 
 def suppression_reason(conn: Connection, player_id: int, tracking_config_id: int | None = None) -> str | None:
@@ -189,7 +154,7 @@ def suppression_reason(conn: Connection, player_id: int, tracking_config_id: int
         {"p": player_id},
     ):
         return "player is self-excluded"
-    hit = _blacklist_hit(conn, dict(player))
+    hit = _blacklist_hit(conn, player_id)
     if hit:
         return hit
     if tracking_config_id is not None:
