@@ -19,8 +19,17 @@ class MartBuildError(RuntimeError):
     """The raw data cannot be turned into correct marts; the message says why."""
 
 
-def marts_to_rebuild(changed: dict[str, int] | None, existing: set[str]) -> list[Mart]:
-    """The marts (in build order) that depend on a changed raw table, or are missing."""
+# Small marts whose content is compared before and after a rebuild: when it did not change (e.g. the
+# calendar within a day), the marts that read them need no rebuild on their account.
+CONTENT_CHECKED = frozenset({"calendar", "brand_day", "games", "countries", "brands"})
+
+
+def marts_to_rebuild(
+    changed: dict[str, int] | None, existing: set[str], unchanged_content: frozenset[str] = frozenset()
+) -> list[Mart]:
+    """The marts (in build order) that depend on a changed raw table, or are missing.
+
+    `unchanged_content`: marts known to come out identical (they do not make their readers stale)."""
     if changed is None:
         return list(MARTS)
     touched = {table for table, rows in changed.items() if rows}
@@ -28,9 +37,17 @@ def marts_to_rebuild(changed: dict[str, int] | None, existing: set[str]) -> list
     selected = []
     for mart in MARTS:
         if mart.name not in existing or mart.raw_deps & touched or mart.mart_deps & stale:
-            stale.add(mart.name)
             selected.append(mart)
+            if mart.name not in unchanged_content:
+                stale.add(mart.name)
     return selected
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, name: str) -> tuple | None:
+    try:
+        return con.execute(f"SELECT count(*), bit_xor(hash(t)) FROM mart.{name} AS t").fetchone()
+    except duckdb.CatalogException:
+        return None
 
 
 def _existing_marts(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -60,13 +77,26 @@ def build_marts(con: duckdb.DuckDBPyConnection, changed: dict[str, int] | None) 
     con.execute(
         "CREATE TABLE IF NOT EXISTS meta.mart_build (mart VARCHAR, rows BIGINT, seconds DOUBLE, built_at TIMESTAMP)"
     )
-    todo = marts_to_rebuild(changed, _existing_marts(con))
+    existing = _existing_marts(con)
+    touched = None if changed is None else {t for t, rows in changed.items() if rows}
+    stale: set[str] = set()
     timings = []
-    for mart in todo:
+    for mart in MARTS:
+        needed = (
+            touched is None
+            or mart.name not in existing
+            or bool(mart.raw_deps & touched)
+            or bool(mart.mart_deps & stale)
+        )
+        if not needed:
+            continue
+        before = _fingerprint(con, mart.name) if touched is not None and mart.name in CONTENT_CHECKED else None
         t0 = time.perf_counter()
         con.execute(mart.sql)
         rows = con.execute(f"SELECT count(*) FROM mart.{mart.name}").fetchone()[0]
         timings.append((mart.name, rows, time.perf_counter() - t0))
+        if before is None or _fingerprint(con, mart.name) != before:
+            stale.add(mart.name)
     con.executemany(
         "INSERT INTO meta.mart_build VALUES (?, ?, ?, CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP))", timings
     )
