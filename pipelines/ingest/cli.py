@@ -1,0 +1,119 @@
+"""Console glue for `python -m app ingest` and `python -m app reconcile`: rich progress, tables, JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines.ingest.reconcile import ReconcileReport, reconcile
+from pipelines.ingest.run import RunResult, run_forever, run_ingest
+
+
+def _summary(result: RunResult) -> Table:
+    title = (
+        f"ingest {result.run_id}: {result.status.upper()} ({'full' if result.full else 'incremental'}, "
+        f"{result.seconds:.2f} s, data as of {result.source_as_of:%Y-%m-%d %H:%M:%S} UTC)"
+        if result.source_as_of
+        else f"ingest {result.run_id}: {result.status.upper()}"
+    )
+    table = Table(title=title)
+    for col in ("table", "mode", "read", "merged", "deleted", "watermark", "s", "status"):
+        table.add_column(col, justify="right" if col in ("read", "merged", "deleted", "s") else "left", no_wrap=True)
+    for t in result.tables:
+        table.add_row(
+            t.table,
+            t.mode,
+            str(t.rows_read),
+            str(t.rows_merged),
+            str(t.rows_deleted),
+            t.watermark or "",
+            f"{t.seconds:.2f}",
+            t.status,
+        )
+    return table
+
+
+def _run_once(args: Any, source: Any, console: Console) -> RunResult:
+    if args.json or not console.is_terminal:
+        return run_ingest(source, full=args.full)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def progress(event: str, info: dict[str, Any]) -> None:
+            if event == "start":
+                bar.update(task, total=len(info["tables"]), description="full load" if info["full"] else "incremental")
+            elif event == "table":
+                bar.update(task, advance=1, description=f"{info['table']} ({info['rows_read']} rows)")
+            elif event == "marts":
+                bar.update(task, description="building marts")
+
+        return run_ingest(source, full=args.full, progress=progress)
+
+
+def _report(result: RunResult, args: Any, console: Console) -> None:
+    if args.json:
+        print(json.dumps(result.to_dict(), default=str), flush=True)
+        return
+    console.print(_summary(result))
+    if not result.ok:
+        console.print(f"[red]ingest failed:[/red] {result.error}")
+
+
+def ingest_command(args: Any, settings: Any) -> int:
+    console = Console(stderr=False)
+    if args.every is None:
+        result = _run_once(args, settings, console)
+        _report(result, args, console)
+        return 0 if result.ok else 1
+    if args.every <= 0:
+        print("--every must be a positive number of seconds", file=sys.stderr)
+        return 2
+    failures = run_forever(
+        settings, None, args.every, on_result=lambda r: _report(r, args, console), max_runs=args.runs, full=args.full
+    )
+    return 0 if failures == 0 else 1
+
+
+def reconcile_command(args: Any, settings: Any) -> int:
+    console = Console()
+    try:
+        report: ReconcileReport = reconcile(settings)
+    except FileNotFoundError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.to_dict(), default=str))
+        return 0 if report.ok else 1
+    table = Table(
+        title=f"reconcile: source as of {report.source_as_of:%Y-%m-%d %H:%M:%S} UTC, "
+        f"warehouse as of {report.snapshot_as_of or '?'}"
+    )
+    for col in ("table", "source rows", "warehouse rows", "diff"):
+        table.add_column(col, justify="left" if col == "table" else "right")
+    for r in report.counts.iter_rows(named=True):
+        style = "red" if r["diff"] else None
+        table.add_row(r["table"], str(r["source_rows"]), str(r["warehouse_rows"]), str(r["diff"]), style=style)
+    console.print(table)
+    n_days = report.daily.select("day", "operator_id").unique().height
+    if report.ok:
+        console.print(
+            f"[green]OK[/green]: row counts match; {n_days} day × brand cells of stakes, wins, deposits, "
+            "withdrawals and bonus costs match"
+        )
+        return 0
+    console.print("[red]MISMATCH[/red]:")
+    for line in report.mismatches():
+        console.print(f"  {line}", markup=False)
+    return 1
