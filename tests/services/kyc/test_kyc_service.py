@@ -11,7 +11,7 @@ import pytest
 
 from app.services import kyc
 from app.services.core import AlreadyDone, Denied, Invalid, ServiceError, Stale
-from auth.permissions import ROLES, MATRIX, Permission
+from auth.permissions import MATRIX, ROLES, Permission
 from auth.sessions import start_session
 from tests.services.conftest import World
 from tests.services.kyc.conftest import add_case, add_staff, case_row
@@ -48,7 +48,15 @@ def test_claim_blocks_other_reviewers_until_it_expires(world: World) -> None:
     with pytest.raises(kyc.ClaimedByOther, match="claimed by compliance"):
         kyc.claim(world.engine, admin, case_id=case, request_id=rid())
     with pytest.raises(kyc.ClaimedByOther):
-        kyc.decide(world.engine, admin, case_id=case, decision="approved", reason="ok", expected_version=res.result["version"], request_id=rid())  # fmt: skip
+        kyc.decide(
+            world.engine,
+            admin,
+            case_id=case,
+            decision="approved",
+            reason="ok",
+            expected_version=res.result["version"],
+            request_id=rid(),
+        )
     assert case_row(world, case)["status"] == "pending"
     world.execute("UPDATE kyc_cases SET claim_expires_at = now() - interval '1 second' WHERE id = :c", c=case)
     kyc.claim(world.engine, admin, case_id=case, request_id=rid())
@@ -85,7 +93,16 @@ def test_approve_updates_player_and_audits_before_after(world: World) -> None:
     view = kyc.case_view(world.engine, comp, case)
     assert view.score.suggestion == "approve" and view.claimed_by(comp) == "me"
     assert view.documents[0]["file_name"] == f"passport_{pid}.jpg"
-    res = kyc.decide(world.engine, comp, case_id=case, decision="approved", reason="documents match", expected_version=v, request_id=rid(), expected_suggestion="approve")  # fmt: skip
+    res = kyc.decide(
+        world.engine,
+        comp,
+        case_id=case,
+        decision="approved",
+        reason="documents match",
+        expected_version=v,
+        request_id=rid(),
+        expected_suggestion="approve",
+    )
     row = case_row(world, case)
     assert (row["status"], row["decision"], row["decided_by"], row["manual_override"]) == (
         "approved",
@@ -113,7 +130,9 @@ def test_decisions_against_a_clean_case(world: World, decision: str, player_stat
     pid = world.players[1]
     case = add_case(world, pid)
     comp = world.actors["compliance"]
-    kyc.decide(world.engine, comp, case_id=case, decision=decision, reason="checked", expected_version=1, request_id=rid())  # fmt: skip
+    kyc.decide(
+        world.engine, comp, case_id=case, decision=decision, reason="checked", expected_version=1, request_id=rid()
+    )
     row = case_row(world, case)
     assert row["manual_override"] is override and row["auto_suggestion"] == "approve"
     assert world.player(pid)["kyc_status"] == player_status
@@ -121,13 +140,23 @@ def test_decisions_against_a_clean_case(world: World, decision: str, player_stat
 
 def test_approving_a_reject_suggestion_is_a_manual_override(world: World) -> None:
     pid = world.players[0]
-    bad = [{"doc_type": "passport", "doc_number": "X1", "full_name": "Someone Else", "date_of_birth": dt.date(1970, 1, 1)}]  # fmt: skip
+    bad = [
+        {"doc_type": "passport", "doc_number": "X1", "full_name": "Someone Else", "date_of_birth": dt.date(1970, 1, 1)}
+    ]
     case = add_case(world, pid, docs=bad)
     comp = world.actors["compliance"]
     view = kyc.case_view(world.engine, comp, case)
     assert view.score.suggestion == "reject"
     assert {r.code for r in view.score.reasons} == {"name_mismatch", "dob_mismatch"}
-    kyc.decide(world.engine, comp, case_id=case, decision="approved", reason="verified by video call", expected_version=1, request_id=rid())  # fmt: skip
+    kyc.decide(
+        world.engine,
+        comp,
+        case_id=case,
+        decision="approved",
+        reason="verified by video call",
+        expected_version=1,
+        request_id=rid(),
+    )
     row = case_row(world, case)
     assert row["manual_override"] is True and row["auto_score"] == 70
     assert {r["code"] for r in row["auto_reasons"]} == {"name_mismatch", "dob_mismatch"}
@@ -150,9 +179,11 @@ def test_reason_is_mandatory_and_unknown_decision_refused(world: World) -> None:
     case = add_case(world, world.players[0])
     comp = world.actors["compliance"]
     with pytest.raises(Invalid, match="reason is required"):
-        kyc.decide(world.engine, comp, case_id=case, decision="approved", reason="   ", expected_version=1, request_id=rid())  # fmt: skip
+        kyc.decide(
+            world.engine, comp, case_id=case, decision="approved", reason="   ", expected_version=1, request_id=rid()
+        )
     with pytest.raises(Invalid, match="unknown decision"):
-        kyc.decide(world.engine, comp, case_id=case, decision="maybe", reason="x", expected_version=1, request_id=rid())  # fmt: skip
+        kyc.decide(world.engine, comp, case_id=case, decision="maybe", reason="x", expected_version=1, request_id=rid())
     assert case_row(world, case)["status"] == "pending"
     assert [r["outcome"] for r in audit(world, "kyc.decide")] == ["failed", "failed"]
 
@@ -164,14 +195,31 @@ def test_stale_form_is_refused(world: World) -> None:
     shown = kyc.case_view(world.engine, comp, case)  # form built at version 1, suggestion approve
     kyc.claim(world.engine, comp, case_id=case, request_id=rid())  # the case changed (version 2)
     with pytest.raises(Stale, match="changed since you opened it"):
-        kyc.decide(world.engine, comp, case_id=case, decision="approved", reason="ok", expected_version=shown.version, request_id=rid())  # fmt: skip
+        kyc.decide(
+            world.engine,
+            comp,
+            case_id=case,
+            decision="approved",
+            reason="ok",
+            expected_version=shown.version,
+            request_id=rid(),
+        )
     fresh = kyc.case_view(world.engine, comp, case)
     world.execute(
         "INSERT INTO blacklist_entries (category, value, normalized_value, reason, source)"
         " VALUES ('email', 'p1@example.com', 'p1@example.com', 'fraud', 'manual')"
     )
     with pytest.raises(Stale, match="automated assessment changed"):
-        kyc.decide(world.engine, comp, case_id=case, decision="approved", reason="ok", expected_version=fresh.version, request_id=rid(), expected_suggestion=fresh.score.suggestion)  # fmt: skip
+        kyc.decide(
+            world.engine,
+            comp,
+            case_id=case,
+            decision="approved",
+            reason="ok",
+            expected_version=fresh.version,
+            request_id=rid(),
+            expected_suggestion=fresh.score.suggestion,
+        )
     assert case_row(world, case)["status"] == "pending" and world.player(pid)["kyc_status"] == "pending"
 
 
@@ -185,7 +233,15 @@ def test_50_concurrent_decisions_apply_exactly_once(big_world: World) -> None:
         barrier.wait()
         decision = ("approved", "rejected")[i % 2]
         try:
-            return kyc.decide(world.engine, comp, case_id=case, decision=decision, reason=f"r{i}", expected_version=1, request_id=rid())  # fmt: skip
+            return kyc.decide(
+                world.engine,
+                comp,
+                case_id=case,
+                decision=decision,
+                reason=f"r{i}",
+                expected_version=1,
+                request_id=rid(),
+            )
         except ServiceError as exc:
             return exc
 
@@ -209,7 +265,9 @@ def test_20_submits_with_one_request_id_apply_once(big_world: World) -> None:
 
     def go(_):
         barrier.wait()
-        return kyc.decide(world.engine, comp, case_id=case, decision="approved", reason="ok", expected_version=1, request_id=request)  # fmt: skip
+        return kyc.decide(
+            world.engine, comp, case_id=case, decision="approved", reason="ok", expected_version=1, request_id=request
+        )
 
     with ThreadPoolExecutor(20) as pool:
         results = list(pool.map(go, range(20)))
@@ -225,7 +283,7 @@ ACTIONS = {
     "claim": lambda w, a, c: kyc.claim(w.engine, a, case_id=c, request_id=rid()),
     "decide": lambda w, a, c: kyc.decide(
         w.engine, a, case_id=c, decision="approved", reason="ok", expected_version=1, request_id=rid()
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -251,7 +309,15 @@ def test_brand_scope_is_enforced(world: World, compliance_beta) -> None:
     alpha_case = add_case(world, world.players[0])
     beta_case = add_case(world, world.players[2])
     with pytest.raises(Denied, match="brand"):
-        kyc.decide(world.engine, compliance_beta, case_id=alpha_case, decision="approved", reason="x", expected_version=1, request_id=rid())  # fmt: skip
+        kyc.decide(
+            world.engine,
+            compliance_beta,
+            case_id=alpha_case,
+            decision="approved",
+            reason="x",
+            expected_version=1,
+            request_id=rid(),
+        )
     with pytest.raises(Exception, match="not found"):
         kyc.case_view(world.engine, compliance_beta, alpha_case)
     got = kyc.claim_next(world.engine, compliance_beta, request_id=rid())
@@ -267,7 +333,15 @@ def test_forged_call_with_an_analyst_session_is_refused_and_audited(world: World
         session = start_session(conn, analyst.staff_id, "test")
     forged = type(analyst)(analyst.staff_id, "analyst", ("compliance",), None, session_id=session)
     with pytest.raises(Denied):
-        kyc.decide(world.engine, forged, case_id=case, decision="approved", reason="forged", expected_version=1, request_id=rid())  # fmt: skip
+        kyc.decide(
+            world.engine,
+            forged,
+            case_id=case,
+            decision="approved",
+            reason="forged",
+            expected_version=1,
+            request_id=rid(),
+        )
     assert case_row(world, case)["status"] == "pending"
     (row,) = audit(world, "kyc.decide")
     assert (row["outcome"], row["actor_name"], row["actor_role"]) == ("denied", "analyst", "analyst")
