@@ -727,3 +727,72 @@ class ActionRequest(Base):
     audit_seq: Mapped[int | None] = mapped_column(ForeignKey("audit_log.seq"))
     result: Mapped[dict | None] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = created_col()
+
+
+# --------------------------------------------------------------------------- alerts (issue 7)
+
+ALERT_RULE_CODES = (
+    "large_withdrawal",
+    "ggr_drop",
+    "postback_failures",
+    "kyc_sla",
+    "failed_logins",
+    "blacklist_matches",
+    "ingest_health",
+)
+ALERT_SEVERITIES = ("info", "warning", "critical")
+ALERT_STATUSES = ("open", "acknowledged", "resolved")
+
+
+class AlertRule(Base):
+    """One configurable alert rule (one row per rule code; thresholds in `params`)."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (
+        CheckConstraint(one_of("code", ALERT_RULE_CODES), name="code"),
+        CheckConstraint(one_of("severity", ALERT_SEVERITIES), name="severity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    severity: Mapped[str] = mapped_column(String(16), server_default="warning")
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    version: Mapped[int] = version_col()
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class Alert(Base):
+    """An alert raised by a rule about one subject; deduplicated by (rule_code, subject)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint(one_of("status", ALERT_STATUSES), name="status"),
+        CheckConstraint(one_of("severity", ALERT_SEVERITIES), name="severity"),
+        CheckConstraint("(status = 'open') OR (acknowledged_at IS NOT NULL OR resolved_at IS NOT NULL)", name="state"),
+        CheckConstraint("status <> 'resolved' OR resolved_at IS NOT NULL", name="resolved_at"),
+        UniqueConstraint("rule_code", "subject"),
+        Index("ix_alerts_status_opened", "status", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id"))
+    rule_code: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(200))  # what the alert is about, e.g. payment:42, brand:1:2026-01-04
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))  # NULL: not brand-specific
+    severity: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    occurrences: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    opened_at: Mapped[dt.datetime] = created_col()
+    last_seen_at: Mapped[dt.datetime] = created_col()
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = version_col()
+    updated_at: Mapped[dt.datetime] = updated_col()
