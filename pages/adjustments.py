@@ -1,0 +1,96 @@
+"""Adjustments: request a balance adjustment, the four-eyes approval queue, and the history."""
+
+import streamlit as st
+
+from app.models import ADJUSTMENT_STATUSES
+from app.services import adjustments
+from app.services.core import ServiceError
+from app.ui import state as ui_state
+from app.ui.action_forms import form_state, show_done, submit
+from app.ui.guard import guard_page
+from app.ui.player_actions import render_adjustment_request
+from auth.permissions import Permission, has_permission
+
+QUEUE_NOTICE = "adj_queue_notice"
+
+actor = guard_page(__file__)
+engine = ui_state.engine()
+can_request = has_permission(actor, Permission.REQUEST_ADJUSTMENT)
+can_approve = has_permission(actor, Permission.APPROVE_ADJUSTMENT)
+
+st.title("Balance adjustments")
+st.caption(
+    "A balance only moves through a ledger entry. Requests above the brand's threshold wait for a second "
+    "person with the approve permission; nobody decides their own request."
+)
+
+tab_names = (["New request"] if can_request else []) + ["Approval queue", "History"]
+tabs = dict(zip(tab_names, st.tabs(tab_names), strict=True))
+
+if can_request:
+    with tabs["New request"]:
+        player_id = st.number_input("Player id", min_value=1, step=1, value=None, key="adj_player_id")
+        if player_id:
+            render_adjustment_request(actor, engine, adjustments.adjustment_player(engine, actor, int(player_id)))
+
+
+def _decision_form(row: dict) -> None:
+    key = f"decide:{row['id']}"
+    if show_done(key, "Hide"):
+        return
+    form_state(key, row["version"])
+    with st.form(f"form:{key}"):
+        reason = st.text_input("Decision reason (required)", key=f"reason:{row['id']}")
+        approve_col, reject_col = st.columns(2)
+        approve = approve_col.form_submit_button("Approve", type="primary")
+        reject = reject_col.form_submit_button("Reject")
+    if approve or reject:
+        fn = adjustments.approve_adjustment if approve else adjustments.reject_adjustment
+        result = submit(
+            key,
+            lambda rid, version: fn(
+                engine, actor, adjustment_id=row["id"], reason=reason, expected_version=version, request_id=rid
+            ),
+        )
+        if result is not None:  # the row leaves the queue: say what happened at the top of it
+            st.session_state[QUEUE_NOTICE] = result.message
+            st.rerun()
+
+
+with tabs["Approval queue"]:
+    notice = st.session_state.pop(QUEUE_NOTICE, None)
+    if notice:
+        st.success(notice, icon=":material/check_circle:")
+    pending = adjustments.list_adjustments(engine, actor, status="pending", limit=100)
+    if not pending:
+        st.info("No adjustment waits for approval.")
+    for row in pending:
+        title = (
+            f"#{row['id']} · {row['direction']} {row['amount']} {row['currency']} · player {row['player_id']} "
+            f"({row['player']}, {row['brand']}) · {row['reason_code']} · by {row['requested_by']}"
+        )
+        with st.container(border=True):
+            st.markdown(f"**{title}**")
+            st.caption(f"Requested {row['requested_at']:%Y-%m-%d %H:%M} UTC · note: {row['note']}")
+            if not can_approve:
+                st.caption("Waiting for a manager or admin.")
+            elif row["requested_by_id"] == actor.staff_id:
+                st.caption("Your own request: another person must decide it.")
+            else:
+                _decision_form(row)
+
+with tabs["History"]:
+    status = st.selectbox("Status", ["any", *ADJUSTMENT_STATUSES], key="adj_history_status")
+    try:
+        history = adjustments.list_adjustments(engine, actor, status=None if status == "any" else status, limit=500)
+    except ServiceError as exc:
+        st.error(exc.message)
+        history = []
+    if history:
+        st.dataframe(
+            [{k: v for k, v in r.items() if k not in ("requested_by_id", "version")} for r in history],
+            hide_index=True,
+            width="stretch",
+        )
+    else:
+        st.info("No adjustments yet.")

@@ -1,0 +1,101 @@
+"""Audit log: filters, a before/after diff of one row, an audited export, and chain verification."""
+
+import datetime as dt
+
+import streamlit as st
+
+from app.models import AUDIT_OUTCOMES
+from app.services import audit_read, exports
+from app.services.core import ServiceError
+from app.ui import state as ui_state
+from app.ui.guard import guard_page
+from auth.permissions import Permission, has_permission
+
+actor = guard_page(__file__)
+engine = ui_state.engine()
+ANY = "any"
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+st.title("Audit log")
+
+verify_col, info_col = st.columns([1, 3])
+if verify_col.button("Verify chain", icon=":material/verified:"):
+    st.session_state["audit_verify"] = audit_read.verify(engine, actor)
+result = st.session_state.get("audit_verify")
+if result is not None:
+    (info_col.success if result.ok else info_col.error)(result.message)
+
+options = audit_read.filter_options(engine, actor)
+brands = {b["id"]: b["code"] for b in options["brands"]}
+c1, c2, c3, c4 = st.columns(4)
+who = c1.selectbox("Actor", [ANY, *options["actors"]], key="audit_actor")
+action = c2.selectbox("Action", [ANY, *options["actions"]], key="audit_action")
+outcome = c3.selectbox("Outcome", [ANY, *AUDIT_OUTCOMES], key="audit_outcome")
+brand = c4.selectbox("Brand", [ANY, *brands], format_func=lambda b: b if b == ANY else brands[b], key="audit_brand")
+c5, c6, c7, c8 = st.columns(4)
+target_type = c5.selectbox("Target type", [ANY, *options["target_types"]], key="audit_target_type")
+target_id = c6.text_input("Target id", key="audit_target_id")
+today = dt.datetime.now(dt.UTC).date()
+since = c7.date_input("From (UTC)", value=today - dt.timedelta(days=30), key="audit_since")
+until = c8.date_input("To (UTC, inclusive)", value=today, key="audit_until")
+
+filters = audit_read.AuditFilters(
+    actor=None if who == ANY else who,
+    action=None if action == ANY else action,
+    outcome=None if outcome == ANY else outcome,
+    brand_id=None if brand == ANY else brand,
+    target_type=None if target_type == ANY else target_type,
+    target_id=target_id.strip() or None,
+    since=dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC) if since else None,
+    until=dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC) if until else None,
+)
+try:
+    rows = audit_read.search_audit(engine, actor, filters, limit=1000)
+except ServiceError as exc:
+    st.error(exc.message)
+    st.stop()
+
+st.caption(f"{len(rows)} rows (newest first, at most 1000)")
+st.dataframe(rows, hide_index=True, width="stretch")
+
+if rows:
+    seq = st.selectbox("Show before/after of row", [r["seq"] for r in rows], key="audit_seq")
+    entry = audit_read.audit_entry(engine, actor, seq)
+    if entry is not None:
+        st.subheader(f"Row {entry['seq']}: {entry['action']} ({entry['outcome']})")
+        st.caption(
+            f"{entry['occurred_at']:%Y-%m-%d %H:%M:%S} UTC · {entry['actor_name']} ({entry['actor_role'] or '-'})"
+            f" · target {entry['target_type'] or '-'} {entry['target_id'] or ''} · request {entry['request_id']}"
+        )
+        if entry["reason"]:
+            st.markdown(f"**Reason:** {entry['reason']}")
+        changes = audit_read.diff(entry["before"], entry["after"])
+        if changes:
+            st.dataframe(
+                [{**c, "changed": "●" if c["changed"] else ""} for c in changes],
+                hide_index=True,
+                width="stretch",
+            )
+        else:
+            st.caption("No before/after recorded for this row.")
+        if entry["detail"]:
+            st.json(entry["detail"], expanded=False)
+
+if has_permission(actor, Permission.EXPORT) and rows:
+    e1, e2 = st.columns([1, 3])
+    fmt = e1.radio("Export format", ["csv", "xlsx"], horizontal=True, key="audit_export_fmt")
+    if e2.button("Prepare export", icon=":material/download:"):
+        try:
+            data = exports.export_table(engine, actor, rows, name="audit_log", filters=filters.as_dict(), fmt=fmt)
+            st.session_state["audit_export"] = (fmt, data)
+        except ServiceError as exc:
+            st.error(exc.message)
+    prepared = st.session_state.get("audit_export")
+    if prepared:
+        fmt_ready, data = prepared
+        st.download_button(
+            f"Download {fmt_ready.upper()} ({len(data):,} bytes)",
+            data=data,
+            file_name=f"audit_log.{fmt_ready}",
+            mime="text/csv" if fmt_ready == "csv" else XLSX_MIME,
+        )
