@@ -89,6 +89,13 @@ def _money_cols(names: tuple[str, ...], expr: str, alias: str = "{n}") -> str:
     return ", ".join(f"{_money(expr.format(n=n))} AS {alias.format(n=n)}" for n in names)
 
 
+def _first_in_window(kind: str, start: str = "$start") -> str:
+    """Distinct players with an active (real-money bet) / deposit day in the window, as a filtered count over
+    mart.player_day: each player is counted on their first qualifying day in the window (see the mart)."""
+    flag, prev = {"active": ("real_rounds", "prev_active_day"), "deposit": ("deposit_count", "prev_deposit_day")}[kind]
+    return f"count(*) FILTER (WHERE {flag} > 0 AND ({prev} IS NULL OR {prev} < {start}))"
+
+
 def _brand_selection(brands: frozenset[int] | None, scope: frozenset[int] | None) -> list[int] | None:
     """The brand ids to filter on (None: every brand the scope allows); refuses brands outside scope."""
     if scope is not None and not isinstance(scope, frozenset):
@@ -179,10 +186,12 @@ def _kpi_values(gw: Gateway, f: Filters, suffix: str, scope: frozenset[int] | No
         SELECT {period.format(col="day")} AS period, {sums}
         FROM {{daily_kpi}} WHERE day BETWEEN $pstart AND $end {cond} GROUP BY 1
     ), a AS (
-        SELECT {period.format(col="day")} AS period,
-               count(DISTINCT player_id) FILTER (WHERE real_rounds > 0) AS active_players,
-               count(DISTINCT player_id) FILTER (WHERE deposit_count > 0) AS depositing_players
-        FROM {{player_day}} WHERE day BETWEEN $pstart AND $end {cond} GROUP BY 1
+        SELECT period, {_first_in_window("active", "window_start")} AS active_players,
+               {_first_in_window("deposit", "window_start")} AS depositing_players
+        FROM (SELECT *, {period.format(col="day")} AS period,
+                     CASE WHEN day >= $start THEN $start ELSE $pstart END AS window_start
+              FROM {{player_day}} WHERE day BETWEEN $pstart AND $end {cond})
+        GROUP BY 1
     ), c AS (
         SELECT {period.format(col="reg_date")} AS period, count(*) AS cohort_size,
                count(*) FILTER (WHERE ftd_at IS NOT NULL) AS cohort_ftds
@@ -387,8 +396,8 @@ def regions_table(
         SELECT country_code, {sums}, sum(registrations) AS registrations, sum(ftds) AS ftds
         FROM {{daily_kpi}} WHERE day BETWEEN $start AND $end {cond} GROUP BY country_code
     ), a AS (
-        SELECT country_code, count(DISTINCT player_id) AS active_players FROM {{player_day}}
-        WHERE day BETWEEN $start AND $end AND real_rounds > 0 {cond} GROUP BY country_code
+        SELECT country_code, {_first_in_window("active")} AS active_players FROM {{player_day}}
+        WHERE day BETWEEN $start AND $end {cond} GROUP BY country_code
     ), t AS (
         SELECT {keys}, {", ".join(f"sum(k.{n}) AS {n}" for n in money)},
                sum(k.registrations) AS registrations, sum(k.ftds) AS ftds,
@@ -489,8 +498,8 @@ def operators_table(gw: Gateway, f: Filters, *, scope: frozenset[int] | None) ->
         SELECT brand_id, {sums}, sum(ftds) AS ftds, sum(registrations) AS registrations
         FROM {{daily_kpi}} WHERE day BETWEEN $start AND $end {ccond} GROUP BY brand_id
     ), a AS (
-        SELECT brand_id, count(DISTINCT player_id) AS active_players FROM {{player_day}}
-        WHERE day BETWEEN $start AND $end AND real_rounds > 0 {ccond} GROUP BY brand_id
+        SELECT brand_id, {_first_in_window("active")} AS active_players FROM {{player_day}}
+        WHERE day BETWEEN $start AND $end {ccond} GROUP BY brand_id
     ), w AS (
         SELECT brand_id, count(*) AS pending_count, sum(amount) AS pending_amount,
                sum(amount_eur) AS pending_amount_eur, min(created_at) AS pending_oldest_at

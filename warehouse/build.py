@@ -72,6 +72,7 @@ def _check_fx(con: duckdb.DuckDBPyConnection) -> None:
 def build_marts(con: duckdb.DuckDBPyConnection, changed: dict[str, int] | None) -> None:
     """Create or refresh the marts in `con` (a writable connection to the file being prepared)."""
     _check_fx(con)
+    con.execute("SET enable_progress_bar = false")
     con.execute("CREATE SCHEMA IF NOT EXISTS mart")
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
     con.execute(

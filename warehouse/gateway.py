@@ -120,6 +120,7 @@ class Gateway:
             if self._open is not None and self._open.key == key:
                 return self._open
             con = duckdb.connect(":memory:", config={"threads": 2})
+            con.execute("SET enable_progress_bar = false")
             alias = f"wh_{next(_ALIASES)}"
             quoted = str(self.path).replace("'", "''")
             try:

@@ -121,7 +121,10 @@ FROM raw.players p LEFT JOIN raw.affiliates a ON a.id = p.affiliate_id
 """,
 )
 
-# Day × player: every player-attributable money flow (test accounts excluded), brand currency and EUR.
+# Day × player: every player-attributable money flow (test accounts excluded), in the brand's currency as
+# int64-backed decimals, with that day's EUR rate. `prev_active_day` / `prev_deposit_day` (the player's
+# previous day with a real-money bet / an approved deposit) make distinct counts over any window a plain
+# filtered count: a player is counted once, on their first qualifying day in the window.
 PLAYER_DAY = _m(
     "player_day",
     "bets payments bonuses",
@@ -135,7 +138,7 @@ WITH flows AS (
            sum(b.real_stake) AS handle, sum(b.real_win) AS real_win,
            sum(b.bonus_stake) AS bonus_stake, sum(b.bonus_win) AS bonus_win,
            sum(b.jackpot_contribution) AS jackpot,
-           sum((b.real_stake - b.real_win) * g.fee_rate) AS provider_fee
+           sum(CAST((b.real_stake - b.real_win) * g.fee_rate AS DECIMAL(18,6))) AS provider_fee
     FROM raw.bets b JOIN mart.games g ON g.game_id = b.game_id
     WHERE b.status = 'settled'
     GROUP BY ALL
@@ -159,37 +162,41 @@ per_day AS (
     SELECT f.day, f.player_id, p.brand_id, p.country_code,
            CAST(coalesce(sum(f.rounds), 0) AS INTEGER) AS rounds,
            CAST(coalesce(sum(f.real_rounds), 0) AS INTEGER) AS real_rounds,
-           coalesce(sum(f.handle), 0) AS handle, coalesce(sum(f.real_win), 0) AS real_win,
-           coalesce(sum(f.bonus_stake), 0) AS bonus_stake, coalesce(sum(f.bonus_win), 0) AS bonus_win,
-           coalesce(sum(f.jackpot), 0) AS jackpot, coalesce(sum(f.provider_fee), 0) AS provider_fee,
-           coalesce(sum(f.bonus_cost), 0) AS bonus_cost,
+           CAST(coalesce(sum(f.handle), 0) AS DECIMAL(18,2)) AS handle,
+           CAST(coalesce(sum(f.real_win), 0) AS DECIMAL(18,2)) AS real_win,
+           CAST(coalesce(sum(f.bonus_stake), 0) AS DECIMAL(18,2)) AS bonus_stake,
+           CAST(coalesce(sum(f.bonus_win), 0) AS DECIMAL(18,2)) AS bonus_win,
+           CAST(coalesce(sum(f.jackpot), 0) AS DECIMAL(18,2)) AS jackpot,
+           CAST(coalesce(sum(f.provider_fee), 0) AS DECIMAL(18,6)) AS provider_fee,
+           CAST(coalesce(sum(f.bonus_cost), 0) AS DECIMAL(18,2)) AS bonus_cost,
            CAST(coalesce(sum(f.deposit_count), 0) AS INTEGER) AS deposit_count,
-           coalesce(sum(f.deposits), 0) AS deposits,
+           CAST(coalesce(sum(f.deposits), 0) AS DECIMAL(18,2)) AS deposits,
            CAST(coalesce(sum(f.withdrawal_count), 0) AS INTEGER) AS withdrawal_count,
-           coalesce(sum(f.withdrawals), 0) AS withdrawals,
-           coalesce(sum(f.payment_fees), 0) AS payment_fees,
+           CAST(coalesce(sum(f.withdrawals), 0) AS DECIMAL(18,2)) AS withdrawals,
+           CAST(coalesce(sum(f.payment_fees), 0) AS DECIMAL(18,2)) AS payment_fees,
            CAST(coalesce(sum(f.chargeback_count), 0) AS INTEGER) AS chargeback_count,
-           coalesce(sum(f.chargebacks), 0) AS chargebacks
+           CAST(coalesce(sum(f.chargebacks), 0) AS DECIMAL(18,2)) AS chargebacks
     FROM flows f JOIN mart.player_dim p ON p.player_id = f.player_id AND NOT p.is_test
     GROUP BY ALL
 ),
 priced AS (
     SELECT d.*, d.handle - d.real_win AS ggr,
-           bd.duty_rate * CASE WHEN bd.duty_basis = 'handle' THEN d.handle ELSE d.handle - d.real_win END AS duty,
+           CAST(bd.duty_rate * CASE WHEN bd.duty_basis = 'handle' THEN d.handle ELSE d.handle - d.real_win END
+                AS DECIMAL(18,6)) AS duty,
            bd.rate_to_eur
     FROM per_day d JOIN mart.brand_day bd ON bd.day = d.day AND bd.brand_id = d.brand_id
 )
 SELECT day, player_id, brand_id, country_code, rounds, real_rounds,
        handle, real_win, ggr, bonus_stake, bonus_win, jackpot, provider_fee, bonus_cost,
        deposit_count, deposits, withdrawal_count, withdrawals, payment_fees, chargeback_count, chargebacks, duty,
-       ggr - bonus_cost - jackpot - provider_fee - payment_fees - chargebacks - duty AS ngr,
-       handle * rate_to_eur AS handle_eur, real_win * rate_to_eur AS real_win_eur, ggr * rate_to_eur AS ggr_eur,
-       bonus_stake * rate_to_eur AS bonus_stake_eur, bonus_win * rate_to_eur AS bonus_win_eur,
-       jackpot * rate_to_eur AS jackpot_eur, provider_fee * rate_to_eur AS provider_fee_eur,
-       bonus_cost * rate_to_eur AS bonus_cost_eur, deposits * rate_to_eur AS deposits_eur,
-       withdrawals * rate_to_eur AS withdrawals_eur, payment_fees * rate_to_eur AS payment_fees_eur,
-       chargebacks * rate_to_eur AS chargebacks_eur, duty * rate_to_eur AS duty_eur,
-       (ggr - bonus_cost - jackpot - provider_fee - payment_fees - chargebacks - duty) * rate_to_eur AS ngr_eur
+       CAST(ggr - bonus_cost - jackpot - provider_fee - payment_fees - chargebacks - duty AS DECIMAL(18,6)) AS ngr,
+       rate_to_eur,
+       deposits * rate_to_eur AS deposits_eur,
+       (ggr - bonus_cost - jackpot - provider_fee - payment_fees - chargebacks - duty) * rate_to_eur AS ngr_eur,
+       CASE WHEN real_rounds > 0 THEN lag(day) OVER (PARTITION BY player_id, real_rounds > 0 ORDER BY day) END
+           AS prev_active_day,
+       CASE WHEN deposit_count > 0 THEN lag(day) OVER (PARTITION BY player_id, deposit_count > 0 ORDER BY day) END
+           AS prev_deposit_day
 FROM priced
 ORDER BY day, brand_id, player_id
 """,
@@ -206,9 +213,10 @@ CREATE OR REPLACE TABLE mart.game_day AS
 WITH agg AS (
     SELECT CAST(b.settled_at AS DATE) AS day, p.brand_id, p.country_code, b.game_id,
            count(*) AS rounds, count(*) FILTER (WHERE b.real_stake > 0) AS real_rounds,
-           sum(b.real_stake) AS handle, sum(b.real_win) AS real_win,
-           sum(b.bonus_stake) AS bonus_stake, sum(b.bonus_win) AS bonus_win,
-           sum(b.jackpot_contribution) AS jackpot,
+           CAST(sum(b.real_stake) AS DECIMAL(18,2)) AS handle, CAST(sum(b.real_win) AS DECIMAL(18,2)) AS real_win,
+           CAST(sum(b.bonus_stake) AS DECIMAL(18,2)) AS bonus_stake,
+           CAST(sum(b.bonus_win) AS DECIMAL(18,2)) AS bonus_win,
+           CAST(sum(b.jackpot_contribution) AS DECIMAL(18,2)) AS jackpot,
            coalesce(sum(CAST(b.real_win AS DOUBLE) ^ 2) FILTER (WHERE b.real_stake > 0), 0) AS ss_win,
            coalesce(sum(CAST(b.real_win AS DOUBLE) * CAST(b.real_stake AS DOUBLE)), 0) AS ss_cross,
            coalesce(sum(CAST(b.real_stake AS DOUBLE) ^ 2), 0) AS ss_stake
@@ -218,7 +226,7 @@ WITH agg AS (
 )
 SELECT a.day, a.brand_id, a.country_code, a.game_id, a.rounds, a.real_rounds,
        a.handle, a.real_win, a.handle - a.real_win AS ggr, a.bonus_stake, a.bonus_win, a.jackpot,
-       (a.handle - a.real_win) * g.fee_rate AS provider_fee,
+       CAST((a.handle - a.real_win) * g.fee_rate AS DECIMAL(18,6)) AS provider_fee,
        a.handle * bd.rate_to_eur AS handle_eur, a.real_win * bd.rate_to_eur AS real_win_eur,
        (a.handle - a.real_win) * bd.rate_to_eur AS ggr_eur,
        a.bonus_stake * bd.rate_to_eur AS bonus_stake_eur, a.bonus_win * bd.rate_to_eur AS bonus_win_eur,
@@ -300,67 +308,47 @@ ORDER BY p.reg_date
 """,
 )
 
-_BASE_COLS = (
-    "rounds",
-    "real_rounds",
+_MONEY2 = (
     "handle",
     "real_win",
     "ggr",
     "bonus_stake",
     "bonus_win",
     "jackpot",
-    "provider_fee",
-    "bonus_cost",
-    "deposit_count",
-    "deposits",
-    "withdrawal_count",
-    "withdrawals",
-    "payment_fees",
-    "chargeback_count",
-    "chargebacks",
-    "duty",
-    "ngr",
-)
-_EUR_COLS = (
-    "handle",
-    "real_win",
-    "ggr",
-    "bonus_stake",
-    "bonus_win",
-    "jackpot",
-    "provider_fee",
     "bonus_cost",
     "deposits",
     "withdrawals",
     "payment_fees",
     "chargebacks",
-    "duty",
-    "ngr",
 )
-_SUM_COLS = _BASE_COLS + tuple(f"{c}_eur" for c in _EUR_COLS)
-
-_COUNT_COLS = {"rounds", "real_rounds", "deposit_count", "withdrawal_count", "chargeback_count"}
-
-
-def _type(col: str) -> str:
-    """Stored type of a summed daily_kpi column: counts as BIGINT, money at its exact decimal scale."""
-    if col in _COUNT_COLS:
-        return "BIGINT"
-    scale = 6 if col in ("provider_fee", "duty", "ngr") else 2
-    if col.endswith("_eur"):
-        scale = 14 if col[:-4] in ("provider_fee", "duty", "ngr") else 10
-    return f"DECIMAL(38,{scale})"
+_MONEY6 = ("provider_fee", "duty", "ngr")
+_COUNTS = ("rounds", "real_rounds", "deposit_count", "withdrawal_count", "chargeback_count")
 
 
-# Day × brand × country: the additive KPI components plus registrations and FTDs.
+def _kpi_sums() -> str:
+    cols = [f"CAST(sum({c}) AS BIGINT) AS {c}" for c in _COUNTS]
+    cols += [f"CAST(sum({c}) AS DECIMAL(18,2)) AS {c}" for c in _MONEY2]
+    cols += [f"CAST(sum({c}) AS DECIMAL(18,6)) AS {c}" for c in _MONEY6]
+    return ", ".join(cols)
+
+
+def _kpi_select() -> str:
+    cols = [f"CAST(coalesce(sum({c}), 0) AS BIGINT) AS {c}" for c in _COUNTS]
+    cols += [f"CAST(coalesce(sum({c}), 0) AS DECIMAL(18,2)) AS {c}" for c in _MONEY2]
+    cols += [f"CAST(coalesce(sum({c}), 0) AS DECIMAL(18,6)) AS {c}" for c in _MONEY6]
+    return ", ".join(cols)
+
+
+# Day × brand × country: the additive KPI components plus registrations and FTDs; EUR = the day's brand
+# amount × the day's rate (the rate is constant within a day and brand, so this is exact).
 DAILY_KPI = _m(
     "daily_kpi",
     "",
-    "player_day cohort_player",
+    "player_day cohort_player brand_day",
     f"""
 CREATE OR REPLACE TABLE mart.daily_kpi AS
 WITH parts AS (
-    SELECT day, brand_id, country_code, {", ".join(f"sum({c}) AS {c}" for c in _SUM_COLS)},
+    SELECT day, brand_id, country_code, {_kpi_sums()},
            count(*) FILTER (WHERE real_rounds > 0) AS active_players,
            count(*) FILTER (WHERE deposit_count > 0) AS depositing_players
     FROM mart.player_day GROUP BY ALL
@@ -368,19 +356,21 @@ WITH parts AS (
     SELECT reg_date AS day, brand_id, country_code, count(*) AS registrations
     FROM mart.cohort_player GROUP BY ALL
     UNION ALL BY NAME
-    SELECT ftd_date AS day, brand_id, country_code, count(*) AS ftds, sum(ftd_amount) AS ftd_amount,
-           sum(ftd_amount_eur) AS ftd_amount_eur
+    SELECT ftd_date AS day, brand_id, country_code, count(*) AS ftds, sum(ftd_amount) AS ftd_amount
     FROM mart.cohort_player WHERE ftd_date IS NOT NULL GROUP BY ALL
+),
+k AS (
+    SELECT day, brand_id, country_code, {_kpi_select()},
+           CAST(coalesce(sum(active_players), 0) AS BIGINT) AS active_players,
+           CAST(coalesce(sum(depositing_players), 0) AS BIGINT) AS depositing_players,
+           CAST(coalesce(sum(registrations), 0) AS BIGINT) AS registrations,
+           CAST(coalesce(sum(ftds), 0) AS BIGINT) AS ftds,
+           CAST(coalesce(sum(ftd_amount), 0) AS DECIMAL(18,2)) AS ftd_amount
+    FROM parts GROUP BY ALL
 )
-SELECT day, brand_id, country_code,
-       {", ".join(f"CAST(coalesce(sum({c}), 0) AS {_type(c)}) AS {c}" for c in _SUM_COLS)},
-       CAST(coalesce(sum(active_players), 0) AS BIGINT) AS active_players,
-       CAST(coalesce(sum(depositing_players), 0) AS BIGINT) AS depositing_players,
-       CAST(coalesce(sum(registrations), 0) AS BIGINT) AS registrations,
-       CAST(coalesce(sum(ftds), 0) AS BIGINT) AS ftds, coalesce(sum(ftd_amount), 0) AS ftd_amount,
-       coalesce(sum(ftd_amount_eur), 0) AS ftd_amount_eur
-FROM parts GROUP BY ALL
-ORDER BY day, brand_id, country_code
+SELECT k.*, {", ".join(f"k.{c} * bd.rate_to_eur AS {c}_eur" for c in (*_MONEY2, *_MONEY6, "ftd_amount"))}
+FROM k JOIN mart.brand_day bd ON bd.day = k.day AND bd.brand_id = k.brand_id
+ORDER BY k.day, k.brand_id, k.country_code
 """,
 )
 
@@ -436,7 +426,8 @@ PLAYERS = _m(
 CREATE OR REPLACE TABLE mart.players AS
 WITH life AS (
     SELECT player_id, sum(deposit_count) AS deposit_count, sum(deposits) AS deposits,
-           sum(deposits_eur) AS deposits_eur, sum(withdrawals) AS withdrawals, sum(withdrawals_eur) AS withdrawals_eur,
+           sum(deposits_eur) AS deposits_eur, sum(withdrawals) AS withdrawals,
+           sum(withdrawals * rate_to_eur) AS withdrawals_eur,
            sum(ggr) AS ggr, sum(ngr) AS ngr, sum(ngr_eur) AS ngr_eur, sum(rounds) AS rounds
     FROM mart.player_day GROUP BY player_id
 ),
