@@ -9,12 +9,12 @@ import sys
 import threading
 
 import sqlalchemy as sa
-from conftest import add_player, add_postback, seed_basics
 
 from app.db import create_engine
 from app.services import postback_worker as worker
 from app.services.tracking_validation import encode_secrets
 from app.settings import PROJECT_ROOT
+from tests.services.tracking.trk_helpers import add_player, add_postback, seed_basics
 
 
 def _row(engine: sa.Engine, pid: int) -> sa.RowMapping:

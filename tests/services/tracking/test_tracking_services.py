@@ -7,12 +7,12 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from conftest import add_player, add_postback, add_staff, seed_basics
 
 from app.services import postback_worker as worker
 from app.services import postbacks, tracking
 from app.services.core import Denied, Invalid, Stale
 from app.services.tracking_validation import TrackingValidationError, fingerprint, mask, validate
+from tests.services.tracking.trk_helpers import add_player, add_postback, add_staff, seed_basics
 
 TOKEN = "EAABsbCS1iHgBAKZCZ" + "q" * 20 + "Wx9z"
 META = {"pixel_id": "123456789012", "access_token": TOKEN}
