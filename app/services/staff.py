@@ -316,6 +316,18 @@ def list_brands(engine: Engine) -> list[dict]:
         return [dict(r._mapping) for r in conn.execute(sa.text("SELECT id, code, name FROM operators ORDER BY id"))]
 
 
+def brand_codes(engine: Engine, brand_ids: frozenset[int] | Sequence[int]) -> list[str]:
+    """The codes of the given brands, in id order (for the sidebar)."""
+    if not brand_ids:
+        return []
+    with read_tx(engine) as conn:
+        return list(
+            conn.execute(
+                sa.text("SELECT code FROM operators WHERE id = ANY(:ids) ORDER BY id"), {"ids": sorted(brand_ids)}
+            ).scalars()
+        )
+
+
 def _within(actor: Actor, scope: frozenset[int] | None) -> bool:
     """True when `scope` lies inside the actor's own brand scope."""
     if actor.brand_scope is None:
@@ -364,7 +376,8 @@ def _check_grant_scope(actor: Actor, scope: list[int] | None) -> None:
 
 def _load_staff(staff_id: int):
     def load(uow: UnitOfWork) -> Target | None:
-        row = uow.execute(f"SELECT {_STAFF_COLUMNS} FROM staff_users WHERE id = :id FOR UPDATE", {"id": staff_id}).first()
+        sql = f"SELECT {_STAFF_COLUMNS} FROM staff_users WHERE id = :id FOR UPDATE"
+        row = uow.execute(sql, {"id": staff_id}).first()
         if row is None:
             return None
         if not _within(uow.actor, _scope(row.brand_scope)):
@@ -620,9 +633,7 @@ def find_staff_id(engine: Engine, username: str) -> int | None:
 
 def _demo_brand(conn: Connection) -> int | None:
     """The brand `eu_support` is scoped to: the first EUR (EU) brand, else the first brand."""
-    return conn.execute(
-        sa.text("SELECT id FROM operators ORDER BY (currency = 'EUR') DESC, id LIMIT 1")
-    ).scalar()
+    return conn.execute(sa.text("SELECT id FROM operators ORDER BY (currency = 'EUR') DESC, id LIMIT 1")).scalar()
 
 
 def ensure_demo_staff(engine: Engine, settings: Settings, *, rounds: int = BCRYPT_ROUNDS) -> list[str]:

@@ -1,0 +1,61 @@
+"""The sign-in page: streamlit-authenticator's form, our password check, the session bound to the cookie."""
+
+from __future__ import annotations
+
+import streamlit as st
+import streamlit_authenticator as stauth
+from sqlalchemy.engine import Engine
+from streamlit_authenticator.utilities import LoginError
+
+from app.services import staff
+from app.settings import Settings
+from app.ui import state
+from auth.authenticator import issued_token
+from auth.sessions import token_session_id
+
+FIELDS = {"Form name": "Sign in", "Username": "Username", "Password": "Password", "Login": "Sign in"}
+
+
+def render_login(authenticator: stauth.Authenticate, engine: Engine, settings: Settings) -> None:
+    """The login page (the only page before sign-in)."""
+    st.title("Pitboss")
+    st.caption("Back office — staff sign-in")
+    notice = st.session_state.pop(state.NOTICE_KEY, None)
+    if notice:
+        st.info(notice, icon=":material/info:")
+    try:
+        authenticator.login(location="main", key="pitboss_login", fields=FIELDS)
+    except LoginError as exc:
+        st.error(str(exc))
+    check = st.session_state.pop(state.CHECK_KEY, None)
+    if check is not None and check.ok and st.session_state.get("authentication_status"):
+        _complete_login(authenticator, engine, check.staff_id)
+        st.success(f"Signed in as {check.username}. Loading your pages…", icon=":material/check_circle:")
+        # The cookie component reruns the app once the cookie is written; no st.rerun() here (it would
+        # cancel the cookie write). The button is a fallback if the browser does not rerun by itself.
+        st.button("Continue", key="pitboss_continue")
+        return
+    if check is not None and not check.ok:
+        st.error(check.message, icon=":material/error:")
+    if settings.is_demo:
+        _demo_hint()
+
+
+def _complete_login(authenticator: stauth.Authenticate, engine: Engine, staff_id: int) -> None:
+    """Bind the cookie written in this run to a new server-side session (id = SHA-256 of the cookie)."""
+    issued = issued_token(authenticator)
+    session_id, expires_at = (token_session_id(issued[0]), issued[1]) if issued else (None, None)
+    actor = staff.open_session(
+        engine, staff_id, session_id=session_id, expires_at=expires_at, client=state.client_label()
+    )
+    st.session_state[state.SESSION_KEY] = actor.session_id
+
+
+def _demo_hint() -> None:
+    with st.expander("Demo accounts (PITBOSS_ENV=demo only)", icon=":material/key:"):
+        rows = [
+            {"username": u.username, "password": u.password, "role": ", ".join(u.roles),
+             "brands": "one brand" if u.one_brand else "all"}
+            for u in staff.DEMO_STAFF
+        ]  # fmt: skip
+        st.table(rows)

@@ -1,0 +1,160 @@
+"""The app shell, run on every script run by `app/main.py`.
+
+1. settings: production refuses to start with a weak cookie key (a clear message, nothing else);
+2. the authenticator, its credentials built from `staff_users` for this run;
+3. who is signed in: the tab's live server-side session, or a login cookie whose session row is live
+   (a cookie whose session was ended — logout, disable, role change — is dropped and deleted);
+4. the navigation, built from that actor's permissions (before sign-in only the login page exists),
+   the sidebar, and the selected page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import sys
+
+import streamlit as st
+import streamlit_authenticator as stauth
+from sqlalchemy.engine import Engine
+from streamlit_authenticator.utilities import LoginError
+
+from app import navigation
+from app.services import staff
+from app.settings import Settings, SettingsError
+from app.ui import state
+from app.ui.login import render_login
+from app.ui.sidebar import render_sidebar
+from auth.authenticator import cookie_value, credentials_from_rows, make_authenticator
+from auth.identity import Actor
+from auth.sessions import token_session_id
+
+# Demo without a configured key: a random key for this process (cookies die with the process).
+_EPHEMERAL_KEY = secrets.token_urlsafe(48)
+_DEEP_LINK_KEY = "pitboss_deep_link"
+
+
+def _startup_settings() -> Settings:
+    try:
+        settings = state.settings()
+        settings.check_production()
+    except SettingsError as exc:
+        print(f"Pitboss refuses to start: {exc}", file=sys.stderr)
+        st.error(f"Pitboss refuses to start: {exc}", icon=":material/gpp_bad:")
+        st.stop()
+    return settings
+
+
+def _authenticator(engine: Engine, settings: Settings) -> stauth.Authenticate:
+    credentials = credentials_from_rows(staff.login_rows(engine))
+
+    def check_credentials(username: str, password: str) -> bool:
+        result = staff.attempt_login(engine, username, password, settings=settings, client=state.client_label())
+        st.session_state[state.CHECK_KEY] = result
+        return result.ok and result.username in credentials["usernames"]
+
+    return make_authenticator(
+        credentials,
+        cookie_name=settings.cookie_name,
+        cookie_key=settings.cookie_key or _EPHEMERAL_KEY,
+        expiry_hours=settings.cookie_expiry_hours,
+        check_credentials=check_credentials,
+    )
+
+
+def _sign_out(authenticator: stauth.Authenticate, notice: str | None) -> None:
+    """Forget the user in this tab and delete the login cookie (the session row is already ended)."""
+    st.session_state.pop(state.SESSION_KEY, None)
+    if st.session_state.get("authentication_status"):
+        authenticator.logout(location="unrendered")
+    for key in ("name", "username", "email", "roles", "authentication_status"):
+        st.session_state[key] = None
+    if notice:
+        st.session_state[state.NOTICE_KEY] = notice
+
+
+def _ended_notice(engine: Engine, session_id: str) -> str:
+    reason = staff.session_end_reason(engine, session_id) or "ended"
+    return f"Your session has ended ({reason}). Please sign in again."
+
+
+def resolve_actor(authenticator: stauth.Authenticate, engine: Engine, settings: Settings) -> Actor | None:
+    """The signed-in actor of this run, or None (then only the login page exists)."""
+    sid = state.session_id()
+    if st.session_state.pop(state.LOGOUT_KEY, False):
+        staff.logout(engine, sid)
+        _sign_out(authenticator, "You have signed out.")
+        return None
+    if sid:
+        actor = staff.current_actor(engine, sid, settings=settings)
+        if actor is not None and actor.username == st.session_state.get("username"):
+            return actor
+        _sign_out(authenticator, _ended_notice(engine, sid))
+        return None
+    # A new browser session: the login cookie is trusted only if its server-side session is live.
+    with contextlib.suppress(LoginError):  # a cookie naming an unknown user: treated as no cookie
+        authenticator.login(location="unrendered")
+    if st.session_state.get("authentication_status"):
+        token = cookie_value(settings.cookie_name)
+        sid = token_session_id(token) if token else None
+        actor = staff.current_actor(engine, sid, settings=settings) if sid else None
+        if actor is not None and actor.username == st.session_state.get("username"):
+            st.session_state[state.SESSION_KEY] = sid
+            return actor
+        _sign_out(authenticator, _ended_notice(engine, sid) if sid else None)
+    return None
+
+
+def _navigation(actor: Actor) -> st.navigation:
+    landing = navigation.landing_for(actor)
+    sections = {
+        section: [
+            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=spec is landing)
+            for spec in specs
+        ]
+        for section, specs in navigation.by_section(navigation.pages_for(actor)).items()
+    }
+    return st.navigation(sections, position="sidebar", expanded=True)
+
+
+def _deep_link() -> str | None:
+    """The registered page this tab was opened at (e.g. /players), if any.
+
+    The login page also answers there: no "page not found" dialog, and after sign-in the user lands on
+    that page when the role allows it. Remembered for the tab (the first URL is what counts).
+    """
+    if _DEEP_LINK_KEY not in st.session_state:
+        try:
+            url = st.context.url or ""
+        except Exception:
+            url = ""
+        stem = url.rstrip("/").rsplit("/", 1)[-1]
+        st.session_state[_DEEP_LINK_KEY] = stem if navigation.spec_for(stem) is not None else None
+    return st.session_state[_DEEP_LINK_KEY]
+
+
+def run() -> None:
+    """One run of the app."""
+    st.set_page_config(page_title="Pitboss", page_icon=":material/casino:", layout="wide")
+    settings = _startup_settings()
+    engine = state.engine()
+    authenticator = _authenticator(engine, settings)
+    actor = resolve_actor(authenticator, engine, settings)
+    if actor is None or not navigation.pages_for(actor):
+        if actor is not None:  # an account whose roles open no page
+            staff.logout(engine, actor.session_id)
+            _sign_out(authenticator, "Your account has no pages to open; ask an admin for a role.")
+
+        def login() -> None:
+            render_login(authenticator, engine, settings)
+
+        pages = [st.Page(login, title="Sign in", icon=":material/login:", url_path="login", default=True)]
+        deep_link = _deep_link()
+        if deep_link:
+            pages.append(st.Page(login, title="Sign in", url_path=deep_link, visibility="hidden"))
+        page = st.navigation(pages, position="hidden")
+        page.run()
+        return
+    page = _navigation(actor)
+    render_sidebar(actor)
+    page.run()

@@ -1,0 +1,36 @@
+"""The keys Pitboss keeps in `st.session_state`, and the per-process settings/engine for the UI."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from app.db import get_engine
+from app.settings import Settings, get_settings
+
+SESSION_KEY = "pitboss_session_id"  # the live staff_sessions row of this browser tab
+NOTICE_KEY = "pitboss_notice"  # a message for the login page (signed out, session ended, …)
+LOGOUT_KEY = "pitboss_logout_requested"  # set by the sign-out button's callback
+CHECK_KEY = "pitboss_login_check"  # the LoginCheck of the last form submit
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def engine() -> Engine:
+    return get_engine(get_settings())
+
+
+def session_id() -> str | None:
+    return st.session_state.get(SESSION_KEY)
+
+
+def client_label() -> str:
+    """Where a request comes from, for the session row and the audit log (IP and browser)."""
+    try:
+        ip = st.context.ip_address or "?"
+        agent = (st.context.headers.get("User-Agent") or "")[:120]
+    except Exception:
+        return "unknown"
+    return f"{ip} {agent}".strip()

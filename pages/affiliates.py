@@ -1,0 +1,7 @@
+"""Affiliates — placeholder until issue 7 builds it."""
+
+from app.ui.guard import guard_page
+from app.ui.placeholder import not_built_yet
+
+actor = guard_page(__file__)
+not_built_yet("Affiliates", issue=7, what="registrations, FTDs, NGR and commission by affiliate and campaign")

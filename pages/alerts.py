@@ -1,0 +1,7 @@
+"""Alerts — placeholder until issue 7 builds it."""
+
+from app.ui.guard import guard_page
+from app.ui.placeholder import not_built_yet
+
+actor = guard_page(__file__)
+not_built_yet("Alerts", issue=7, what="alerts raised after each ingestion (open, acknowledged, resolved)")

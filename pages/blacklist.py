@@ -1,0 +1,278 @@
+"""Blacklist: six category tabs (entries, manual add, entry detail with matching players, end, bulk block)
+and a CSV upload with a dry-run preview and a confirmed all-or-nothing commit."""
+
+import streamlit as st
+
+from app.models import BLACKLIST_CATEGORIES
+from app.services import blacklist
+from app.services.blacklist_csv import MAX_BYTES, MAX_ROWS, TEMPLATE, CsvRejected
+from app.services.blacklist_values import CATEGORY_LABELS
+from app.services.core import ServiceError
+from app.ui import state as ui_state
+from app.ui.action_forms import form_state, is_done, reset_form, show_done, submit
+from app.ui.guard import guard_page
+
+actor = guard_page(__file__)
+engine = ui_state.engine()
+ALL = "all brands"
+HINTS = {
+    "email": "e.g. name@example.com (a base address also blocks its +tag variants)",
+    "phone": "E.164 with country code, e.g. +44 7700 900123",
+    "ip": "an address or a CIDR network, e.g. 203.0.113.7 or 203.0.113.0/24",
+    "device": "the device id, e.g. dev-000123456789",
+    "document": "document number, e.g. AB123456 (spaces and dashes are ignored)",
+    "payment_account": "IBAN (checked), card fingerprint or wallet id",
+}
+
+st.title("Blacklist")
+brands = blacklist.brand_codes(engine)
+brand_names = {v: k for k, v in brands.items()}
+scopes: list[int | None] = ([None] if actor.brand_scope is None else []) + [
+    b for b in brands.values() if actor.sees_brand(b)
+]
+
+
+def scope_label(operator_id: int | None) -> str:
+    return ALL if operator_id is None else brand_names.get(operator_id, f"#{operator_id}")
+
+
+def render_add(category: str) -> None:
+    key = f"bl:add:{category}"
+    if show_done(key, "Add another"):
+        return
+    form_state(key, None)
+    with st.form(f"form:{key}", clear_on_submit=False):
+        value = st.text_input("Value", help=HINTS[category], key=f"{key}:value")
+        reason = st.text_input("Reason (required)", max_chars=500, key=f"{key}:reason")
+        c1, c2 = st.columns(2)
+        scope = c1.selectbox("Scope", scopes, format_func=scope_label, key=f"{key}:scope")
+        expires = c2.date_input("Expires on (optional, 00:00 UTC)", value=None, key=f"{key}:expires")
+        if st.form_submit_button("Add to blacklist", type="primary"):
+            submit(
+                key,
+                lambda rid, _v: blacklist.add_entry(
+                    engine,
+                    actor,
+                    category=category,
+                    value=value,
+                    reason=reason,
+                    operator_id=scope,
+                    expires_at=expires,
+                    request_id=rid,
+                ),
+            )
+    if is_done(key):
+        st.rerun()
+
+
+def render_detail(entry_id: int) -> None:
+    try:
+        detail = blacklist.entry_detail(engine, actor, entry_id)
+    except ServiceError as exc:
+        st.error(exc.message)
+        return
+    e = detail.entry
+    st.markdown(f"**Entry #{e.id}** · `{e.normalized_value}` · {e.scope_label} · {e.status} · version {e.version}")
+    st.caption(
+        f"Entered as '{e.value}' · source {e.source} · reason: {e.reason} · added {e.created_at:%Y-%m-%d %H:%M} UTC"
+        f" by {e.created_by_name or 'system'}"
+        + (f" · expires {e.expires_at:%Y-%m-%d %H:%M} UTC" if e.expires_at else " · no expiry")
+        + (
+            f" · ended {e.removed_at:%Y-%m-%d %H:%M} UTC by {e.removed_by_name or '?'}: {e.removal_reason}"
+            if e.removed_at
+            else ""
+        )
+    )
+    if e.removed_at is None:
+        if e.locked_until is not None:
+            st.info(
+                f"Self-exclusion entry: it cannot be ended before {e.locked_until:%Y-%m-%d %H:%M} UTC.",
+                icon=":material/lock_clock:",
+            )
+        elif actor.sees_brand(e.operator_id):
+            key = f"bl:end:{e.id}:{e.version}"
+            if not show_done(key, "Close"):
+                form_state(key, e.version)
+                with st.form(f"form:{key}"):
+                    why = st.text_input("Reason for ending this entry (required)", key=f"{key}:reason")
+                    if st.form_submit_button("End entry"):
+                        submit(
+                            key,
+                            lambda rid, version: blacklist.end_entry(
+                                engine, actor, entry_id=e.id, reason=why, expected_version=version, request_id=rid
+                            ),
+                        )
+                if is_done(key):
+                    st.rerun()
+    st.markdown(f"**Existing players this entry matches** ({len(detail.players)})")
+    if detail.hidden_matches:
+        st.caption(f"{detail.hidden_matches} more matching player(s) in brands outside your scope are not shown.")
+    if not detail.players:
+        st.caption("No existing player matches this entry.")
+        return
+    table = [
+        {
+            "block": m.in_entry_scope and m.account_status not in ("blocked", "closed", "self_excluded"),
+            "player": m.player_id,
+            "brand": m.brand_code,
+            "username": m.username,
+            "email": m.email,
+            "matched on": m.matched_on,
+            "account": m.account_status,
+            "KYC": m.kyc_status,
+            "in entry scope": m.in_entry_scope,
+        }
+        for m in detail.players
+    ]
+    edited = st.data_editor(
+        table,
+        hide_index=True,
+        width="stretch",
+        disabled=[c for c in table[0] if c != "block"],
+        key=f"bl:players:{e.id}",
+    )
+    chosen = [row["player"] for row in edited if row["block"]]
+    versions = {m.player_id: m.version for m in detail.players}
+    key = f"bl:block:{e.id}"
+    if show_done(key, "Done"):
+        st.dataframe(st.session_state.get(f"{key}:outcomes", []), hide_index=True, width="stretch")
+        return
+    state = form_state(key, None)
+    with st.form(f"form:{key}"):
+        why = st.text_input("Reason for blocking (required)", key=f"{key}:reason")
+        if st.form_submit_button(f"Block {len(chosen)} selected player(s)", disabled=not chosen):
+            try:
+                outcomes = blacklist.block_players(
+                    engine,
+                    actor,
+                    entry_id=e.id,
+                    player_versions={p: versions[p] for p in chosen},
+                    reason=why,
+                    request_id=state["rid"],
+                )
+            except ServiceError as exc:
+                st.error(exc.message)
+            else:
+                ok = sum(o.ok for o in outcomes)
+                state["done"] = f"{ok} of {len(outcomes)} player(s) blocked"
+                st.session_state[f"{key}:outcomes"] = [o.__dict__ for o in outcomes]
+    if is_done(key):
+        st.rerun()
+
+
+def render_category(category: str) -> None:
+    c1, c2 = st.columns([1, 2])
+    status = c1.selectbox("Show", ["active", "expired", "removed", "all"], key=f"bl:status:{category}")
+    search = c2.text_input("Search value or reason", key=f"bl:search:{category}")
+    rows = blacklist.list_entries(engine, actor, category=category, status=status, search=search)
+    if rows:
+        st.dataframe(
+            [
+                {
+                    "id": r.id,
+                    "value": r.normalized_value,
+                    "entered as": r.value,
+                    "scope": r.scope_label,
+                    "source": r.source,
+                    "reason": r.reason,
+                    "expires (UTC)": f"{r.expires_at:%Y-%m-%d %H:%M}" if r.expires_at else "",
+                    "added (UTC)": f"{r.created_at:%Y-%m-%d %H:%M}",
+                    "added by": r.created_by_name or "system",
+                    "status": r.status,
+                }
+                for r in rows
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        picked = st.selectbox(
+            "Open an entry (details, matching players, end, bulk block)",
+            [r.id for r in rows],
+            index=None,
+            format_func=lambda i: next(f"#{r.id} · {r.normalized_value} · {r.scope_label}" for r in rows if r.id == i),
+            key=f"bl:pick:{category}",
+        )
+        if picked is not None:
+            render_detail(picked)
+    else:
+        st.caption("No entries.")
+    with st.expander(f"Add a {CATEGORY_LABELS[category].lower()} entry"):
+        render_add(category)
+
+
+counts = blacklist.category_counts(engine, actor)
+tabs = st.tabs([f"{CATEGORY_LABELS[c]} ({counts[c]})" for c in BLACKLIST_CATEGORIES])
+for tab, category in zip(tabs, BLACKLIST_CATEGORIES, strict=True):
+    with tab:
+        render_category(category)
+
+# --------------------------------------------------------------------------- CSV upload
+st.divider()
+st.subheader("Upload a CSV")
+st.caption(
+    f"UTF-8, comma-separated, at most {MAX_BYTES // 1024 // 1024} MB and {MAX_ROWS:,} rows. Columns: "
+    "category, value, reason (required), brand (a brand code; empty = all brands), expires_at (YYYY-MM-DD). "
+    "Nothing is added until you have checked the preview and confirmed; then every new row is added "
+    "in one step, or none."
+)
+st.download_button("Download a template", TEMPLATE, file_name="blacklist_template.csv", mime="text/csv")
+upload = st.file_uploader("CSV file", type=["csv"], key="bl:upload")
+if upload is not None:
+    data = upload.getvalue()
+    try:
+        preview = blacklist.dry_run(engine, actor, data)
+    except CsvRejected as exc:
+        st.error(f"The file was not accepted: {exc}", icon=":material/error:")
+    except ServiceError as exc:
+        st.error(exc.message)
+    else:
+        st.markdown(f"**Dry run:** {preview.summary()}")
+        st.dataframe(
+            [
+                {
+                    "line": r.line,
+                    "status": r.status,
+                    "message": r.message,
+                    "category": r.category,
+                    "value": r.value,
+                    "normalised": r.normalized_value or "",
+                    "scope": scope_label(r.operator_id) if r.status != "invalid" else r.brand,
+                    "expires": f"{r.expires_at:%Y-%m-%d %H:%M}" if r.expires_at else r.expires_at_raw,
+                    "reason": r.reason,
+                }
+                for r in preview.rows
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        key = f"bl:csv:{preview.digest}"
+        if preview.invalid:
+            st.error(
+                f"{len(preview.invalid)} invalid row(s): fix them in the file and upload it again. Nothing was added."
+            )
+        elif not preview.new:
+            st.info("Every row is already on the list; nothing to add.")
+        elif not show_done(key, "Upload another file"):
+            form_state(key, None)
+            confirmed = st.checkbox(
+                f"I have checked the preview: add {len(preview.new)} new entries "
+                f"(skip {preview.count('duplicate')} duplicates)",
+                key=f"{key}:confirm",
+            )
+            if st.button("Commit upload", type="primary", disabled=not confirmed, key=f"{key}:commit"):
+                done = submit(
+                    key,
+                    lambda rid, _v: blacklist.commit_csv(
+                        engine,
+                        actor,
+                        data=data,
+                        confirmed=confirmed,
+                        expected_digest=preview.digest,
+                        request_id=rid,
+                        file_name=upload.name,
+                    ),
+                )
+                if done is None:
+                    reset_form(key)
+            if is_done(key):
+                st.rerun()

@@ -1,0 +1,7 @@
+"""Games — placeholder until issue 5 builds it."""
+
+from app.ui.guard import guard_page
+from app.ui.placeholder import not_built_yet
+
+actor = guard_page(__file__)
+not_built_yet("Games", issue=5, what="KPIs by provider, category and game, with actual vs theoretical RTP")

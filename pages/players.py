@@ -1,0 +1,7 @@
+"""Players — placeholder until issue 5 builds it."""
+
+from app.ui.guard import guard_page
+from app.ui.placeholder import not_built_yet
+
+actor = guard_page(__file__)
+not_built_yet("Players", issue=5, what="a filterable player list with an audited export")

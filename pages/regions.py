@@ -1,0 +1,7 @@
+"""Regions — placeholder until issue 5 builds it."""
+
+from app.ui.guard import guard_page
+from app.ui.placeholder import not_built_yet
+
+actor = guard_page(__file__)
+not_built_yet("Regions", issue=5, what="KPIs on a map and in a table by country and region")
