@@ -10,9 +10,13 @@ payment refs upper-case without spaces); IP entries match an address equal to th
 from __future__ import annotations
 
 import datetime as dt
+import re
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 from sqlalchemy.engine import Connection, Engine
 
 from app.services.blacklist_values import email_match_keys, try_normalize
@@ -62,20 +66,28 @@ class Hit:
         return f"{self.category} {self.identifier} (entry #{self.entry_id}, {scope}: {self.reason})"
 
 
-def _conn(conn_or_engine: Connection | Engine):
+def _conn(conn_or_engine: Connection | Engine | Any):
     """A context manager yielding a connection (the engine's own, or the caller's unchanged)."""
     if isinstance(conn_or_engine, Engine):
         return conn_or_engine.connect()
-    from contextlib import nullcontext
-
     return nullcontext(conn_or_engine)
 
 
 _HIT_COLS = "e.id, e.category, e.normalized_value, e.operator_id, e.source, e.reason, e.expires_at"
+_NAMED_PARAM = re.compile(r"(?<![:\w]):([a-z_]+)\b")
 
 
-def _hits(conn: Connection, sql: str, params: dict, identifier: str) -> list[Hit]:
-    rows = conn.execute(sa.text(sql), params).all()
+def _rows(conn: Connection | Any, sql: str, params: dict) -> list:
+    """Run `sql` (with :name parameters) on a SQLAlchemy connection or a raw psycopg connection."""
+    if isinstance(conn, Connection):
+        return list(conn.execute(sa.text(sql), params).all())
+    with conn.cursor(row_factory=namedtuple_row) as cur:  # psycopg (the generator's live mode)
+        cur.execute(_NAMED_PARAM.sub(r"%(\1)s", sql), params)
+        return cur.fetchall()
+
+
+def _hits(conn: Connection | Any, sql: str, params: dict, identifier: str) -> list[Hit]:
+    rows = _rows(conn, sql, params)
     return [
         Hit(r.id, r.category, r.normalized_value, identifier, r.operator_id, r.source, r.reason, r.expires_at)
         for r in rows
@@ -83,18 +95,19 @@ def _hits(conn: Connection, sql: str, params: dict, identifier: str) -> list[Hit
 
 
 def check_registration(
-    conn_or_engine: Connection | Engine,
+    conn_or_engine: Connection | Engine | Any,
     *,
     email: str | None,
     phone: str | None = None,
     ip: str | None = None,
     device_id: str | None = None,
-    operator_id: int,
+    operator_id: int | None,
 ) -> list[Hit]:
     """The active entries in scope for brand `operator_id` that these registration identifiers hit.
 
+    `conn_or_engine`: a SQLAlchemy engine or connection, or a raw psycopg connection (the generator's).
     Identifiers that are empty or malformed are skipped (they cannot equal a normalised entry).
-    An empty list means the registration may proceed.
+    `operator_id` None checks all-brand entries only. An empty list means the registration may proceed.
     """
     base = f"SELECT {_HIT_COLS} FROM blacklist_entries e WHERE {ACTIVE_SQL} AND {SCOPE_SQL}"
     hits: list[Hit] = []

@@ -240,3 +240,17 @@ def test_role_by_action_matches_spec(world: World, role: str) -> None:
     if not allowed:
         denied = world.rows("SELECT action FROM audit_log WHERE outcome = 'denied' AND actor_name = :n", n=role)
         assert sorted(d["action"] for d in denied) == ["blacklist.add", "blacklist.end"]
+
+
+def test_registration_check_on_a_raw_psycopg_connection(world: World) -> None:
+    """The generator's live mode holds a psycopg connection, not a SQLAlchemy one."""
+    import psycopg
+
+    from app.db import libpq_dsn
+
+    add(world, value="base@example.com")
+    add(world, category="ip", value="203.0.113.0/24", operator_id=world.brands["beta"])
+    with psycopg.connect(libpq_dsn(world.url)) as conn:
+        hits = check_registration(conn, email="Base+x@example.com", ip="203.0.113.5", operator_id=world.brands["beta"])
+        assert [h.category for h in hits] == ["email", "ip"]
+        assert check_registration(conn, email="other@example.com", ip="203.0.113.5", operator_id=None) == []
