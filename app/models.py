@@ -765,7 +765,11 @@ class AlertRule(Base):
 
 
 class Alert(Base):
-    """An alert raised by a rule about one subject; deduplicated by (rule_code, subject)."""
+    """An alert raised by a rule about one subject; deduplicated by (rule_code, subject).
+
+    No `version`: re-sightings bump `occurrences` and must not make an open form stale; the state only moves
+    forward (open → acknowledged → resolved), which the services check under a row lock.
+    """
 
     __tablename__ = "alerts"
     __table_args__ = (
@@ -794,5 +798,4 @@ class Alert(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(TZ)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     note: Mapped[str | None] = mapped_column(Text)
-    version: Mapped[int] = version_col()
     updated_at: Mapped[dt.datetime] = updated_col()

@@ -76,7 +76,6 @@ class Alert:
     status: str
     occurrences: int
     opened_at: dt.datetime
-    version: int
 
 
 @dataclass
@@ -437,7 +436,7 @@ PARAM_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
 
 # --------------------------------------------------------------------------- evaluation
 
-_COLS = "id, rule_code, subject, operator_id, severity, title, detail, status, occurrences, opened_at, version"
+_COLS = "id, rule_code, subject, operator_id, severity, title, detail, status, occurrences, opened_at"
 
 _UPSERT = sa.text(
     f"""
@@ -515,7 +514,6 @@ def _alert(row) -> Alert:
         row.status,
         row.occurrences,
         row.opened_at,
-        row.version,
     )
 
 
@@ -606,13 +604,12 @@ def _state(row) -> dict:
 def _load_alert(alert_id: int):
     def load(uow: UnitOfWork) -> Target | None:
         row = uow.execute(
-            "SELECT id, operator_id, status, acknowledged_by, resolved_by, note, version FROM alerts"
-            " WHERE id = :i FOR UPDATE",
+            "SELECT id, operator_id, status, acknowledged_by, resolved_by, note FROM alerts WHERE id = :i FOR UPDATE",
             {"i": alert_id},
         ).one_or_none()
         if row is None:
             return None
-        return Target(brand_id=row.operator_id, version=row.version, state=_state(row), row=row)
+        return Target(brand_id=row.operator_id, state=_state(row), row=row)
 
     return load
 
@@ -623,7 +620,6 @@ def _transition(
     alert_id: int,
     to: str,
     note: str | None,
-    expected_version: int | None,
     request_id: str | None,
 ) -> ActionResult:
     def apply(uow: UnitOfWork, target: Target) -> Change:
@@ -635,11 +631,10 @@ def _transition(
         else:
             sql = "UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = :by"
         new = uow.execute(
-            sql + ", note = coalesce(:note, note) WHERE id = :i"
-            " RETURNING status, acknowledged_by, resolved_by, note, version",
+            sql + ", note = coalesce(:note, note) WHERE id = :i RETURNING status, acknowledged_by, resolved_by, note",
             {"by": uow.actor.staff_id, "note": (note or "").strip() or None, "i": alert_id},
         ).one()
-        return Change(after=_state(new), result={"id": alert_id, "version": new.version}, message=f"alert {to}")
+        return Change(after=_state(new), result={"id": alert_id}, message=f"alert {to}")
 
     return perform(
         engine,
@@ -650,7 +645,6 @@ def _transition(
         target_type="alert",
         target_id=alert_id,
         load=_load_alert(alert_id),
-        expected_version=expected_version,
         reason=note,
         reason_required=to == "resolved",
         apply=apply,
@@ -663,11 +657,10 @@ def acknowledge(
     *,
     alert_id: int,
     note: str | None = None,
-    expected_version: int | None = None,
     request_id: str | None = None,
 ) -> ActionResult:
     """Open → acknowledged (someone is on it); audited."""
-    return _transition(engine, actor, alert_id, "acknowledged", note, expected_version, request_id)
+    return _transition(engine, actor, alert_id, "acknowledged", note, request_id)
 
 
 def resolve(
@@ -676,11 +669,10 @@ def resolve(
     *,
     alert_id: int,
     note: str,
-    expected_version: int | None = None,
     request_id: str | None = None,
 ) -> ActionResult:
     """Open/acknowledged → resolved, with a mandatory note; audited. A resolved alert is never re-opened."""
-    return _transition(engine, actor, alert_id, "resolved", note, expected_version, request_id)
+    return _transition(engine, actor, alert_id, "resolved", note, request_id)
 
 
 def update_rule(

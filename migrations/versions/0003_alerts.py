@@ -118,7 +118,6 @@ def upgrade() -> None:
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("resolved_by", sa.Integer(), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
-        sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint(
             "(status = 'open') OR (acknowledged_at IS NOT NULL OR resolved_at IS NOT NULL)",
@@ -138,10 +137,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_alerts_status_opened", "alerts", ["status", "opened_at"], unique=False)
     # ### end Alembic commands ###
-    for table in TABLES:
+    for table, fn in (("alert_rules", "pitboss_touch_versioned"), ("alerts", "pitboss_touch")):
         op.execute(
-            f"CREATE TRIGGER {table}_touch BEFORE INSERT OR UPDATE ON {table}"
-            " FOR EACH ROW EXECUTE FUNCTION pitboss_touch_versioned()"
+            f"CREATE TRIGGER {table}_touch BEFORE INSERT OR UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {fn}()"
         )
         op.execute(f"GRANT SELECT, INSERT, UPDATE ON {table} TO {APP_ROLE}")
     op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
