@@ -106,14 +106,20 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(con.execute(sql).fetchone()[0])
 
 
-def raw_table_matches(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> bool:
+def raw_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """Columns (name, type) of every raw.<table> in the file being built."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for table, name, dtype in con.execute(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'raw' ORDER BY table_name, column_index"
+    ).fetchall():
+        out.setdefault(table, []).append((name, dtype))
+    return out
+
+
+def raw_table_matches(existing: dict[str, list[tuple[str, str]]], spec: TableSpec) -> bool:
     """Whether raw.<table> exists with exactly the expected columns and types (else: reload it whole)."""
-    rows = con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = 'raw' AND table_name = ? ORDER BY column_index",
-        [spec.name],
-    ).fetchall()
-    return rows == [(c.name, c.duck_type) for c in warehouse_columns(spec)]
+    return existing.get(spec.name) == [(c.name, c.duck_type) for c in warehouse_columns(spec)]
 
 
 def source_count(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
@@ -126,25 +132,27 @@ def load_full(
     capture: Capture,
     count_changes: bool,
     previous: TableState | None = None,
+    existing: dict[str, list[tuple[str, str]]] | None = None,
 ) -> TableLoad:
     """Copy the whole table through the scanner; `count_changes` compares with the previous copy."""
     raw = _raw(spec)
     old = f"raw.{quote_ident('__old_' + spec.name)}"
-    had_old = count_changes and raw_table_matches(con, spec)
+    had_old = count_changes and raw_table_matches(existing or {}, spec)
     if had_old:
         con.execute(f"ALTER TABLE {raw} RENAME TO {quote_ident('__old_' + spec.name)}")
     else:
         con.execute(f"DROP TABLE IF EXISTS {raw}")
     con.execute(f"CREATE TABLE {raw} AS SELECT {_select_list(spec)} FROM {PG_ALIAS}.public.{quote_ident(spec.name)}")
-    rows = _count(con, f"SELECT count(*) FROM {raw}")
-    merged, deleted = rows, 0
     if had_old:
-        merged = _count(con, f"SELECT count(*) FROM (SELECT * FROM {raw} EXCEPT ALL SELECT * FROM {old})")
-        deleted = _count(
-            con,
-            f"SELECT count(*) FROM {old} o WHERE NOT EXISTS (SELECT 1 FROM {raw} n WHERE {_pk_match(spec, 'n', 'o')})",
-        )
+        rows, merged, deleted = con.execute(
+            f"SELECT (SELECT count(*) FROM {raw}), "
+            f"(SELECT count(*) FROM (SELECT * FROM {raw} EXCEPT ALL SELECT * FROM {old})), "
+            f"(SELECT count(*) FROM {old} o WHERE NOT EXISTS (SELECT 1 FROM {raw} n WHERE {_pk_match(spec, 'n', 'o')}))"
+        ).fetchone()
         con.execute(f"DROP TABLE {old}")
+    else:
+        rows = _count(con, f"SELECT count(*) FROM {raw}")
+        merged, deleted = rows, 0
     state = _state_after_full(spec, capture, previous)
     return TableLoad(spec.name, "full", rows, merged, deleted, rows, _describe(spec, state), state)
 
@@ -179,7 +187,6 @@ def load_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec, state: TableStat
         where = f"{cursor} > {int(state.next_from_id)}"
     sql = f"SELECT {_source_cols(spec)} FROM public.{table} WHERE {where}"
     con.execute(f"CREATE OR REPLACE TEMP TABLE __delta AS SELECT {_select_list(spec)} FROM {pg_query(sql)}")
-    rows_read = _count(con, "SELECT count(*) FROM __delta")
     if spec.mode == "incremental":
         changed_filter = (
             f"NOT EXISTS (SELECT 1 FROM {raw} r WHERE {_pk_match(spec, 'r', 'd')} "
@@ -188,23 +195,16 @@ def load_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec, state: TableStat
     else:
         changed_filter = f"NOT EXISTS (SELECT 1 FROM {raw} r WHERE {_pk_match(spec, 'r', 'd')})"
     con.execute(f"CREATE OR REPLACE TEMP TABLE __changed AS SELECT d.* FROM __delta d WHERE {changed_filter}")
-    merged = _count(con, "SELECT count(*) FROM __changed")
+    rows_read, merged = con.execute(
+        "SELECT (SELECT count(*) FROM __delta), (SELECT count(*) FROM __changed)"
+    ).fetchone()
     if merged:
         if spec.mode == "incremental":
             con.execute(
                 f"DELETE FROM {raw} r WHERE EXISTS (SELECT 1 FROM __changed c WHERE {_pk_match(spec, 'c', 'r')})"
             )
         con.execute(f"INSERT INTO {raw} SELECT * FROM __changed")
-    con.execute("DROP TABLE __delta")
-    con.execute("DROP TABLE __changed")
-
-    deleted, src_rows = 0, -1
-    if spec.verify_count:
-        src_rows = source_count(con, spec)
-        wh_rows = _count(con, f"SELECT count(*) FROM {raw}")
-        if src_rows != wh_rows:
-            deleted, fetched = reconcile_keys(con, spec)
-            merged += fetched
+    con.execute("DROP TABLE __delta; DROP TABLE __changed")
 
     if spec.mode == "incremental":
         new_state = TableState(next_from_ts=to_naive_utc(capture.time_lower_bound))
@@ -212,7 +212,29 @@ def load_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec, state: TableStat
         history = [*state.history, (capture.taken_at, capture.max_ids.get(spec.name))][-HISTORY_KEPT:]
         # None (no remembered run is old enough to be safe): the table is reloaded whole next run.
         new_state = TableState(next_from_id=next_id_bound(history, capture.id_bound_time), history=history)
-    return TableLoad(spec.name, spec.mode, rows_read, merged, deleted, src_rows, _describe(spec, new_state), new_state)
+    return TableLoad(spec.name, spec.mode, rows_read, merged, 0, -1, _describe(spec, new_state), new_state)
+
+
+def verify_counts(con: duckdb.DuckDBPyConnection, specs: list[TableSpec], loads: dict[str, TableLoad]) -> None:
+    """Compare source and warehouse counts of delta-loaded tables (one query each side, same snapshot).
+
+    After the merge every source row is in the warehouse, so a count difference means deleted source
+    rows (or, defensively, missing ones): those tables get their keys reconciled.
+    """
+    if not specs:
+        return
+    src_sql = "SELECT " + ", ".join(
+        f"(SELECT count(*) FROM public.{quote_ident(s.name)}) AS c{i}" for i, s in enumerate(specs)
+    )
+    src = con.execute(f"SELECT * FROM {pg_query(src_sql)}").fetchone()
+    wh = con.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {_raw(s)})" for s in specs)).fetchone()
+    for spec, n_src, n_wh in zip(specs, src, wh, strict=True):
+        load = loads[spec.name]
+        load.source_rows = int(n_src)
+        if n_src != n_wh:
+            deleted, fetched = reconcile_keys(con, spec)
+            load.rows_deleted += deleted
+            load.rows_merged += fetched
 
 
 def reconcile_keys(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[int, int]:

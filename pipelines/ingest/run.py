@@ -26,7 +26,16 @@ import duckdb
 
 from pipelines.ingest import runlog, snapshot
 from pipelines.ingest.duck import attach_source, pg_query
-from pipelines.ingest.loaders import TableLoad, TableState, load_delta, load_full, raw_table_matches, read_states
+from pipelines.ingest.loaders import (
+    TableLoad,
+    TableState,
+    load_delta,
+    load_full,
+    raw_columns,
+    raw_table_matches,
+    read_states,
+    verify_counts,
+)
 from pipelines.ingest.loaders import write_states as write_watermarks
 from pipelines.ingest.schema import CATALOG_SQL, check_drift
 from pipelines.ingest.specs import SPECS, TableSpec
@@ -272,11 +281,12 @@ def _build(
         check_drift(specs, con.execute(f"SELECT * FROM {pg_query(CATALOG_SQL)}").fetchall())
         notify("start", {"tables": [s.name for s in specs], "full": result.full})
         loads: list[TableLoad] = []
+        existing = raw_columns(con)
         for spec in specs:
             tr = TableResult(spec.name, spec.mode, started_at=_utcnow())
             t1 = time.perf_counter()
             try:
-                ld = _load_one(con, spec, states.get(spec.name), cap, result.full)
+                ld = _load_one(con, spec, states.get(spec.name), cap, result.full, existing)
             except Exception as exc:
                 tr.status, tr.error = "failed", f"{type(exc).__name__}: {exc}"
                 tr.seconds, tr.finished_at = round(time.perf_counter() - t1, 3), _utcnow()
@@ -292,8 +302,13 @@ def _build(
             tr.watermark, tr.seconds, tr.finished_at = ld.watermark, round(time.perf_counter() - t1, 3), _utcnow()
             result.tables.append(tr)
             notify("table", asdict(tr))
+        by_name = {ld.table: ld for ld in loads}
+        delta_specs = [s for s in specs if by_name[s.name].mode != "full" and s.verify_count]
+        verify_counts(con, delta_specs, by_name)
+        for tr in result.tables:
+            tr.rows_merged, tr.rows_deleted = by_name[tr.table].rows_merged, by_name[tr.table].rows_deleted
         con.execute("COMMIT")
-        con.execute(f"DETACH {'pg'}")
+        con.execute("DETACH pg")
         result.load_seconds = round(time.perf_counter() - t_load, 3)
         # Nothing changed in an incremental run: the copied marts already match the raw tables.
         if with_marts and (result.full or any(result.changed.values())):
@@ -330,7 +345,12 @@ def _build(
 
 
 def _load_one(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, state: TableState | None, cap: Any, full: bool
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    state: TableState | None,
+    cap: Any,
+    full: bool,
+    existing: dict[str, list[tuple[str, str]]],
 ) -> TableLoad:
     needs_full = (
         full
@@ -338,10 +358,12 @@ def _load_one(
         or state is None
         or (spec.mode == "incremental" and state.next_from_ts is None)
         or (spec.mode == "append" and state.next_from_id is None)
-        or not raw_table_matches(con, spec)
+        or not raw_table_matches(existing, spec)
     )
     if needs_full:
-        return load_full(con, spec, cap, count_changes=not full and spec.mode == "full", previous=state)
+        return load_full(
+            con, spec, cap, count_changes=not full and spec.mode == "full", previous=state, existing=existing
+        )
     return load_delta(con, spec, state, cap)
 
 

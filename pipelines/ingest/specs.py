@@ -71,10 +71,12 @@ SPECS: tuple[TableSpec, ...] = (
     TableSpec("audit_log", ("seq",), "append", cursor="seq"),
 )
 
-# Source tables deliberately not copied: live login sessions are secrets; the rest is bookkeeping, not data
-# (alembic's revision, the audit chain head — audit_log itself is copied —, request idempotency keys).
+# Source tables deliberately not copied: live login sessions are secrets; the rest is Pitboss's own
+# bookkeeping, not business data: alembic's revision, the audit chain head (audit_log itself is copied),
+# request idempotency keys, and the alert rules/alerts that are evaluated FROM the warehouse after ingestion
+# (pages read them live through the services).
 EXCLUDED_TABLES: frozenset[str] = frozenset(
-    {"staff_sessions", "alembic_version", "audit_chain_head", "action_requests"}
+    {"staff_sessions", "alembic_version", "audit_chain_head", "action_requests", "alert_rules", "alerts"}
 )
 
 SPEC_BY_NAME: dict[str, TableSpec] = {s.name: s for s in SPECS}

@@ -168,11 +168,10 @@ def fingerprint(path: Path) -> dict[str, tuple[int, int]]:
                 "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' ORDER BY 1"
             ).fetchall()
         ]
-        out = {}
-        for t in tables:
-            n, h = con.execute(f'SELECT count(*), coalesce(sum(hash(r)::HUGEINT), 0) FROM raw."{t}" r').fetchone()
-            out[t] = (int(n), int(h))
-        return out
+        sql = " UNION ALL ".join(
+            f"SELECT '{t}', count(*), coalesce(sum(hash(r)::HUGEINT), 0) FROM raw.\"{t}\" r" for t in tables
+        )
+        return {t: (int(n), int(h)) for t, n, h in con.execute(sql).fetchall()}
     finally:
         con.close()
 

@@ -117,7 +117,8 @@ def test_writer_holding_a_transaction_across_a_run_is_not_missed(
     with engine.begin() as c:  # committed while the long one is still open: later stamps, higher ids
         c.exec_driver_sql("UPDATE players SET risk_score = 11 WHERE id = 4")
         c.exec_driver_sql(
-            "INSERT INTO ledger (player_id, operator_id, kind, cash_amount, ref_type) VALUES (4, 1, 'adjustment', 1, 'x')"
+            "INSERT INTO ledger (player_id, operator_id, kind, cash_amount, ref_type)"
+            " VALUES (4, 1, 'adjustment', 1, 'x')"
         )
     mid = run_ingest(source_db, warehouse).raise_for_status()
     assert q(warehouse, "SELECT risk_score FROM raw.players WHERE id = 4") == [(11,)]

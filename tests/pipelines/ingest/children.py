@@ -1,0 +1,50 @@
+"""Child processes for the crash and reader tests (run with `python -m tests.pipelines.ingest.children`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def ingest_on_go(url: str, warehouse: str, full: bool) -> None:
+    """Import everything, say `ready`, wait for a line on stdin, then run one ingest."""
+    from pipelines.ingest import run_ingest
+
+    print("ready", flush=True)
+    sys.stdin.readline()
+    res = run_ingest(url, warehouse, full=full)
+    print(res.status, flush=True)
+
+
+def read_until(warehouse: str, stop_file: str) -> None:
+    """Query the served warehouse in a loop (reopening each time) until `stop_file` exists; print JSON."""
+    import duckdb
+
+    answers, errors = [], []
+    print("ready", flush=True)
+    while not Path(stop_file).exists():
+        try:
+            con = duckdb.connect(warehouse, read_only=True)
+            try:
+                row = con.execute(
+                    "SELECT (SELECT snapshot_id FROM meta.snapshot), (SELECT count(*) FROM raw.bets),"
+                    " (SELECT CAST(sum(real_win) AS VARCHAR) FROM raw.bets), (SELECT count(*) FROM raw.ledger),"
+                    " (SELECT CAST(sum(cash_amount) AS VARCHAR) FROM raw.ledger)"
+                ).fetchone()
+            finally:
+                con.close()
+            answers.append(list(row))
+        except Exception as exc:  # every error is a test failure; keep going to count them
+            errors.append(f"{type(exc).__name__}: {exc}")
+        time.sleep(0.005)
+    print(json.dumps({"answers": answers, "errors": errors}), flush=True)
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "ingest":
+        ingest_on_go(sys.argv[2], sys.argv[3], sys.argv[4] == "full")
+    elif cmd == "read":
+        read_until(sys.argv[2], sys.argv[3])
