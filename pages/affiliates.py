@@ -1,7 +1,86 @@
-"""Affiliates — placeholder until issue 7 builds it."""
+"""Affiliates: by affiliate and campaign — registrations, FTDs, FTD conversion, deposits, NGR, estimated commission
+under each deal (CPA, revenue share with negative carry-over, hybrid) and cohort quality (NGR per FTD, 30/90 days).
+Figures come from the warehouse (EUR); definitions in warehouse/affiliates.py."""
 
+import datetime as dt
+
+import streamlit as st
+
+from app.ui import data, state
 from app.ui.guard import guard_page
-from app.ui.placeholder import not_built_yet
+from warehouse import affiliates
 
 actor = guard_page(__file__)
-not_built_yet("Affiliates", issue=7, what="registrations, FTDs, NGR and commission by affiliate and campaign")
+st.title("Affiliates")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _report(path: str, key: str, first: dt.date, last: dt.date, by_campaign: bool, scope: tuple | None):
+    scope_set = None if scope is None else frozenset(scope)
+    return affiliates.report_from_gateway(
+        data.gateway(), first, last, by_campaign=by_campaign, selected=None, scope=scope_set
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _statement(path: str, key: str, affiliate_id: int, last: dt.date, scope: tuple | None):
+    scope_set = None if scope is None else frozenset(scope)
+    return affiliates.statement_from_gateway(data.gateway(), affiliate_id, last, selected=None, scope=scope_set)
+
+
+today = dt.datetime.now(dt.UTC).date()
+months = [affiliates.month_start(today)]
+for _ in range(23):
+    months.append(affiliates.month_start(months[-1] - dt.timedelta(days=1)))
+c1, c2, c3 = st.columns([1, 1, 2])
+first = c1.selectbox("From month", months, index=2, format_func=lambda d: d.strftime("%Y-%m"))
+last = c2.selectbox("To month", months, index=0, format_func=lambda d: d.strftime("%Y-%m"))
+by_campaign = c3.radio("Rows", ["by affiliate", "by campaign"], horizontal=True) == "by campaign"
+scope = None if actor.brand_scope is None else tuple(sorted(actor.brand_scope))
+path = str(state.settings().warehouse_path)
+
+with data.shown_errors():
+    key = data.snapshot_key()
+    try:
+        df = _report(path, key, first, last, by_campaign, scope)
+    except affiliates.AffiliateReportError as exc:
+        st.warning(str(exc))
+        st.stop()
+
+st.caption(
+    f"Money in EUR · {first:%Y-%m} to {last:%Y-%m} · conversion = share of the period's registrations that made a "
+    "first deposit · commission is an estimate under each affiliate's deal · cohort quality counts only FTDs whose "
+    "30/90-day window has passed · no click data is collected."
+)
+if df.is_empty():
+    st.info("No affiliate players in this period.", icon=":material/info:")
+    st.stop()
+
+totals = df.select("registrations", "ftds", "deposits_eur", "ngr_eur", "commission_eur").sum().row(0, named=True)
+m = st.columns(5)
+m[0].metric("Registrations", f"{totals['registrations']:,}")
+m[1].metric("FTDs", f"{totals['ftds']:,}")
+m[2].metric("Deposits (EUR)", f"{totals['deposits_eur'] or 0:,.2f}")
+m[3].metric("NGR (EUR)", f"{totals['ngr_eur'] or 0:,.2f}")
+m[4].metric("Est. commission (EUR)", f"{totals['commission_eur'] or 0:,.2f}")
+
+shown = df if by_campaign else df.drop("campaign_id", "campaign")
+st.dataframe(
+    shown,
+    hide_index=True,
+    use_container_width=True,
+    column_config={
+        "ftd_conversion": st.column_config.NumberColumn("FTD conversion", format="percent"),
+        "ngr_per_ftd_30d": st.column_config.NumberColumn("NGR/FTD 30d", format="%.2f"),
+        "ngr_per_ftd_90d": st.column_config.NumberColumn("NGR/FTD 90d", format="%.2f"),
+        "carry_over_eur": st.column_config.NumberColumn("negative carry (EUR)", format="%.2f"),
+    },
+)
+
+revshare = df.filter(df["deal_type"].is_in(["revshare", "hybrid"])).unique("affiliate_id", maintain_order=True)
+if revshare.height:
+    st.subheader("Revenue share statement")
+    names = dict(zip(revshare["affiliate_id"].to_list(), revshare["affiliate"].to_list(), strict=True))
+    chosen = st.selectbox("Affiliate", list(names), format_func=lambda i: names[i])
+    with data.shown_errors():
+        st.dataframe(_statement(path, key, chosen, last, scope), hide_index=True, use_container_width=True)

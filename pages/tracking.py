@@ -1,7 +1,162 @@
-"""Tracking — placeholder until issue 7 builds it."""
+"""Tracking: ad-platform configurations (Meta, Google Ads, TikTok, AppsFlyer) — list with masked secrets,
+"add tracking" dialog with each platform's fields, edit, enable/disable. Every change is audited."""
 
+import polars as pl
+import streamlit as st
+
+from app.services import staff, tracking
+from app.services.core import Invalid, ServiceError
+from app.services.tracking_validation import PLATFORMS
+from app.ui import state
+from app.ui.forms import flash, request_id, rotate_request_id, show_flash
 from app.ui.guard import guard_page
-from app.ui.placeholder import not_built_yet
+from auth.permissions import AccessDenied
 
 actor = guard_page(__file__)
-not_built_yet("Tracking", issue=7, what="tracking configurations for Meta, Google Ads, TikTok and AppsFlyer")
+engine = state.engine()
+st.title("Tracking")
+st.caption("Server-side conversion tracking per ad platform. Secrets are stored once and shown masked (last 4).")
+show_flash()
+
+brands = {b["id"]: b["code"] for b in staff.list_brands(engine)}
+scopes: list[int | None] = ([None] if actor.brand_scope is None else []) + [b for b in brands if actor.sees_brand(b)]
+
+
+def scope_label(operator_id: int | None) -> str:
+    return "all brands" if operator_id is None else brands.get(operator_id, f"#{operator_id}")
+
+
+def show_errors(exc: ServiceError) -> None:
+    errors = (exc.detail or {}).get("errors") if isinstance(exc, Invalid) else None
+    if errors:
+        st.error("Please fix: " + "; ".join(f"**{k}**: {v}" for k, v in errors.items()), icon=":material/error:")
+    else:
+        st.error(exc.message, icon=":material/error:")
+
+
+@st.dialog("Add tracking", width="large")
+def add_dialog() -> None:
+    platform = st.selectbox(
+        "Platform", list(PLATFORMS), format_func=lambda p: PLATFORMS[p].label, key="trk_add_platform"
+    )
+    with st.form("trk_add_form", border=False):
+        name = st.text_input("Name", max_chars=80, placeholder="e.g. Meta – main pixel")
+        scope = st.selectbox("Brand", scopes, format_func=scope_label)
+        values = {}
+        for f in tracking.platform_form(platform):
+            label = f["label"] + ("" if f["required"] else " (optional)")
+            values[f["key"]] = st.text_input(
+                label,
+                type="password" if f["secret"] else "default",
+                help=f["hint"],
+                key=f"trk_add_{platform}_{f['key']}",
+            )
+        enabled = st.checkbox("Enabled", value=True)
+        if st.form_submit_button("Save", type="primary"):
+            try:
+                res = tracking.add_config(
+                    engine,
+                    actor,
+                    platform=platform,
+                    name=name,
+                    values=values,
+                    operator_id=scope,
+                    enabled=enabled,
+                    request_id=request_id("trk_add"),
+                )
+            except ServiceError as exc:
+                show_errors(exc)
+            else:
+                rotate_request_id("trk_add")
+                flash(res.message)
+                st.rerun()
+
+
+if st.button("Add tracking", icon=":material/add:", type="primary"):
+    add_dialog()
+
+try:
+    configs = tracking.list_configs(engine, actor)
+except AccessDenied as exc:
+    st.error(str(exc))
+    st.stop()
+
+if not configs:
+    st.info("No tracking configurations yet. Use **Add tracking** to connect a platform.", icon=":material/info:")
+    st.stop()
+
+st.dataframe(
+    pl.DataFrame(
+        [
+            {
+                "id": c["id"],
+                "name": c["name"],
+                "platform": c["platform_label"],
+                "brand": scope_label(c["operator_id"]),
+                "settings": ", ".join(f"{k}={v}" for k, v in c["settings"].items()),
+                "secrets": ", ".join(f"{k}: {v}" for k, v in c["secrets_masked"].items()),
+                "enabled": c["enabled"],
+                "updated": c["updated_at"],
+            }
+            for c in configs
+        ]
+    ),
+    hide_index=True,
+    use_container_width=True,
+)
+
+st.subheader("Manage")
+by_id = {c["id"]: c for c in configs}
+chosen = st.selectbox(
+    "Configuration",
+    list(by_id),
+    format_func=lambda i: (
+        f"#{i} {by_id[i]['name']} ({by_id[i]['platform_label']}, {scope_label(by_id[i]['operator_id'])})"
+    ),
+)
+cfg = by_id[chosen]
+col1, col2 = st.columns([1, 3])
+with col1:
+    label = "Disable" if cfg["enabled"] else "Enable"
+    if st.button(label, key=f"trk_toggle_{chosen}", icon=":material/power_settings_new:"):
+        try:
+            res = tracking.set_enabled(
+                engine,
+                actor,
+                config_id=chosen,
+                enabled=not cfg["enabled"],
+                expected_version=cfg["version"],
+                request_id=request_id(f"trk_toggle_{chosen}_{cfg['version']}"),
+            )
+        except ServiceError as exc:
+            show_errors(exc)
+        else:
+            flash(res.message)
+            st.rerun()
+edit_box = col2.expander("Edit fields (leave a secret empty to keep it)")
+with edit_box.form(f"trk_edit_{chosen}_{cfg['version']}"):
+    new_name = st.text_input("Name", value=cfg["name"], max_chars=80)
+    values = {}
+    for f in tracking.platform_form(cfg["platform"]):
+        if f["secret"]:
+            values[f["key"]] = st.text_input(
+                f"{f['label']} (now {cfg['secrets_masked'].get(f['key'], 'not set')})", type="password"
+            )
+        else:
+            values[f["key"]] = st.text_input(f["label"], value=str(cfg["settings"].get(f["key"], "")), help=f["hint"])
+    if st.form_submit_button("Save changes"):
+        try:
+            res = tracking.edit_config(
+                engine,
+                actor,
+                config_id=chosen,
+                name=new_name,
+                values=values,
+                expected_version=cfg["version"],
+                request_id=request_id(f"trk_edit_{chosen}_{cfg['version']}"),
+            )
+        except ServiceError as exc:
+            show_errors(exc)
+        else:
+            flash(res.message)
+            st.rerun()

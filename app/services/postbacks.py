@@ -231,3 +231,12 @@ def replay(
         reason=reason,
         apply=apply,
     )
+
+
+def filter_choices(engine: Engine, actor: Actor) -> dict[str, dict[int, str]]:
+    """Brands (within scope) and affiliates for the list filters: {"brands": {id: code}, "affiliates": {id: name}}."""
+    require(actor, P, any_brand=True)
+    with read_tx(engine) as conn:
+        brands = {r.id: r.code for r in conn.execute(sa.text("SELECT id, code FROM operators ORDER BY code"))}
+        affiliates = {r.id: r.name for r in conn.execute(sa.text("SELECT id, name FROM affiliates ORDER BY name"))}
+    return {"brands": {k: v for k, v in brands.items() if actor.sees_brand(k)}, "affiliates": affiliates}
