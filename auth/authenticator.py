@@ -80,6 +80,7 @@ def issued_token(authenticator: stauth.Authenticate) -> tuple[str, dt.datetime] 
 def cookie_value(cookie_name: str) -> str | None:
     """The login cookie the browser sent when this session connected (None if absent)."""
     try:
-        return st.context.cookies.get(cookie_name)
+        value = st.context.cookies.get(cookie_name)
     except Exception:  # no browser context (bare script run)
         return None
+    return value if isinstance(value, str) and value else None

@@ -39,8 +39,8 @@ def _startup_settings() -> Settings:
         settings = state.settings()
         settings.check_production()
     except SettingsError as exc:
-        print(f"Pitboss refuses to start: {exc}", file=sys.stderr)
-        st.error(f"Pitboss refuses to start: {exc}", icon=":material/gpp_bad:")
+        print(f"Pitboss cannot start: {exc}", file=sys.stderr)
+        st.error(f"Pitboss cannot start: {exc}", icon=":material/gpp_bad:")
         st.stop()
     return settings
 

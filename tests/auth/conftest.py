@@ -75,7 +75,14 @@ def insert_brands(conn: sa.Connection) -> dict[str, int]:
                 "INSERT INTO operators (code, name, company, currency, jurisdiction, launched_at)"
                 " VALUES (:c, :n, :co, :cur, :j, :t) RETURNING id"
             ),
-            {"c": code, "n": code.title(), "co": f"{code} Ltd", "cur": currency, "j": jurisdiction, "t": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)},
+            {
+                "c": code,
+                "n": code.title(),
+                "co": f"{code} Ltd",
+                "cur": currency,
+                "j": jurisdiction,
+                "t": dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+            },
         ).scalar_one()
     return brands
 
@@ -96,4 +103,6 @@ def demo_settings():
 
 @pytest.fixture
 def prod_settings():
-    return load_settings({"PITBOSS_ENV": "production", "PITBOSS_COOKIE_KEY": "x" * 8 + "abcdefghijklmnopqrstuvwxyz012345"})
+    return load_settings(
+        {"PITBOSS_ENV": "production", "PITBOSS_COOKIE_KEY": "x" * 8 + "abcdefghijklmnopqrstuvwxyz012345"}
+    )

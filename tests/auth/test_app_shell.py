@@ -1,0 +1,173 @@
+"""AppTest: the navigation per role, page switching outside the role, the page guard, production refusal."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
+
+from app.navigation import PAGES
+from app.services import staff
+from app.settings import get_settings
+from auth.permissions import ROLES
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = str(ROOT / "app" / "main.py")
+TIMEOUT = 10
+
+# What each role's navigation must hold (page map, /tmp/pages.md), written out literally.
+EXPECTED_PAGES = {
+    "admin": {s.file for s in PAGES},
+    "manager": {
+        "overview", "regions", "games", "operators", "cohorts", "metrics", "players", "player_360",
+        "adjustments", "audit_log", "affiliates", "postbacks", "tracking", "alerts", "system_health",
+    },
+    "analyst": {
+        "overview", "regions", "games", "operators", "cohorts", "metrics", "players", "player_360",
+        "affiliates", "alerts",
+    },
+    "compliance": {"players", "player_360", "adjustments", "kyc_queue", "blacklist", "audit_log", "alerts"},
+    "support": {"players", "player_360", "adjustments"},
+}  # fmt: skip
+LANDING = {"admin": "Overview", "manager": "Overview", "analyst": "Overview", "compliance": "Players",
+           "support": "Players"}  # fmt: skip
+
+
+@pytest.fixture
+def app_env(authdb, demo_settings, monkeypatch):
+    """The app configured on a fresh database with the demo staff."""
+    monkeypatch.setenv("PITBOSS_ENV", "demo")
+    monkeypatch.setenv("PITBOSS_DATABASE_URL", authdb.url)
+    monkeypatch.setenv("PITBOSS_COOKIE_KEY", secrets.token_urlsafe(48))
+    get_settings.cache_clear()
+    staff.ensure_demo_staff(authdb.engine, demo_settings, rounds=4)
+    yield authdb
+    get_settings.cache_clear()
+
+
+def registered(at: AppTest) -> set[str]:
+    """The url paths of the pages the last run's st.navigation registered ("" = the default page)."""
+    return {info.get("url_pathname") or "" for info in at._registered_pages.values()}
+
+
+def only_login(at: AppTest) -> bool:
+    """True when the navigation holds nothing but the sign-in page."""
+    return [info.get("page_name") for info in at._registered_pages.values()] == ["Sign in"]
+
+
+def sign_in(username: str, password: str | None = None, *, rerun: bool = True) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    at.run()
+    at.text_input[0].input(username)
+    at.text_input[1].input(password or staff.demo_password(username))
+    at.button[0].click()
+    at.run()
+    if rerun:
+        at.run()  # what the cookie component's rerun does in a browser
+    return at
+
+
+def test_before_login_only_the_login_page_exists(app_env):
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert only_login(at)
+    assert [t.value for t in at.title] == ["Pitboss"]
+    assert len(at.text_input) == 2
+    with pytest.raises(ValueError):
+        at.switch_page("../pages/players.py")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_navigation_holds_exactly_the_roles_pages(app_env, role):
+    at = sign_in(role)
+    assert not at.exception, at.exception
+    pages = registered(at)
+    # the landing page is the default page: it answers at "" (the root URL)
+    assert pages - {""} | {LANDING[role].lower()} == EXPECTED_PAGES[role]
+    assert at.title[0].value == LANDING[role]
+    assert at.sidebar.markdown[0].value.endswith(f"`{role}`")
+    for spec in PAGES:
+        page = f"../pages/{spec.file}.py"
+        if spec.file in EXPECTED_PAGES[role]:
+            at.switch_page(page)  # resolves against the registered pages
+        else:
+            with pytest.raises(ValueError, match="Could not find a navigation page"):
+                at.switch_page(page)
+    at.switch_page("../pages/player_360.py").run()  # every role may open it
+    assert not at.exception
+    assert at._finished_page_script_hash == calc_hash("player_360")
+
+
+def test_wrong_password_shows_error_and_no_pages(app_env):
+    at = sign_in("analyst", "not-the-password", rerun=False)
+    assert only_login(at)
+    assert any("Invalid username or password" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("page", ["staff", "players", "audit_log"])
+def test_restricted_page_renders_nothing_without_a_session(app_env, page):
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert len(at.main.children) == 0
+    forged = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=TIMEOUT)
+    forged.session_state["pitboss_session_id"] = "f" * 64
+    forged.run()
+    assert not forged.exception
+    assert len(forged.main.children) == 0
+
+
+def test_page_outside_the_role_is_refused_and_audited(app_env):
+    at = sign_in("analyst")
+    sid = at.session_state["pitboss_session_id"]
+    page = AppTest.from_file(str(ROOT / "pages" / "staff.py"), default_timeout=TIMEOUT)
+    page.session_state["pitboss_session_id"] = sid
+    page.run()
+    assert [e.value for e in page.error] == ["You do not have access to this page."]
+    assert not page.dataframe
+    rows = app_env.audit("page.view")
+    assert [(r["actor_name"], r["outcome"], r["target_id"]) for r in rows] == [("analyst", "denied", "staff")]
+
+
+def test_session_ended_elsewhere_shows_login_at_next_run(app_env):
+    at = sign_in("support")
+    assert registered(at) - {""} | {"players"} == EXPECTED_PAGES["support"]
+    app_env.execute("UPDATE staff_users SET disabled = true WHERE username = 'support'")
+    at.run()
+    assert only_login(at)
+    assert any("user disabled" in i.value for i in at.info)
+
+
+def test_sign_out_ends_the_server_session(app_env):
+    at = sign_in("manager")
+    sid = at.session_state["pitboss_session_id"]
+    at.sidebar.button[0].click().run()
+    assert only_login(at)
+    assert app_env.scalar("SELECT end_reason FROM staff_sessions WHERE id = :s", s=sid) == "logout"
+    assert [r["outcome"] for r in app_env.audit("auth.logout")] == ["ok"]
+
+
+@pytest.mark.parametrize("key", ["", "secret", "short-key-123", "a" * 40])
+def test_production_with_a_weak_key_refuses_to_start(monkeypatch, key):
+    monkeypatch.setenv("PITBOSS_ENV", "production")
+    monkeypatch.setenv("PITBOSS_COOKIE_KEY", key)
+    monkeypatch.setenv("PITBOSS_DATABASE_URL", "postgresql://nowhere.invalid/none")  # never reached
+    get_settings.cache_clear()
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    get_settings.cache_clear()
+    assert [e.value.split(":")[0] for e in at.error] == ["Pitboss cannot start"]
+    assert "PITBOSS_ENV=production refuses to start" in at.error[0].value
+    assert "PITBOSS_COOKIE_KEY" in at.error[0].value
+    assert len(at.text_input) == 0 and len(at.button) == 0
+    assert not any(info.get("page_name") == "Sign in" for info in at._registered_pages.values())
+
+
+def test_production_refuses_demo_accounts(app_env, monkeypatch):
+    monkeypatch.setenv("PITBOSS_ENV", "production")
+    get_settings.cache_clear()
+    at = sign_in("admin", rerun=False)
+    assert only_login(at)
+    assert any("Demo accounts cannot sign in" in e.value for e in at.error)
+    assert not any("Demo accounts" in (x.label or "") for x in at.expander)
