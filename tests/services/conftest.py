@@ -125,7 +125,16 @@ def world(fresh_db: str) -> Iterator[World]:
 
 @pytest.fixture
 def big_world(fresh_db: str) -> Iterator[World]:
-    """The same world with a pool large enough for concurrency tests."""
+    """The same world with a pool large enough for concurrency tests.
+
+    Commits skip the WAL flush wait (synchronous_commit = off) on this throwaway database: the tests
+    measure locking and chain linearity, not disk latency.
+    """
+    name = sa.engine.make_url(fresh_db).database
+    admin = sa.create_engine(fresh_db, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    admin.dispose()
     w = build_world(fresh_db, pool_size=25)
     yield w
     w.engine.dispose()
