@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 
 
-def ingest_on_go(url: str, warehouse: str, full: bool) -> None:
+def ingest_on_go(url: str, warehouse: str, full: bool, marts: bool) -> None:
     """Import everything, say `ready`, wait for a line on stdin, then run one ingest."""
     from pipelines.ingest import run_ingest
 
     print("ready", flush=True)
     sys.stdin.readline()
-    res = run_ingest(url, warehouse, full=full)
+    res = run_ingest(url, warehouse, full=full, build_marts=marts)
     print(res.status, flush=True)
 
 
@@ -45,6 +45,6 @@ def read_until(warehouse: str, stop_file: str) -> None:
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "ingest":
-        ingest_on_go(sys.argv[2], sys.argv[3], sys.argv[4] == "full")
+        ingest_on_go(sys.argv[2], sys.argv[3], sys.argv[4] == "full", sys.argv[5] == "marts")
     elif cmd == "read":
         read_until(sys.argv[2], sys.argv[3])

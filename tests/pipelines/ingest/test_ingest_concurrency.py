@@ -43,9 +43,9 @@ def mutate(engine: sa.Engine, i: int) -> None:
         x("UPDATE players SET risk_score = %s WHERE id = 1", (i % 100,))
 
 
-def spawn_ingest(url: str, warehouse: Path, full: bool) -> subprocess.Popen:
+def spawn_ingest(url: str, warehouse: Path, full: bool, marts: bool) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [*CHILD, "ingest", url, str(warehouse), "full" if full else "auto"],
+        [*CHILD, "ingest", url, str(warehouse), "full" if full else "auto", "marts" if marts else "raw"],
         cwd=PROJECT_ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -55,15 +55,21 @@ def spawn_ingest(url: str, warehouse: Path, full: bool) -> subprocess.Popen:
     return proc
 
 
-def kill_trials(url: str, engine: sa.Engine, warehouse: Path, trials: int, seed: int) -> dict[str, int]:
-    """Kill an ingest child at random moments; the served file must equal the old or the new snapshot."""
+def kill_trials(
+    url: str, engine: sa.Engine, warehouse: Path, trials: int, seed: int, marts: bool = False
+) -> dict[str, int]:
+    """Kill an ingest child at random moments; the served file must equal the old or the new snapshot.
+
+    `marts=False` (the normal suite) skips the mart build to keep each trial short: publishing, the
+    part under test, is the same either way; the stress test runs with marts.
+    """
     rng = random.Random(seed)
-    run_ingest(url, warehouse).raise_for_status()
+    run_ingest(url, warehouse, build_marts=marts).raise_for_status()
     t = time.perf_counter()
-    run_ingest(url, warehouse).raise_for_status()
+    run_ingest(url, warehouse, build_marts=marts).raise_for_status()
     typical = time.perf_counter() - t
     outcomes = {"old": 0, "new": 0}
-    proc = spawn_ingest(url, warehouse, full=False)
+    proc = spawn_ingest(url, warehouse, full=False, marts=marts)
     for i in range(trials):
         mutate(engine, i)
         old = fingerprint(warehouse)
@@ -72,9 +78,9 @@ def kill_trials(url: str, engine: sa.Engine, warehouse: Path, trials: int, seed:
         time.sleep(rng.uniform(0, typical * 1.3))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        proc = spawn_ingest(url, warehouse, full=(i % 4 == 3))  # importing overlaps with the checks below
+        proc = spawn_ingest(url, warehouse, full=(i % 4 == 3), marts=marts)  # imports while we check
         served = fingerprint(warehouse)  # always opens
-        res = run_ingest(url, warehouse).raise_for_status()  # the next run completes
+        res = run_ingest(url, warehouse, build_marts=marts).raise_for_status()  # the next run completes
         new = fingerprint(warehouse)
         assert served in (old, new), f"trial {i}: served snapshot is neither the old nor the new one"
         outcomes["old" if served == old else "new"] += 1
