@@ -1,14 +1,198 @@
-"""Overview — placeholder until issue 5 builds it."""
+"""Overview: the daily KPI scan — tiles with change vs the previous period, trends, money flow, top lists."""
 
+import polars as pl
+import streamlit as st
+
+from app.ui import charts, data, fmt
+from app.ui.filters import render_filters
+from app.ui.freshness import header
 from app.ui.guard import guard_page
-from app.ui.placeholder import not_built_yet
+from app.ui.links import definition_link, player_url
+from warehouse import metrics
 
 actor = guard_page(__file__)
-not_built_yet(
-    "Overview",
-    issue=5,
-    what=(
-        "KPI tiles (GGR, NGR, handle, hold %, active players, deposits, withdrawals, net deposits, FTDs, ARPU)"
-        " with change vs the previous period, daily trends, top games and regions, per brand"
-    ),
+scope = actor.brand_scope
+
+TILES = (
+    "ggr",
+    "ngr",
+    "handle",
+    "hold_pct",
+    "active_players",
+    "deposits",
+    "withdrawals",
+    "net_deposits",
+    "ftds",
+    "arpu",
 )
+
+with data.shown_errors():
+    header("Overview", "GGR, NGR, players and money in and out for the period, against the previous period.")
+    sel = render_filters(actor)
+    f = sel.filters()
+    with st.spinner("Loading KPIs…"):
+        kpis = data.read("kpis", f, scope=scope)
+        trend = data.read("daily_trend", f, scope=scope)
+        flow = data.read("payment_flow", f, scope=scope)
+        pending = data.read("pending_summary", f, scope=scope)
+        queue = data.read("pending_withdrawals", f, scope=scope, limit=10)
+        games = data.read("top_games", f, scope=scope, limit=10)
+        regions = data.read("top_regions", f, scope=scope, limit=10)
+
+prev = f.previous()
+st.caption(
+    f"{sel.describe()}. Changes compare with {prev.start:%d %b %Y} – {prev.end:%d %b %Y} (same length). "
+    "Test accounts excluded."
+)
+
+# --------------------------------------------------------------------------- KPI tiles
+rows = {r["metric"]: r for r in kpis.iter_rows(named=True)}
+for line in (TILES[:5], TILES[5:]):
+    for col, name in zip(st.columns(5), line, strict=True):
+        r = rows[name]
+        m = metrics.metric(name)
+        unit = f" ({r['currency']})" if r["currency"] else ""
+        with col:
+            st.metric(
+                f"{r['label']}{unit}",
+                fmt.value(r["unit"], r["value"], None),
+                delta=fmt.change(r["change"]),
+                delta_color="normal" if m.higher_is_better else "inverse",
+                help=f"{m.formula}. Previous period: {fmt.value(r['unit'], r['previous'], r['currency'])}.",
+                border=True,
+            )
+            definition_link(name)
+
+if rows["handle"]["value"] in (None, 0.0) and rows["deposits"]["value"] in (None, 0.0):
+    st.info("No bets or deposits in this period for this selection.", icon=":material/info:")
+
+# --------------------------------------------------------------------------- trends
+st.subheader("Daily trends")
+money = sel.currency_code
+left, right = st.columns(2)
+with left:
+    charts.show(charts.lines(trend, "day", {"ggr": "GGR", "ngr": "NGR"}, f"GGR and NGR per day ({money})"), "ggr")
+    charts.show(
+        charts.lines(trend, "day", {"active_players": "Active players"}, "Active players per day", yformat=",d"),
+        "active",
+    )
+with right:
+    charts.show(
+        charts.bars(
+            trend,
+            "day",
+            {"deposits": "Deposits", "withdrawals": "Withdrawals"},
+            f"Deposits and withdrawals per day ({money})",
+        ),
+        "money",
+    )
+    charts.show(
+        charts.bars(
+            trend, "day", {"registrations": "Registrations", "ftds": "FTDs"}, "Registrations and FTDs", yformat=",d"
+        ),
+        "regs",
+    )
+
+# --------------------------------------------------------------------------- money flow
+st.subheader("Deposit and withdrawal flow")
+left, right = st.columns([3, 2])
+with left:
+    if flow.is_empty():
+        st.info("No payments in this period.", icon=":material/info:")
+    else:
+        summary = (
+            flow.group_by("kind", "status")
+            .agg(pl.col("payments").sum(), pl.col("amount").sum().round(2))
+            .sort("kind", "status")
+        )
+        wide = summary.pivot(on="status", index="kind", values="amount").fill_null(0)
+        statuses = [s for s in ("approved", "pending", "declined", "chargeback") if s in wide.columns]
+        charts.show(
+            charts.bars(
+                wide,
+                "kind",
+                {s: s.capitalize() for s in statuses},
+                f"Payments by status ({money})",
+                stacked=True,
+                horizontal=True,
+                height=220,
+            ),
+            "flow",
+        )
+        st.dataframe(
+            summary,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "kind": "Kind",
+                "status": "Status",
+                "payments": fmt.count_col("Payments"),
+                "amount": fmt.money_col(f"Amount ({money})"),
+            },
+        )
+with right:
+    p = pending.row(0, named=True)
+    st.markdown("**Pending-withdrawal queue** (now)")
+    a, b, c = st.columns(3)
+    a.metric("Pending", fmt.count(p["pending_count"]), border=True)
+    b.metric(f"Amount ({p['currency']})", fmt.money(p["amount"]), border=True)
+    oldest = p["oldest_at"]
+    c.metric("Oldest request", oldest.strftime("%d %b %H:%M") if oldest else fmt.DASH, border=True)
+    if queue.is_empty():
+        st.caption("No withdrawals are waiting.")
+    else:
+        st.dataframe(
+            queue.select(
+                pl.col("player_id").map_elements(player_url, return_dtype=pl.String).alias("player"),
+                "brand",
+                "method",
+                "amount",
+                "currency",
+                "age_hours",
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "player": st.column_config.LinkColumn("Player", display_text=r"player=(\d+)"),
+                "amount": fmt.money_col("Amount"),
+                "age_hours": st.column_config.NumberColumn("Waiting (h)", format="%.1f"),
+            },
+        )
+
+# --------------------------------------------------------------------------- top lists
+left, right = st.columns(2)
+with left:
+    st.subheader("Top games")
+    if games.is_empty():
+        st.info("No settled bets in this period.", icon=":material/info:")
+    else:
+        charts.show(charts.bars(games, "game", {"ggr": f"GGR ({money})"}, None, horizontal=True, height=340), "games")
+        st.dataframe(
+            games.select("game", "provider", "category", "rounds", "handle", "ggr"),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "rounds": fmt.count_col("Rounds"),
+                "handle": fmt.money_col(f"Handle ({money})"),
+                "ggr": fmt.money_col(f"GGR ({money})"),
+            },
+        )
+with right:
+    st.subheader("Top regions")
+    if regions.is_empty():
+        st.info("No activity by country in this period.", icon=":material/info:")
+    else:
+        charts.show(
+            charts.bars(regions, "country", {"ggr": f"GGR ({money})"}, None, horizontal=True, height=340), "regions"
+        )
+        st.dataframe(
+            regions.select("country", "region", "active_players", "ggr", "ngr", "deposits"),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "active_players": fmt.count_col("Active players"),
+                "ggr": fmt.money_col(f"GGR ({money})"),
+                "ngr": fmt.money_col(f"NGR ({money})"),
+                "deposits": fmt.money_col(f"Deposits ({money})"),
+            },
+        )
