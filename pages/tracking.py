@@ -34,7 +34,14 @@ def show_errors(exc: ServiceError) -> None:
         st.error(exc.message, icon=":material/error:")
 
 
-@st.dialog("Add tracking", width="large")
+OPEN_KEY = "trk_add_open"  # the dialog stays open across reruns until saved or dismissed
+
+
+def close_add() -> None:
+    st.session_state.pop(OPEN_KEY, None)
+
+
+@st.dialog("Add tracking", width="large", on_dismiss=close_add)
 def add_dialog() -> None:
     platform = st.selectbox(
         "Platform", list(PLATFORMS), format_func=lambda p: PLATFORMS[p].label, key="trk_add_platform"
@@ -68,11 +75,14 @@ def add_dialog() -> None:
                 show_errors(exc)
             else:
                 rotate_request_id("trk_add")
+                close_add()
                 flash(res.message)
                 st.rerun()
 
 
 if st.button("Add tracking", icon=":material/add:", type="primary"):
+    st.session_state[OPEN_KEY] = True
+if st.session_state.get(OPEN_KEY):
     add_dialog()
 
 try:

@@ -17,7 +17,6 @@ As-of day: 2026-04-30 (the fx rates reach it).
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 import duckdb
 import pytest
@@ -89,9 +88,8 @@ BETS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
-    path = tmp_path_factory.mktemp("aff") / "wh.duckdb"
+def build_fixture(path) -> None:
+    """Write the hand-built raw tables and the marts built from them into a DuckDB file at `path`."""
     c = duckdb.connect(str(path))
     create_raw_schema(c)
     create_meta_schema(c)
@@ -116,6 +114,15 @@ def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
             [i, pid, brand, stake, win, at, at, at],
         )
     build_marts(c, None)
+    c.execute("CHECKPOINT")
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
+    path = tmp_path_factory.mktemp("aff") / "wh.duckdb"
+    build_fixture(path)
+    c = duckdb.connect(str(path))
     yield c
     c.close()
 
@@ -210,13 +217,13 @@ def test_bad_period_is_refused(con):
         aff.affiliate_report(con, MAR, JAN, brands=None)
 
 
-def test_through_the_gateway(con, tmp_path):
+def test_through_the_gateway(tmp_path):
     from warehouse.gateway import Gateway
 
-    path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0]
-    con.execute("CHECKPOINT")
     served = tmp_path / "served.duckdb"
-    shutil.copy(path, served)  # the gateway serves a file nobody has open for writing
+    build_fixture(served)
     gw = Gateway(served)
     df = aff.report_from_gateway(gw, JAN, MAR, by_campaign=False, selected=None, scope=frozenset({1}))
     assert _by(df)["RevCo"]["commission_eur"] == 30.0
+    with pytest.raises(aff.AffiliateReportError):
+        aff.report_from_gateway(gw, JAN, MAR, by_campaign=False, selected=frozenset({2}), scope=frozenset({1}))
