@@ -80,6 +80,13 @@ class RunResult:
     tables: list[TableResult] = field(default_factory=list)
     load_seconds: float = 0.0  # raw tables only
     marts_seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
+
+    def mark(self, phase: str, since: float) -> float:
+        """Record the seconds spent in `phase` since `since`; return now (perf_counter)."""
+        now = time.perf_counter()
+        self.phases[phase] = round(self.phases.get(phase, 0.0) + now - since, 4)
+        return now
 
     @property
     def ok(self) -> bool:
@@ -262,15 +269,19 @@ def _build(
     from app.db import libpq_dsn
 
     notify = progress or (lambda event, info: None)
+    t = time.perf_counter()
     states, served_source, incremental_ok = _served_state(warehouse)
+    t = result.mark("served_state", t)
     cap = capture(libpq_dsn(url), [s for s in specs if s.mode == "append"])
+    t = result.mark("capture", t)
     tmp = snapshot.prepare(warehouse, result.run_id, copy_served=incremental_ok and not result.full)
+    t = result.mark("copy", t)
     con = duckdb.connect(str(tmp))
     try:
         attach_source(con, url)
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         con.execute("CREATE SCHEMA IF NOT EXISTS meta")
-        t_load = time.perf_counter()
+        t_load = result.mark("open_attach", t)
         con.execute("BEGIN")
         as_of = con.execute(f"SELECT * FROM {pg_query('SELECT now()')}").fetchone()[0]
         source_id = _source_id(con)
@@ -279,6 +290,7 @@ def _build(
         result.full = result.full or not incremental_ok
         result.source_as_of = to_naive_utc(as_of)
         check_drift(specs, con.execute(f"SELECT * FROM {pg_query(CATALOG_SQL)}").fetchall())
+        t = result.mark("drift_check", t_load)
         notify("start", {"tables": [s.name for s in specs], "full": result.full})
         loads: list[TableLoad] = []
         existing = raw_columns(con)
@@ -304,11 +316,13 @@ def _build(
             notify("table", asdict(tr))
         by_name = {ld.table: ld for ld in loads}
         delta_specs = [s for s in specs if by_name[s.name].mode != "full" and s.verify_count]
+        t = result.mark("tables", t)
         verify_counts(con, delta_specs, by_name)
         for tr in result.tables:
             tr.rows_merged, tr.rows_deleted = by_name[tr.table].rows_merged, by_name[tr.table].rows_deleted
         con.execute("COMMIT")
         con.execute("DETACH pg")
+        t = result.mark("verify_commit", t)
         result.load_seconds = round(time.perf_counter() - t_load, 3)
         # Nothing changed in an incremental run: the copied marts already match the raw tables.
         if with_marts and (result.full or any(result.changed.values())):
@@ -318,6 +332,7 @@ def _build(
 
             build_marts(con, None if result.full else result.changed)
             result.marts_seconds = round(time.perf_counter() - t_marts, 3)
+        t = result.mark("marts", t)
         result.snapshot_id = uuid.uuid4().hex
         write_watermarks(con, loads, {s.name: s for s in specs}, result.run_id)
         con.execute("ALTER TABLE meta.watermarks ADD COLUMN source VARCHAR")
@@ -331,14 +346,17 @@ def _build(
             [result.snapshot_id, _utcnow(), result.source_as_of, result.run_id],
         )
         _write_meta_run_log(con, warehouse, result)
+        t = result.mark("meta", t)
         con.execute("CHECKPOINT")
     except BaseException:
         con.close()
         snapshot.remove_db_file(tmp)
         raise
     con.close()
+    t = result.mark("checkpoint_close", t)
     try:
         snapshot.publish(tmp, warehouse)
+        result.mark("publish", t)
     except BaseException:
         snapshot.remove_db_file(tmp)
         raise
