@@ -28,7 +28,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -395,9 +395,13 @@ def _audit_refusal(
     detail = {"error": exc.message, **(exc.detail or {})}
     try:
         with UnitOfWork(engine, attempt.actor) as uow:
+            actor = attempt.actor
+            if actor.staff_id is not None and not _staff_exists(uow, actor.staff_id):
+                detail["claimed_staff_id"] = actor.staff_id  # a forged identity: record it, keep the row writable
+                actor = replace(actor, staff_id=None)
             write_audit(
                 uow.conn,
-                actor=attempt.actor,
+                actor=actor,
                 action=action,
                 outcome=exc.outcome,
                 target_type=target_type,
@@ -411,6 +415,10 @@ def _audit_refusal(
             uow.commit()
     except Exception:  # the refusal stands even if it cannot be recorded (e.g. the database is down)
         log.exception("could not audit the %s attempt of %s", exc.outcome, action)
+
+
+def _staff_exists(uow: UnitOfWork, staff_id: int) -> bool:
+    return uow.execute("SELECT 1 FROM staff_users WHERE id = :i", {"i": staff_id}).scalar() is not None
 
 
 def _brand_exists(uow: UnitOfWork, brand_id: int | None) -> bool:

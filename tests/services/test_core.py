@@ -163,3 +163,12 @@ def test_change_dataclass_default_before_is_target_state(world):
     assert result.result == {"done": True}
     row = world.rows("SELECT before, after, outcome FROM audit_log")[-1]
     assert row == {"before": None, "after": {"x": 1}, "outcome": "ok"}
+
+
+def test_a_forged_unknown_staff_id_is_still_audited(world):
+    ghost = Actor(staff_id=99999, username="ghost", roles=("analyst",), brand_scope=None)
+    with pytest.raises(Denied):
+        _credit(world, ghost, "ghost-0000001")
+    row = world.rows("SELECT actor_id, actor_name, outcome, detail FROM audit_log")[-1]
+    assert (row["actor_id"], row["actor_name"], row["outcome"]) == (None, "ghost", "denied")
+    assert row["detail"]["claimed_staff_id"] == 99999
