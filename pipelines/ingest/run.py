@@ -207,6 +207,7 @@ def run_ingest(
     try:
         with snapshot.run_lock(warehouse, lock_timeout):
             snapshot.clean_stale_temps(warehouse)
+            runlog.trim(warehouse)
             _recover_log(warehouse)
             runlog.append(
                 warehouse,

@@ -52,6 +52,8 @@ SCHEMA = {
 }
 RUN_ROW = "*"  # the `table` value of a run's summary row
 META_ROWS_KEPT = 5000  # rows of history copied into meta.run_log
+SIDECAR_MAX_LINES = 100_000  # beyond this the sidecar is trimmed to its newest SIDECAR_KEEP_LINES
+SIDECAR_KEEP_LINES = 50_000
 
 
 def sidecar_path(warehouse: Path) -> Path:
@@ -79,6 +81,20 @@ def append(warehouse: Path, records: list[dict[str, Any]]) -> None:
         fh.write(("\n".join(lines) + "\n").encode())
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def trim(warehouse: Path, max_lines: int = SIDECAR_MAX_LINES, keep: int = SIDECAR_KEEP_LINES) -> bool:
+    """Keep the sidecar bounded (call with the ingest lock held): rewrite it atomically to its newest lines."""
+    path = sidecar_path(warehouse)
+    if not path.exists() or path.stat().st_size < max_lines * 40:  # cheap pre-check: lines are > 40 bytes
+        return False
+    lines = path.read_bytes().splitlines(keepends=True)
+    if len(lines) <= max_lines:
+        return False
+    tmp = path.with_name(path.name + ".trim")
+    tmp.write_bytes(b"".join(lines[-keep:]))
+    os.replace(tmp, path)
+    return True
 
 
 def read_records(warehouse: Path) -> list[dict[str, Any]]:

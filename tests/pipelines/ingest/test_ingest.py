@@ -192,3 +192,27 @@ def test_concurrent_runs_are_serialised_by_the_lock(source_db: str, warehouse: P
         assert t.is_alive()  # waiting for the lock
     t.join(30)
     assert results and results[0].ok
+
+
+def test_sidecar_survives_a_torn_line_and_stays_bounded(tmp_path: Path) -> None:
+    wh = tmp_path / "warehouse.duckdb"
+
+    def run_rows(i: int) -> list[dict]:
+        return [
+            {"kind": "start", "run_id": f"r{i}", "started_at": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}"},
+            {"kind": "run", "run_id": f"r{i}", "table": "*", "status": "ok", "rows_read": i,
+             "started_at": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}"},
+        ]  # fmt: skip
+
+    runlog.append(wh, run_rows(0))
+    with runlog.sidecar_path(wh).open("ab") as fh:
+        fh.write(b'{"kind": "run", "run_id": "torn", "sta')  # killed mid-write
+    runlog.append(wh, run_rows(1))
+    runs = runlog.recent_runs(wh, limit=10, per_table=False)
+    assert runs["run_id"].to_list() == ["r1", "r0"] and runs["rows_read"].to_list() == [1, 0]
+    for i in range(2, 80):
+        runlog.append(wh, run_rows(i))
+    assert runlog.trim(wh, max_lines=100, keep=50)
+    assert len(runlog.sidecar_path(wh).read_bytes().splitlines()) == 50
+    runs = runlog.recent_runs(wh, limit=100, per_table=False)
+    assert runs["run_id"][0] == "r79" and runs.height == 25
