@@ -8,6 +8,7 @@ when it does not exist yet; the others are kept as they are in the file. Timings
 
 from __future__ import annotations
 
+import re
 import time
 
 import duckdb
@@ -58,6 +59,21 @@ def _existing_marts(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in rows}
 
 
+_VIEW = re.compile(r"CREATE OR REPLACE VIEW mart\.(\w+)")
+
+
+def _drop_tables_becoming_views(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """A mart that is now a view over a base table may be a table in a file built by an older version."""
+    for name in _VIEW.findall(sql):
+        kind = con.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_schema = 'mart' AND table_name = ? "
+            "AND table_catalog = current_database()",
+            [name],
+        ).fetchone()
+        if kind and kind[0] == "BASE TABLE":
+            con.execute(f"DROP TABLE mart.{name}")
+
+
 def _check_fx(con: duckdb.DuckDBPyConnection) -> None:
     missing = con.execute(
         """SELECT DISTINCT o.currency FROM raw.operators o
@@ -93,6 +109,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, changed: dict[str, int] | None) 
             continue
         before = _fingerprint(con, mart.name) if touched is not None and mart.name in CONTENT_CHECKED else None
         t0 = time.perf_counter()
+        _drop_tables_becoming_views(con, mart.sql)
         con.execute(mart.sql)
         rows = con.execute(f"SELECT count(*) FROM mart.{mart.name}").fetchone()[0]
         timings.append((mart.name, rows, time.perf_counter() - t0))

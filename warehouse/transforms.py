@@ -78,7 +78,7 @@ duty AS (
     QUALIFY row_number() OVER (PARTITION BY fx.day, fx.brand_id ORDER BY t.effective_from DESC) = 1
 )
 SELECT fx.day, fx.brand_id, fx.currency, fx.jurisdiction,
-       CAST(CASE WHEN fx.currency = 'EUR' THEN 1 ELSE coalesce(fx.asof_rate, fr.rate) END AS DECIMAL(18,8))
+       CAST(CASE WHEN fx.currency = 'EUR' THEN 1 ELSE coalesce(fx.asof_rate, fr.rate) END AS DECIMAL(38,8))
            AS rate_to_eur,
        CAST(coalesce(d.rate, 0) AS DECIMAL(6,4)) AS duty_rate,
        coalesce(d.basis, 'ggr') AS duty_basis
@@ -130,8 +130,8 @@ PLAYER_DAY = _m(
     "bets payments bonuses",
     "games player_dim brand_day",
     """
-CREATE OR REPLACE TABLE mart.player_day AS
-WITH flows AS (
+CREATE OR REPLACE TABLE mart.player_day_base AS
+WITH bet AS (
     SELECT CAST(b.settled_at AS DATE) AS day, b.player_id,
            count(*) AS rounds,
            count(*) FILTER (WHERE b.real_stake > 0) AS real_rounds,
@@ -142,63 +142,72 @@ WITH flows AS (
     FROM raw.bets b JOIN mart.games g ON g.game_id = b.game_id
     WHERE b.status = 'settled'
     GROUP BY ALL
-    UNION ALL BY NAME
-    SELECT CAST(created_at AS DATE) AS day, player_id,
-           count(*) FILTER (WHERE kind = 'deposit' AND status = 'approved') AS deposit_count,
-           sum(amount) FILTER (WHERE kind = 'deposit' AND status = 'approved') AS deposits,
-           count(*) FILTER (WHERE kind = 'withdrawal' AND status = 'approved') AS withdrawal_count,
-           sum(amount) FILTER (WHERE kind = 'withdrawal' AND status = 'approved') AS withdrawals,
-           sum(provider_fee) FILTER (WHERE status IN ('approved', 'chargeback')) AS payment_fees
-    FROM raw.payments GROUP BY ALL
-    UNION ALL BY NAME
-    SELECT CAST(updated_at AS DATE) AS day, player_id,
-           count(*) AS chargeback_count, sum(amount) AS chargebacks
-    FROM raw.payments WHERE status = 'chargeback' GROUP BY ALL
-    UNION ALL BY NAME
-    SELECT CAST(converted_at AS DATE) AS day, player_id, sum(converted_amount) AS bonus_cost
-    FROM raw.bonuses WHERE converted_at IS NOT NULL AND converted_amount > 0 GROUP BY ALL
 ),
-per_day AS (
-    SELECT f.day, f.player_id, p.brand_id, p.country_code,
-           CAST(coalesce(sum(f.rounds), 0) AS INTEGER) AS rounds,
-           CAST(coalesce(sum(f.real_rounds), 0) AS INTEGER) AS real_rounds,
-           CAST(coalesce(sum(f.handle), 0) AS DECIMAL(18,2)) AS handle,
-           CAST(coalesce(sum(f.real_win), 0) AS DECIMAL(18,2)) AS real_win,
-           CAST(coalesce(sum(f.bonus_stake), 0) AS DECIMAL(18,2)) AS bonus_stake,
-           CAST(coalesce(sum(f.bonus_win), 0) AS DECIMAL(18,2)) AS bonus_win,
-           CAST(coalesce(sum(f.jackpot), 0) AS DECIMAL(18,2)) AS jackpot,
-           CAST(coalesce(sum(f.provider_fee), 0) AS DECIMAL(18,6)) AS provider_fee,
-           CAST(coalesce(sum(f.bonus_cost), 0) AS DECIMAL(18,2)) AS bonus_cost,
-           CAST(coalesce(sum(f.deposit_count), 0) AS INTEGER) AS deposit_count,
-           CAST(coalesce(sum(f.deposits), 0) AS DECIMAL(18,2)) AS deposits,
-           CAST(coalesce(sum(f.withdrawal_count), 0) AS INTEGER) AS withdrawal_count,
-           CAST(coalesce(sum(f.withdrawals), 0) AS DECIMAL(18,2)) AS withdrawals,
-           CAST(coalesce(sum(f.payment_fees), 0) AS DECIMAL(18,2)) AS payment_fees,
-           CAST(coalesce(sum(f.chargeback_count), 0) AS INTEGER) AS chargeback_count,
-           CAST(coalesce(sum(f.chargebacks), 0) AS DECIMAL(18,2)) AS chargebacks
-    FROM flows f JOIN mart.player_dim p ON p.player_id = f.player_id AND NOT p.is_test
+money AS (
+    SELECT day, player_id, sum(deposit_count) AS deposit_count, sum(deposits) AS deposits,
+           sum(withdrawal_count) AS withdrawal_count, sum(withdrawals) AS withdrawals,
+           sum(payment_fees) AS payment_fees, sum(chargeback_count) AS chargeback_count,
+           sum(chargebacks) AS chargebacks, sum(bonus_cost) AS bonus_cost
+    FROM (
+        SELECT CAST(created_at AS DATE) AS day, player_id,
+               count(*) FILTER (WHERE kind = 'deposit' AND status = 'approved') AS deposit_count,
+               sum(amount) FILTER (WHERE kind = 'deposit' AND status = 'approved') AS deposits,
+               count(*) FILTER (WHERE kind = 'withdrawal' AND status = 'approved') AS withdrawal_count,
+               sum(amount) FILTER (WHERE kind = 'withdrawal' AND status = 'approved') AS withdrawals,
+               sum(provider_fee) FILTER (WHERE status IN ('approved', 'chargeback')) AS payment_fees
+        FROM raw.payments GROUP BY ALL
+        UNION ALL BY NAME
+        SELECT CAST(updated_at AS DATE) AS day, player_id,
+               count(*) AS chargeback_count, sum(amount) AS chargebacks
+        FROM raw.payments WHERE status = 'chargeback' GROUP BY ALL
+        UNION ALL BY NAME
+        SELECT CAST(converted_at AS DATE) AS day, player_id, sum(converted_amount) AS bonus_cost
+        FROM raw.bonuses WHERE converted_at IS NOT NULL AND converted_amount > 0 GROUP BY ALL
+    )
     GROUP BY ALL
 ),
+per_day AS (
+    SELECT coalesce(b.day, m.day) AS day, coalesce(b.player_id, m.player_id) AS player_id,
+           CAST(coalesce(b.rounds, 0) AS INTEGER) AS rounds,
+           CAST(coalesce(b.real_rounds, 0) AS INTEGER) AS real_rounds,
+           CAST(coalesce(b.provider_fee, 0) AS DECIMAL(18,6)) AS provider_fee,
+           CAST(coalesce(m.deposit_count, 0) AS INTEGER) AS deposit_count,
+           CAST(coalesce(m.withdrawal_count, 0) AS INTEGER) AS withdrawal_count,
+           CAST(coalesce(m.chargeback_count, 0) AS INTEGER) AS chargeback_count,
+           CAST(coalesce(b.handle, 0) AS DECIMAL(18,2)) AS handle,
+           CAST(coalesce(b.real_win, 0) AS DECIMAL(18,2)) AS real_win,
+           CAST(coalesce(b.bonus_stake, 0) AS DECIMAL(18,2)) AS bonus_stake,
+           CAST(coalesce(b.bonus_win, 0) AS DECIMAL(18,2)) AS bonus_win,
+           CAST(coalesce(b.jackpot, 0) AS DECIMAL(18,2)) AS jackpot,
+           CAST(coalesce(m.bonus_cost, 0) AS DECIMAL(18,2)) AS bonus_cost,
+           CAST(coalesce(m.deposits, 0) AS DECIMAL(18,2)) AS deposits,
+           CAST(coalesce(m.withdrawals, 0) AS DECIMAL(18,2)) AS withdrawals,
+           CAST(coalesce(m.payment_fees, 0) AS DECIMAL(18,2)) AS payment_fees,
+           CAST(coalesce(m.chargebacks, 0) AS DECIMAL(18,2)) AS chargebacks
+    FROM bet b FULL OUTER JOIN money m ON m.day = b.day AND m.player_id = b.player_id
+),
 priced AS (
-    SELECT d.*, d.handle - d.real_win AS ggr,
+    SELECT d.*, p.brand_id, p.country_code, d.handle - d.real_win AS ggr,
            CAST(bd.duty_rate * CASE WHEN bd.duty_basis = 'handle' THEN d.handle ELSE d.handle - d.real_win END
                 AS DECIMAL(18,6)) AS duty,
            bd.rate_to_eur
-    FROM per_day d JOIN mart.brand_day bd ON bd.day = d.day AND bd.brand_id = d.brand_id
+    FROM per_day d
+    JOIN mart.player_dim p ON p.player_id = d.player_id AND NOT p.is_test
+    JOIN mart.brand_day bd ON bd.day = d.day AND bd.brand_id = p.brand_id
 )
 SELECT day, player_id, brand_id, country_code, rounds, real_rounds,
        handle, real_win, ggr, bonus_stake, bonus_win, jackpot, provider_fee, bonus_cost,
        deposit_count, deposits, withdrawal_count, withdrawals, payment_fees, chargeback_count, chargebacks, duty,
        CAST(ggr - bonus_cost - jackpot - provider_fee - payment_fees - chargebacks - duty AS DECIMAL(18,6)) AS ngr,
        rate_to_eur,
-       deposits * rate_to_eur AS deposits_eur,
-       (ggr - bonus_cost - jackpot - provider_fee - payment_fees - chargebacks - duty) * rate_to_eur AS ngr_eur,
-       CASE WHEN real_rounds > 0 THEN lag(day) OVER (PARTITION BY player_id, real_rounds > 0 ORDER BY day) END
-           AS prev_active_day,
-       CASE WHEN deposit_count > 0 THEN lag(day) OVER (PARTITION BY player_id, deposit_count > 0 ORDER BY day) END
-           AS prev_deposit_day
+       lag(CASE WHEN real_rounds > 0 THEN day END IGNORE NULLS) OVER earlier AS prev_active_day,
+       lag(CASE WHEN deposit_count > 0 THEN day END IGNORE NULLS) OVER earlier AS prev_deposit_day
 FROM priced
-ORDER BY day, brand_id, player_id
+WINDOW earlier AS (PARTITION BY player_id ORDER BY day)
+ORDER BY day;
+
+CREATE OR REPLACE VIEW mart.player_day AS
+SELECT *, deposits * rate_to_eur AS deposits_eur, ngr * rate_to_eur AS ngr_eur FROM mart.player_day_base
 """,
 )
 
@@ -209,7 +218,7 @@ GAME_DAY = _m(
     "bets",
     "games player_dim brand_day",
     """
-CREATE OR REPLACE TABLE mart.game_day AS
+CREATE OR REPLACE TABLE mart.game_day_base AS
 WITH agg AS (
     SELECT CAST(b.settled_at AS DATE) AS day, p.brand_id, p.country_code, b.game_id,
            count(*) AS rounds, count(*) FILTER (WHERE b.real_stake > 0) AS real_rounds,
@@ -227,18 +236,20 @@ WITH agg AS (
 SELECT a.day, a.brand_id, a.country_code, a.game_id, a.rounds, a.real_rounds,
        a.handle, a.real_win, a.handle - a.real_win AS ggr, a.bonus_stake, a.bonus_win, a.jackpot,
        CAST((a.handle - a.real_win) * g.fee_rate AS DECIMAL(18,6)) AS provider_fee,
-       a.handle * bd.rate_to_eur AS handle_eur, a.real_win * bd.rate_to_eur AS real_win_eur,
-       (a.handle - a.real_win) * bd.rate_to_eur AS ggr_eur,
-       a.bonus_stake * bd.rate_to_eur AS bonus_stake_eur, a.bonus_win * bd.rate_to_eur AS bonus_win_eur,
-       a.jackpot * bd.rate_to_eur AS jackpot_eur,
-       (a.handle - a.real_win) * g.fee_rate * bd.rate_to_eur AS provider_fee_eur,
-       a.ss_win * CAST(bd.rate_to_eur AS DOUBLE) ^ 2 AS ss_win_eur,
-       a.ss_cross * CAST(bd.rate_to_eur AS DOUBLE) ^ 2 AS ss_cross_eur,
-       a.ss_stake * CAST(bd.rate_to_eur AS DOUBLE) ^ 2 AS ss_stake_eur
+       a.ss_win, a.ss_cross, a.ss_stake, bd.rate_to_eur
 FROM agg a
 JOIN mart.games g ON g.game_id = a.game_id
 JOIN mart.brand_day bd ON bd.day = a.day AND bd.brand_id = a.brand_id
-ORDER BY a.day, a.brand_id
+ORDER BY a.day;
+
+CREATE OR REPLACE VIEW mart.game_day AS
+SELECT *, handle * rate_to_eur AS handle_eur, real_win * rate_to_eur AS real_win_eur, ggr * rate_to_eur AS ggr_eur,
+       bonus_stake * rate_to_eur AS bonus_stake_eur, bonus_win * rate_to_eur AS bonus_win_eur,
+       jackpot * rate_to_eur AS jackpot_eur, provider_fee * rate_to_eur AS provider_fee_eur,
+       ss_win * CAST(rate_to_eur AS DOUBLE) ^ 2 AS ss_win_eur,
+       ss_cross * CAST(rate_to_eur AS DOUBLE) ^ 2 AS ss_cross_eur,
+       ss_stake * CAST(rate_to_eur AS DOUBLE) ^ 2 AS ss_stake_eur
+FROM mart.game_day_base
 """,
 )
 
