@@ -10,8 +10,13 @@ from pathlib import Path
 
 def ingest_on_go(url: str, warehouse: str, full: bool, marts: bool) -> None:
     """Import everything, say `ready`, wait for a line on stdin, then run one ingest."""
-    from pipelines.ingest import run_ingest
+    import polars  # noqa: F401  (everything a run imports lazily, so the kill lands inside the run itself)
 
+    import warehouse.build
+    from pipelines.ingest import run_ingest
+    from pipelines.ingest.schema import expected_columns
+
+    expected_columns("bets")
     print("ready", flush=True)
     sys.stdin.readline()
     res = run_ingest(url, warehouse, full=full, build_marts=marts)

@@ -75,7 +75,7 @@ def kill_trials(
         old = fingerprint(warehouse)
         proc.stdin.write("go\n")
         proc.stdin.flush()
-        time.sleep(rng.uniform(0, typical * 1.3))
+        time.sleep(rng.uniform(0, typical * 1.5))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         proc = spawn_ingest(url, warehouse, full=(i % 4 == 3), marts=marts)  # imports while we check
@@ -94,6 +94,7 @@ def kill_trials(
 def test_kill_9_at_random_moments_leaves_old_or_new_snapshot(source_db: str, engine: sa.Engine, warehouse: Path):
     outcomes = kill_trials(source_db, engine, warehouse, trials=20, seed=1234)
     assert sum(outcomes.values()) == 20
+    assert outcomes["old"] > 0  # (which trials publish before the kill varies with machine load)
     statuses = runlog.recent_runs(warehouse, limit=100, per_table=False)["status"].to_list()
     assert "crashed" in statuses  # killed runs are recorded by the next run
 
