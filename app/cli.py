@@ -17,7 +17,7 @@ COMMAND_MODULES = (
     "app.commands.audit",  # audit verify
     "app.commands.postbacks",  # postbacks [--every S] [--once]
     "app.commands.ingest",  # ingest [--full] [--every S] [--json], reconcile
-    # "app.commands.seed",  # seed, live  (generator)
+    "app.commands.seed",  # seed, live  (generator)
 )
 
 

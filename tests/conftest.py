@@ -6,6 +6,7 @@ template (`CREATE DATABASE … TEMPLATE`), so tests never see each other's rows 
 
 from __future__ import annotations
 
+import datetime
 import os
 import uuid
 from collections.abc import Iterator
@@ -81,5 +82,41 @@ def empty_db(pg_server_url: str) -> Iterator[str]:
     """URL of a brand-new database with no schema at all."""
     name = f"pb_e_{uuid.uuid4().hex[:10]}"
     url = create_database(pg_server_url, name)
+    yield url
+    drop_database(pg_server_url, name)
+
+
+# --------------------------------------------------------------------------- seeded databases (generator)
+
+TINY_AS_OF = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)  # the end of the tiny fixtures' history
+TINY_SEED = 42
+
+
+@pytest.fixture(scope="session")
+def tiny_template(pg_server_url: str, migrated_template: str) -> Iterator[str]:
+    """Name of a database migrated and seeded at scale tiny (seed 42, as of TINY_AS_OF); a template only."""
+    from pipelines.generator import seed
+
+    name = f"pb_tiny_tpl_{uuid.uuid4().hex[:8]}"
+    url = create_database(pg_server_url, name, template=migrated_template)
+    seed(url, "tiny", TINY_SEED, progress=False, as_of=TINY_AS_OF)
+    yield name
+    drop_database(pg_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def tiny_db(pg_server_url: str, tiny_template: str) -> Iterator[str]:
+    """URL of a tiny seeded database shared by the whole session: treat it as read-only."""
+    name = f"pb_tiny_{uuid.uuid4().hex[:8]}"
+    url = create_database(pg_server_url, name, template=tiny_template)
+    yield url
+    drop_database(pg_server_url, name)
+
+
+@pytest.fixture
+def tiny_db_fresh(pg_server_url: str, tiny_template: str) -> Iterator[str]:
+    """URL of a private copy of the tiny seeded database, for tests that write."""
+    name = f"pb_tinyf_{uuid.uuid4().hex[:10]}"
+    url = create_database(pg_server_url, name, template=tiny_template)
     yield url
     drop_database(pg_server_url, name)
