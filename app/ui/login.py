@@ -20,14 +20,17 @@ def render_login(authenticator: stauth.Authenticate, engine: Engine, settings: S
     """The login page (the only page before sign-in)."""
     st.title("Pitboss")
     st.caption("Back office — staff sign-in")
-    notice = st.session_state.pop(state.NOTICE_KEY, None)
-    if notice:
-        st.info(notice, icon=":material/info:")
+    notice_slot = st.empty()
     try:
         authenticator.login(location="main", key="pitboss_login", fields=FIELDS)
     except LoginError as exc:
         st.error(str(exc))
     check = st.session_state.pop(state.CHECK_KEY, None)
+    if check is not None:  # a new attempt replaces the last notice (signed out, session ended)
+        st.session_state.pop(state.NOTICE_KEY, None)
+    notice = st.session_state.get(state.NOTICE_KEY)
+    if notice:
+        notice_slot.info(notice, icon=":material/info:")
     if check is not None and check.ok and st.session_state.get("authentication_status"):
         _complete_login(authenticator, engine, check.staff_id)
         st.success(f"Signed in as {check.username}. Loading your pages…", icon=":material/check_circle:")

@@ -1,0 +1,147 @@
+"""Login, sessions and lockout in a real browser against a real server (Playwright + Chromium)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.browser.conftest import (
+    LOCKOUT_SECONDS,
+    LOCKOUT_THRESHOLD,
+    goto,
+    login,
+    nav_links,
+    new_context,
+    screenshot,
+    submit_login,
+    wait_idle,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+SIGN_IN_FORM = "input[aria-label=Username]"
+
+
+def assert_login_page_without_data(page) -> None:
+    assert page.locator(SIGN_IN_FORM).count() == 1
+    assert page.get_by_role("button", name="Sign out").count() == 0
+    assert nav_links(page) == []
+    headings = {h.strip() for h in page.locator("[data-testid=stMain] h1, [data-testid=stMain] h2").all_inner_texts()}
+    assert headings <= {"Pitboss", "Sign in"}, headings
+
+
+def test_first_visit_to_a_deep_link_right_after_start_shows_the_login_page(app_server, page):
+    # This module's server has just started and nobody has signed in yet.
+    assert app_server.scalar("SELECT count(*) FROM staff_sessions") == 0
+    goto(page, app_server, "staff")
+    assert_login_page_without_data(page)
+    assert page.get_by_text("Page not found").count() == 0
+    screenshot(page, "login_page")
+
+
+def test_wrong_password_shows_an_error_and_no_data(app_server, page):
+    goto(page, app_server)
+    submit_login(page, "analyst", "not-the-password")
+    assert page.get_by_text("Invalid username or password.").count() == 1
+    assert_login_page_without_data(page)
+    audit = app_server.rows("SELECT actor_name, outcome FROM audit_log WHERE action = 'auth.login'")
+    assert {"actor_name": "analyst", "outcome": "failed"} in audit
+
+
+def test_login_works_and_reload_keeps_the_user_signed_in(app_server, page):
+    login(page, app_server, "analyst")
+    assert page.get_by_role("heading", name="Overview").count() == 1  # the analyst's landing page
+    links = nav_links(page)
+    assert "Overview" in links and "Players" in links
+    assert "Staff" not in links and "KYC queue" not in links
+    sidebar = page.locator("[data-testid=stSidebar]").inner_text()
+    assert "Role: analyst" in sidebar and "Brands: all brands" in sidebar
+    page.reload()
+    wait_idle(page, 2)
+    page.get_by_role("button", name="Sign out").wait_for()
+    assert page.locator(SIGN_IN_FORM).count() == 0
+    assert "Overview" in nav_links(page)
+
+
+def test_logout_then_replaying_the_old_cookie_shows_the_login_page(app_server, page):
+    login(page, app_server, "compliance")
+    cookies = page.context.cookies()
+    assert any(c["name"] == "pitboss_auth" for c in cookies)
+    page.get_by_role("button", name="Sign out").click()
+    wait_idle(page, 2)
+    assert page.get_by_text("You have signed out.").count() == 1
+    assert_login_page_without_data(page)
+    ended = app_server.rows(
+        "SELECT s.end_reason FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_user_id"
+        " WHERE u.username = 'compliance'"
+    )
+    assert [r["end_reason"] for r in ended] == ["logout"]
+    # An attacker (or the back button) replays the old cookie in a new tab: it is signed but its session is over.
+    replay = new_context(page.context.browser)
+    try:
+        replay.add_cookies(cookies)
+        other = replay.new_page()
+        goto(other, app_server, "kyc_queue")
+        assert_login_page_without_data(other)
+    finally:
+        replay.close()
+
+
+def test_disabling_a_user_in_another_session_logs_them_out_at_their_next_click(app_server, page):
+    login(page, app_server, "support")
+    assert "Players" in nav_links(page)
+    admin = new_context(page.context.browser)
+    try:
+        apage = admin.new_page()
+        login(apage, app_server, "admin")
+        apage.locator("[data-testid=stSidebarNav]").get_by_text("Staff", exact=True).click()
+        wait_idle(apage, 2)
+        assert apage.get_by_role("heading", name="Staff").count() == 1
+        screenshot(apage, "staff_page")
+        apage.get_by_role("tab", name="Disable / enable").click()
+        panel = apage.locator("[data-testid=stTabs] [role=tabpanel]:visible")
+        panel.locator("[data-testid=stSelectbox]").click()
+        apage.get_by_role("option", name="support", exact=True).click()
+        wait_idle(apage)
+        panel.get_by_label("Reason (required)").fill("left the company")
+        panel.get_by_role("button", name="Disable support").click()
+        wait_idle(apage, 2)
+        assert apage.get_by_text("support disabled; 1 session(s) ended").count() == 1
+    finally:
+        admin.close()
+    page.locator("[data-testid=stSidebarNav]").get_by_text("Player 360", exact=True).click()
+    wait_idle(page, 2)
+    assert page.get_by_text("Your session has ended (user disabled)").count() == 1
+    assert_login_page_without_data(page)
+    audit = app_server.rows("SELECT actor_name, outcome, reason FROM audit_log WHERE action = 'staff.disable'")
+    assert audit == [{"actor_name": "admin", "outcome": "ok", "reason": "left the company"}]
+
+
+def test_lockout_after_repeated_failures_and_login_again_after_it_expires(app_server, page):
+    goto(page, app_server)
+    for _ in range(LOCKOUT_THRESHOLD - 1):
+        submit_login(page, "manager", "wrong-password-x")
+        assert page.get_by_text("Invalid username or password.").count() == 1
+    submit_login(page, "manager", "wrong-password-x")
+    assert page.get_by_text("this account is locked until", exact=False).count() == 1
+    submit_login(page, "manager", "manager-demo-pass")  # the right password while locked: still refused
+    assert page.get_by_text("this account is locked until", exact=False).count() == 1
+    assert_login_page_without_data(page)
+    locked_until = app_server.scalar("SELECT locked_until FROM staff_users WHERE username = 'manager'")
+    assert locked_until is not None
+    time.sleep(LOCKOUT_SECONDS + 0.5)
+    submit_login(page, "manager", "manager-demo-pass")
+    page.get_by_role("button", name="Sign out").wait_for()
+    assert "Overview" in nav_links(page)
+    outcomes = app_server.rows(
+        "SELECT outcome, detail->>'why' AS why FROM audit_log WHERE action = 'auth.login' AND actor_name = 'manager'"
+        " ORDER BY seq"
+    )
+    assert [(r["outcome"], r["why"]) for r in outcomes] == [
+        ("failed", "bad_password"),
+        ("failed", "bad_password"),
+        ("failed", "bad_password"),
+        ("denied", "locked"),
+        ("ok", None),
+    ]
