@@ -20,13 +20,13 @@ demo: $(STAMP)
 	$(BIN)/python -m app demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 stress: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow tests/stress
+	$(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP)
 	$(BIN)/python -m app bench --scale demo

@@ -1,0 +1,94 @@
+"""`python -m app demo`: fresh machine → running app (what `make demo` calls).
+
+Steps: check settings → make a cookie key (demo only) → start the embedded PostgreSQL → migrate → seed the
+`demo` scale if the database is empty → demo staff → ingest into the warehouse → start a background ingest
+loop (fresh within a minute) → run Streamlit at http://localhost:8501 in the foreground.
+A second `make demo` reuses the data instead of regenerating it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+
+from app import db, migrate
+from app.settings import PROJECT_ROOT, SECRETS_FILE, SettingsError, get_settings, load_settings
+
+
+def ensure_demo_cookie_key() -> None:
+    """Write a random cookie key into the git-ignored secrets file unless one is configured."""
+    settings = get_settings()
+    if settings.cookie_key and settings.cookie_key_problem() is None:
+        return
+    if not settings.is_demo:
+        raise SettingsError(f"refusing to generate a cookie key outside demo mode: {settings.cookie_key_problem()}")
+    SECRETS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    existing = SECRETS_FILE.read_text() if SECRETS_FILE.exists() else ""
+    lines = [ln for ln in existing.splitlines() if not ln.strip().startswith("cookie_key")]
+    lines.append(f'cookie_key = "{secrets.token_urlsafe(48)}"')
+    SECRETS_FILE.write_text("\n".join(lines) + "\n")
+    SECRETS_FILE.chmod(0o600)
+    get_settings.cache_clear()
+    print(f"generated a random cookie key into {SECRETS_FILE.relative_to(PROJECT_ROOT)}")
+
+
+def prepare(scale: str, seed_value: int) -> str:
+    """Everything before the app starts; returns the database URL."""
+    from app.services.staff import ensure_demo_staff
+    from pipelines.generator import is_seeded, seed
+
+    settings = load_settings()
+    settings.check_production()
+    ensure_demo_cookie_key()
+    settings = get_settings()
+    url = db.database_url(settings)
+    print(f"PostgreSQL: {url}")
+    migrate.upgrade(url)
+    if is_seeded(url):
+        print("demo data present: reusing it (make clean to start over)")
+    else:
+        print(f"seeding scale {scale} (seed {seed_value}) …")
+        seed(url, scale, seed=seed_value, progress=True)
+    created = ensure_demo_staff(db.get_engine(settings), settings)
+    if created:
+        print(f"demo staff created: {', '.join(created)} (passwords in the README and on the login page)")
+    print(f"ingesting into {settings.warehouse_path} …")
+    if subprocess.call([sys.executable, "-m", "app", "ingest"], cwd=PROJECT_ROOT) != 0:
+        raise SettingsError("the first ingest failed; see the run summary above")
+    return url
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        prepare(args.scale, args.seed)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    env = dict(os.environ)
+    background = [
+        subprocess.Popen([sys.executable, "-m", "app", "ingest", "--every", str(args.ingest_every)], env=env),
+    ]
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app" / "main.py"),
+        "--server.port", str(args.port), "--server.headless", "true",
+    ]  # fmt: skip
+    print(f"Pitboss at http://localhost:{args.port}  (Ctrl+C stops the app and the ingest loop)")
+    try:
+        return subprocess.call(cmd, env=env, cwd=PROJECT_ROOT)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in background:
+            proc.terminate()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="set everything up with demo data and run the app (make demo)")
+    p.add_argument("--scale", default="demo", choices=["tiny", "small", "demo", "large"])
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--ingest-every", type=int, default=60, help="seconds between background ingest runs")
+    p.set_defaults(func=_demo)
