@@ -282,3 +282,57 @@ def synthetic_warehouse(path: str | os.PathLike, **kwargs: Any) -> dict[str, Any
     finally:
         con.close()
     return {"generate_s": round(generated, 2), "full_build_s": round(built, 3)}
+
+
+SECTION_START = "<!-- warehouse-queries:start -->"
+SECTION_END = "<!-- warehouse-queries:end -->"
+P95_TARGET_MS = 100.0
+SPEEDUP_TARGET = 20.0
+
+
+def markdown(queries: dict[str, Any], pg: dict[str, Any] | None, build: dict[str, Any] | None, note: str = "") -> str:
+    """The "Warehouse queries" section of docs/BENCHMARKS.md for results of measure / measure_pg / measure_build."""
+    lines = [SECTION_START, "## Warehouse queries", ""]
+    if note:
+        lines += [note, ""]
+    lines += [
+        f"Overview reads through the gateway (all brands, EUR, window {queries['window'][0]} … "
+        f"{queries['window'][1]}), "
+        f"{queries['queries']['kpis']['n']} runs each after 2 warm-ups:",
+        "",
+        "| query | p50 ms | p95 ms | target p95 | |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, q in queries["queries"].items():
+        ok = "met" if q["p95_ms"] <= P95_TARGET_MS else "**missed**"
+        lines.append(f"| {name} | {q['p50_ms']:.1f} | {q['p95_ms']:.1f} | ≤ {P95_TARGET_MS:.0f} | {ok} |")
+    if pg:
+        kpi = queries["queries"]["kpis"]
+        speedup = pg["kpi"]["p50_ms"] / kpi["p50_ms"] if kpi["p50_ms"] else float("inf")
+        ok = "met" if speedup >= SPEEDUP_TARGET else "**missed**"
+        lines += [
+            "",
+            f"The same KPI (handle, GGR, active players, deposits, withdrawals in EUR) computed directly on PostgreSQL "
+            f"({pg['window'][0]} … {pg['window'][1]}): p50 {pg['kpi']['p50_ms']:.1f} ms, "
+            f"p95 {pg['kpi']['p95_ms']:.1f} ms "
+            f"→ warehouse kpis() is **{speedup:.0f}×** faster at p50 (target ≥ {SPEEDUP_TARGET:.0f}×: {ok}).",
+        ]
+    if build:
+        lines += ["", f"Full mart build: **{build['full_build_s']:.2f} s** for {build['rows']}; per mart (s):", ""]
+        lines.append(", ".join(f"{k} {v:.2f}" for k, v in sorted(build["per_mart_s"].items(), key=lambda kv: -kv[1])))
+    lines += ["", SECTION_END, ""]
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: str | os.PathLike = "docs/BENCHMARKS.md") -> None:
+    """Replace the warehouse section of `path` (between its markers) or append it."""
+    doc = Path(path)
+    current = doc.read_text() if doc.exists() else "# Benchmarks\n\n"
+    if SECTION_START in current and SECTION_END in current:
+        head, rest = current.split(SECTION_START, 1)
+        tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
+        current = head + text + tail
+    else:
+        current = current.rstrip("\n") + "\n\n" + text
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(current)
