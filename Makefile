@@ -14,6 +14,11 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
 venv: $(STAMP)
 
 demo: $(STAMP)
@@ -28,8 +33,8 @@ lint: $(STAMP)
 stress: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
-bench: $(STAMP)
-	$(BIN)/python -m app bench --scale demo
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m app bench --scale $(or $(SCALE),demo)
 
 clean:
 	rm -rf .pitboss
