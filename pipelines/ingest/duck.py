@@ -37,6 +37,7 @@ def attach_source(con: duckdb.DuckDBPyConnection, pg_url: str) -> None:
     from app.db import libpq_dsn
 
     load_postgres(con)
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"ATTACH {sql_literal(libpq_dsn(pg_url))} AS {PG_ALIAS} (TYPE postgres, READ_ONLY)")
 
 

