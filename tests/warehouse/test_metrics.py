@@ -309,3 +309,27 @@ def test_metric_catalogue_covers_the_spec():
         "gaming_duty",
     ]
     assert all(cat["formula"].str.len_chars() > 5)
+
+
+def test_rtp_significance_depends_on_sample_size(warehouse_factory):
+    extra = """
+    INSERT INTO raw.games VALUES
+      (3, 1, 'g3', 'Tight Slot', 'slots', 0.9500, true, '2025-01-01', '2025-01-01'),
+      (4, 1, 'g4', 'Fair Slot', 'slots', 0.9500, true, '2025-01-01', '2025-01-01'),
+      (5, 1, 'g5', 'Rare Slot', 'slots', 0.9500, true, '2025-01-01', '2025-01-01');
+    INSERT INTO raw.bets SELECT 1000 + i, 1, 1, 3, NULL, 1.00, 0, 0, 0, 0, 'settled',
+        '2026-01-02 10:00', '2026-01-02 10:00', '2026-01-02' FROM range(400) t(i);
+    INSERT INTO raw.bets SELECT 2000 + i, 1, 1, 4, NULL, 1.00, 0, CASE WHEN i % 2 = 0 THEN 1.90 ELSE 0 END, 0, 0,
+        'settled', '2026-01-02 10:00', '2026-01-02 10:00', '2026-01-02' FROM range(400) t(i);
+    INSERT INTO raw.bets SELECT 3000 + i, 1, 1, 5, NULL, 1.00, 0, 0, 0, 0, 'settled',
+        '2026-01-02 10:00', '2026-01-02 10:00', '2026-01-02' FROM range(5) t(i);
+    """
+    from warehouse.gateway import Gateway
+
+    gw = Gateway(warehouse_factory(extra))
+    games = {r["game_id"]: r for r in api.games_table(gw, FULL, scope=None).iter_rows(named=True)}
+    tight, fair, rare = games[3], games[4], games[5]
+    assert tight["rtp_actual"] == 0.0 and tight["z"] == pytest.approx(-(400**0.5))  # z = −Σθs / √Σ(θs)²
+    assert tight["significant"]
+    assert fair["rtp_actual"] == pytest.approx(0.95) and abs(fair["z"]) < 1e-9 and not fair["significant"]
+    assert rare["rtp_actual"] == 0.0 and rare["real_rounds"] == 5 and not rare["significant"]
