@@ -42,9 +42,9 @@ def password_problem(plain: str, username: str | None = None) -> str | None:
     return None
 
 
-def hash_password(plain: str, rounds: int = BCRYPT_ROUNDS) -> str:
-    """A bcrypt hash of `plain` (the `$2b$` form streamlit-authenticator recognises)."""
-    return bcrypt.hashpw(plain.encode(), bcrypt.gensalt(rounds)).decode()
+def hash_password(plain: str, rounds: int | None = None) -> str:
+    """A bcrypt hash of `plain` (the `$2b$` form streamlit-authenticator recognises); cost BCRYPT_ROUNDS."""
+    return bcrypt.hashpw(plain.encode(), bcrypt.gensalt(rounds or BCRYPT_ROUNDS)).decode()
 
 
 def verify_password(plain: str, hashed: str | None) -> bool:

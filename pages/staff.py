@@ -31,7 +31,7 @@ def scope_text(scope: list[int] | None) -> str:
 def status_text(u: dict) -> str:
     if u["disabled"]:
         return "disabled"
-    return "locked" if u["locked_until"] is not None and u["failed_logins"] else "active"
+    return "locked" if u["locked"] else "active"
 
 
 st.dataframe(

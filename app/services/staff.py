@@ -40,7 +40,7 @@ from app.settings import Settings
 from auth import sessions as sess
 from auth.identity import Actor, system_actor
 from auth.login import LockoutPolicy, LoginCheck, check_login
-from auth.passwords import BCRYPT_ROUNDS, hash_password, password_problem
+from auth.passwords import hash_password, password_problem
 from auth.permissions import ROLES, Permission, has_permission
 
 log = logging.getLogger(__name__)
@@ -293,7 +293,7 @@ def list_staff(engine: Engine, actor: Actor) -> list[dict]:
     with read_tx(engine) as conn:
         rows = conn.execute(
             sa.text(
-                f"SELECT {_STAFF_COLUMNS},"
+                f"SELECT {_STAFF_COLUMNS}, COALESCE(locked_until > now(), false) AS locked,"
                 " (SELECT count(*) FROM staff_sessions s WHERE s.staff_user_id = u.id AND s.ended_at IS NULL"
                 "  AND s.expires_at > now() AND s.staff_version = u.version) AS live_sessions"
                 " FROM staff_users u ORDER BY username"
@@ -636,7 +636,7 @@ def _demo_brand(conn: Connection) -> int | None:
     return conn.execute(sa.text("SELECT id FROM operators ORDER BY (currency = 'EUR') DESC, id LIMIT 1")).scalar()
 
 
-def ensure_demo_staff(engine: Engine, settings: Settings, *, rounds: int = BCRYPT_ROUNDS) -> list[str]:
+def ensure_demo_staff(engine: Engine, settings: Settings, *, rounds: int | None = None) -> list[str]:
     """Create the missing demo accounts (demo only; production refuses). Returns the usernames created."""
     if not settings.is_demo:
         raise DemoRefused("demo staff accounts are only created when PITBOSS_ENV=demo")

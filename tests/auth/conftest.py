@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from app.db import create_engine
 from app.settings import load_settings
+from auth import passwords
 from auth.passwords import hash_password
 
 FAST_ROUNDS = 4  # bcrypt cost for test accounts (the app uses 12)
@@ -85,6 +86,15 @@ def insert_brands(conn: sa.Connection) -> dict[str, int]:
             },
         ).scalar_one()
     return brands
+
+
+@pytest.fixture(autouse=True)
+def fast_bcrypt(monkeypatch):
+    """Cheap bcrypt for test accounts and password resets (the app's cost is 12)."""
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", FAST_ROUNDS)
+    passwords._dummy_hash.cache_clear()
+    yield
+    passwords._dummy_hash.cache_clear()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
+from app import settings as app_settings
 from app.navigation import PAGES
 from app.services import staff
 from app.settings import get_settings
@@ -150,9 +151,10 @@ def test_sign_out_ends_the_server_session(app_env):
 
 
 @pytest.mark.parametrize("key", ["", "secret", "short-key-123", "a" * 40])
-def test_production_with_a_weak_key_refuses_to_start(monkeypatch, key):
+def test_production_with_a_weak_key_refuses_to_start(monkeypatch, tmp_path, key):
     monkeypatch.setenv("PITBOSS_ENV", "production")
     monkeypatch.setenv("PITBOSS_COOKIE_KEY", key)
+    monkeypatch.setattr(app_settings, "SECRETS_FILE", tmp_path / "no-secrets.toml")  # "" = no key at all
     monkeypatch.setenv("PITBOSS_DATABASE_URL", "postgresql://nowhere.invalid/none")  # never reached
     get_settings.cache_clear()
     at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()

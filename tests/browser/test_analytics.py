@@ -1,0 +1,136 @@
+"""The analytics pages in a real browser (Playwright + Chromium) against a real server on tiny data:
+Overview with charts, filters in the URL reproduced in a new tab, Players → Player 360, a formula-safe export,
+and a screenshot of every page (test-artifacts/screenshots/)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.browser.conftest import (
+    SCREENSHOTS,
+    AppServer,
+    goto,
+    login,
+    main_text,
+    screenshot,
+    start_app_server,
+    wait_idle,
+)
+from tests.conftest import PROJECT_ROOT, TINY_AS_OF, drop_database
+from tests.pages.conftest import build_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+FORMULA_USERNAME = "=HYPERLINK(1+2)"
+DOCS_SHOTS = PROJECT_ROOT / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def server(pg_server_url: str, tiny_template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """A server on a private copy of tiny (one player named like a spreadsheet formula), ingested."""
+    tmp = tmp_path_factory.mktemp("analytics_browser")
+    rename = (
+        f"UPDATE players SET username = '{FORMULA_USERNAME}' WHERE id = (SELECT min(id) FROM players WHERE NOT is_test)"
+    )
+    env, name = build_env(pg_server_url, tiny_template, tmp, TINY_AS_OF, prepare_sql=rename)
+    try:
+        with start_app_server(env.url, {"PITBOSS_WAREHOUSE": str(env.warehouse)}, tmp=tmp) as srv:
+            yield srv
+    finally:
+        env.engine.dispose()
+        drop_database(pg_server_url, name)
+
+
+def choose(page, widget_label: str, option: str, testid: str = "stSelectbox") -> None:
+    """Pick `option` in the select/multiselect labelled `widget_label`."""
+    box = page.locator(f"[data-testid={testid}]").filter(has_text=widget_label)
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+    wait_idle(page, 2)
+
+
+def tile(page, label: str) -> str:
+    return page.locator("[data-testid=stMetric]").filter(has_text=label).first.inner_text()
+
+
+def test_manager_overview_filters_url_new_tab(server, page):
+    login(server=server, page=page, username="manager")
+    page.locator(".js-plotly-plot").first.wait_for()
+    assert page.locator(".js-plotly-plot").count() >= 6
+    assert page.locator(".js-plotly-plot .scatterlayer .trace, .js-plotly-plot .barlayer .trace").count() > 0
+    assert "GGR (EUR)" in main_text(page)
+    screenshot(page, "overview")
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SCREENSHOTS / "overview.png", DOCS_SHOTS / "overview.png")
+
+    choose(page, "Period", "Quarter to date")
+    choose(page, "Brands", "Crown & Anchor (GBP)", testid="stMultiSelect")
+    query = parse_qs(urlparse(page.url).query)
+    assert query["period"] == ["qtd"] and query["brand"] == ["crown"]
+    ggr = tile(page, "GGR (EUR)")
+
+    other = page.context.new_page()  # same browser: the login cookie signs the new tab in
+    other.goto(page.url)
+    wait_idle(other, 3)
+    other.locator("[data-testid=stMetric]").first.wait_for()
+    assert tile(other, "GGR (EUR)") == ggr
+    assert "Quarter to date" in other.locator("[data-testid=stSelectbox]").filter(has_text="Period").inner_text()
+    assert "Crown & Anchor" in other.locator("[data-testid=stMultiSelect]").filter(has_text="Brands").inner_text()
+    other.close()
+
+
+def test_players_into_player_360_and_formula_safe_export(server, page):
+    login(server=server, page=page, username="manager")
+    goto(page, server, f"players?q={FORMULA_USERNAME.lower()}")
+    grid = page.locator("[data-testid=stDataFrame]").first
+    grid.wait_for()
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Export").click()
+        wait_idle(page)
+        page.get_by_role("button", name="Download CSV").click()
+    rows = list(csv.reader(io.StringIO(info.value.path().read_text())))
+    header, first = rows[0], rows[1]
+    assert first[header.index("username")] == "'" + FORMULA_USERNAME
+    assert server.scalar("SELECT count(*) FROM audit_log WHERE action = 'export' AND actor_name = 'manager'") == 1
+
+    goto(page, server, "players")
+    grid = page.locator("[data-testid=stDataFrame]").first
+    grid.wait_for()
+    screenshot(page, "players")
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection cell
+    page.wait_for_url("**/player_360?player=*", timeout=30_000)
+    wait_idle(page, 2)
+    assert page.get_by_role("tab", name="Balances & ledger").count() == 1
+    assert "Ledger check" in main_text(page)
+
+
+def test_screenshots_of_every_page(server, page):
+    login(server=server, page=page, username="admin")
+    pid = server.scalar("SELECT min(id) FROM players WHERE NOT is_test AND operator_id = 1")
+    for path in (
+        "overview",
+        "regions",
+        "games",
+        "operators",
+        "cohorts",
+        "metrics",
+        "players",
+        f"player_360?player={pid}",
+    ):
+        goto(page, server, path)
+        wait_idle(page, 2)
+        text = main_text(page)
+        assert "Traceback" not in text and "Error" not in text.split("\n")[0]
+        name = path.split("?")[0]
+        screenshot(page, f"analytics_{name}")
+        if name == "player_360":
+            DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(SCREENSHOTS / "analytics_player_360.png", DOCS_SHOTS / "player_360.png")
