@@ -173,6 +173,7 @@ def render_category(category: str) -> None:
                     "value": r.normalized_value,
                     "entered as": r.value,
                     "scope": r.scope_label,
+                    "matches": r.matches,
                     "source": r.source,
                     "reason": r.reason,
                     "expires (UTC)": f"{r.expires_at:%Y-%m-%d %H:%M}" if r.expires_at else "",
@@ -196,7 +197,7 @@ def render_category(category: str) -> None:
             render_detail(picked)
     else:
         st.caption("No entries.")
-    with st.expander(f"Add a {CATEGORY_LABELS[category].lower()} entry"):
+    with st.expander(f"Add an entry ({CATEGORY_LABELS[category].lower()})"):
         render_add(category)
 
 

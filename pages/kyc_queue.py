@@ -16,11 +16,15 @@ actor = guard_page(__file__)
 engine = ui_state.engine()
 CASE_KEY = "kyc_case_id"
 FLASH_KEY = "kyc_flash"
-SUGGESTION_ICON = {"approve": "🟢", "review": "🟡", "reject": "🔴"}
 
 
-def hours(td) -> float:
-    return round(td.total_seconds() / 3600, 1)
+def span(td: dt.timedelta) -> str:
+    """A duration for people: '5h 20m', '3d 4h'; negative spans get a minus sign."""
+    sign = "-" if td < dt.timedelta(0) else ""
+    minutes = int(abs(td.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    h, m = divmod(rest, 60)
+    return f"{sign}{days}d {h}h" if days else f"{sign}{h}h {m:02d}m"
 
 
 def run_claim(label: str, fn) -> None:
@@ -80,11 +84,11 @@ if items:
                 "player": i.username,
                 "country": i.country_code,
                 "score": i.auto_score,
-                "suggestion": f"{SUGGESTION_ICON.get(i.auto_suggestion, '')} {i.auto_suggestion}",
+                "suggestion": i.auto_suggestion,
                 "submitted (UTC)": i.submitted_at.strftime("%Y-%m-%d %H:%M"),
-                "age (h)": hours(i.age),
+                "age": span(i.age),
                 "due (UTC)": i.due_at.strftime("%Y-%m-%d %H:%M"),
-                "due in (h)": hours(i.due_in),
+                "due in": span(i.due_in),
                 "SLA": "⚠ overdue" if i.overdue else "ok",
                 "claimed by": {"me": "me", "other": i.assignee_name or "other", "": ""}[i.claimed_by(actor, now)],
             }
@@ -154,8 +158,8 @@ with left:
     )
 with right:
     st.markdown("**Automated assessment** (recomputed now)")
-    icon = SUGGESTION_ICON.get(view.score.suggestion, "")
-    st.metric("Score (0 clean … 100 certain problem)", view.score.score, f"{icon} suggests {view.score.suggestion}")
+    st.metric("Score (0 clean … 100 certain problem)", view.score.score)
+    st.markdown(f"Suggestion: **{view.score.suggestion}**")
     if view.score.reasons:
         st.dataframe(view.score.reasons_json(), hide_index=True, width="stretch")
     else:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from app.models import BLACKLIST_CATEGORIES
 from app.services.audit import jsonable
 from app.services.blacklist_csv import MAX_REASON_CHARS, ActiveEntry, CsvPreview, CsvRejected, build_preview
-from app.services.blacklist_match import MatchedPlayer, players_matching
+from app.services.blacklist_match import MatchedPlayer, match_counts, players_matching
 from app.services.blacklist_values import InvalidValue, normalize
 from app.services.core import (
     ActionResult,
@@ -105,6 +105,7 @@ class EntryRow:
     removal_reason: str | None
     version: int
     status: str  # active | expired | removed
+    matches: int | None = None  # existing players (all brands) this entry matches, when counted
 
     @property
     def scope_label(self) -> str:
@@ -130,7 +131,9 @@ _LIST_SQL = (
 def _entry(r) -> EntryRow:
     m = r._mapping
     return EntryRow(
-        **{k: m[k] for k in EntryRow.__dataclass_fields__ if k not in ("created_by_name", "removed_by_name")},
+        **{
+            k: m[k] for k in EntryRow.__dataclass_fields__ if k not in ("created_by_name", "removed_by_name", "matches")
+        },
         created_by_name=m["created_by_name"],
         removed_by_name=m["removed_by_name"],
     )
@@ -144,10 +147,12 @@ def list_entries(
     status: str = "active",
     search: str | None = None,
     limit: int = 500,
+    with_matches: bool = True,
 ) -> list[EntryRow]:
     """Entries of one category visible to the actor (their brands' and all-brand ones), newest first.
 
     `status`: active | expired | removed | all. `search` matches the value (normalised or as entered) or reason.
+    With `with_matches`, each row carries how many existing players (all brands) it matches.
     """
     _require_view(actor)
     if category not in BLACKLIST_CATEGORIES:
@@ -170,7 +175,11 @@ def list_entries(
         params["q"] = "%" + search.strip().replace("%", r"\%").replace("_", r"\_") + "%"
     sql = f"{_LIST_SQL} WHERE {' AND '.join(where)} ORDER BY e.created_at DESC, e.id DESC LIMIT :limit"
     with read_tx(engine) as conn:
-        return [_entry(r) for r in conn.execute(sa.text(sql), params)]
+        rows = [_entry(r) for r in conn.execute(sa.text(sql), params)]
+        if not with_matches:
+            return rows
+        counts = match_counts(conn, category, [r.normalized_value for r in rows])
+    return [replace(r, matches=counts.get(r.normalized_value, 0)) for r in rows]
 
 
 def category_counts(engine: Engine, actor: Actor) -> dict[str, int]:

@@ -264,3 +264,61 @@ def players_matching(
         )  # fmt: skip
         for r in rows
     ]
+
+
+# --------------------------------------------------------------------------- match counts for a list of entries
+
+# (player_id, normalised identifier) rows of every player, per category (one pass over each source table).
+_ALL_IDENTIFIERS = {
+    "email": (
+        f"SELECT id, {EMAIL_SQL.format(x='email')} FROM players"
+        f" UNION SELECT id, {EMAIL_BASE_SQL.format(x='email')} FROM players"
+    ),
+    "phone": f"SELECT id, {PHONE_SQL.format(x='phone')} FROM players WHERE phone IS NOT NULL",
+    "device": (
+        f"SELECT id, {DEVICE_SQL.format(x='device_id')} FROM players WHERE device_id IS NOT NULL"
+        f" UNION SELECT player_id, {DEVICE_SQL.format(x='device_id')} FROM sessions WHERE device_id IS NOT NULL"
+    ),
+    "document": (
+        f"SELECT player_id, {DOCUMENT_SQL.format(x='doc_number')} FROM kyc_documents WHERE doc_number IS NOT NULL"
+    ),
+    "payment_account": (
+        f"SELECT player_id, {PAYMENT_SQL.format(x='account_ref')} FROM payments WHERE account_ref IS NOT NULL"
+    ),
+}
+_ALL_IPS = (
+    "SELECT id, registration_ip::inet FROM players WHERE pg_input_is_valid(registration_ip, 'inet')"
+    " UNION SELECT player_id, ip::inet FROM sessions WHERE pg_input_is_valid(ip, 'inet')"
+)
+
+
+def match_counts(conn: Connection, category: str, values: list[str]) -> dict[str, int]:
+    """For normalised entry values of one category: how many existing players (all brands) each matches.
+
+    One pass over each identifier table (hash joins); IP networks are matched by containment."""
+    values = sorted(set(values))
+    if not values:
+        return {}
+    counts: dict[str, int] = {}
+    if category != "ip":
+        sql = (
+            f"SELECT i.v, count(DISTINCT i.player_id) FROM ({_ALL_IDENTIFIERS[category]}) AS i(player_id, v)"
+            " WHERE i.v = ANY(:vals) GROUP BY i.v"
+        )
+        counts.update({r[0]: r[1] for r in conn.execute(sa.text(sql), {"vals": values})})
+    else:
+        singles = [v for v in values if "/" not in v]
+        networks = [v for v in values if "/" in v]
+        if singles:
+            sql = (
+                f"SELECT host(i.ip), count(DISTINCT i.player_id) FROM ({_ALL_IPS}) AS i(player_id, ip)"
+                " WHERE host(i.ip) = ANY(:vals) GROUP BY host(i.ip)"
+            )
+            counts.update({r[0]: r[1] for r in conn.execute(sa.text(sql), {"vals": singles})})
+        if networks:
+            sql = (
+                f"SELECT n.v, count(DISTINCT i.player_id) FROM unnest(CAST(:vals AS text[])) AS n(v)"
+                f" JOIN ({_ALL_IPS}) AS i(player_id, ip) ON i.ip <<= CAST(n.v AS cidr) GROUP BY n.v"
+            )
+            counts.update({r[0]: r[1] for r in conn.execute(sa.text(sql), {"vals": networks})})
+    return {v: counts.get(v, 0) for v in values}

@@ -147,6 +147,7 @@ def test_registration_check(ident_world: World) -> None:
         ("email", "p1@example.com", [0], "email p1@Example.com"),
         ("phone", "+447700900111", [0, 2], "phone"),
         ("ip", "203.0.113.0/24", [0, 1], "ip"),
+        ("ip", "192.0.2.55", [2], "registration ip 192.0.2.55"),
         ("device", "dev-shared", [1, 2], "session device"),
         ("document", "AB123456", [0], "document ab-123 456"),
         ("payment_account", "GB82WEST12345698765432", [2], "payment account"),
@@ -164,6 +165,8 @@ def test_entry_matches_players_across_brands(
         world.player(m.player_id)["operator_id"] == world.brands["alpha"] for m in detail.players
     ]
     assert detail.hidden_matches == 0
+    (listed,) = blacklist.list_entries(world.engine, world.actors["compliance"], category=category)
+    assert listed.matches == len(expected_players)  # the tab's batched count agrees with the detail
 
 
 def test_scoped_actor_sees_only_own_brand_matches(ident_world: World, compliance_alpha) -> None:
