@@ -13,7 +13,7 @@ The rules (thresholds in `alert_rules.params`, editable by an admin through `upd
   From the warehouse's `daily_kpi` mart; from PostgreSQL bets when no warehouse is available;
 - postback_failures: per brand, failed ÷ finished (delivered + failed) postbacks updated in the window
   > max_failed_pct, with at least min_postbacks finished;
-- kyc_sla: a pending KYC case whose due time (+ grace_minutes) has passed;
+- kyc_sla: pending KYC cases whose due time (+ grace_minutes) has passed, one alert per brand and day;
 - failed_logins: more than max_failed `failed_password` logins on a brand within window_minutes;
 - blacklist_matches: an existing player (not blocked/closed) matching a blacklist entry added within
   lookback_days (the player's own self-exclusion entry excluded);
@@ -253,29 +253,33 @@ def _postback_failures(conn: Connection, p: dict, ctx: Context) -> list[Finding]
 
 
 def _kyc_sla(conn: Connection, p: dict, ctx: Context) -> list[Finding]:
+    """One alert per brand and day while pending cases are past their due time (a backlog is one alert, not 1000)."""
     rows = conn.execute(
         sa.text(
             """
-            SELECT id, operator_id, player_id, due_at,
-                   EXTRACT(EPOCH FROM CAST(:now AS timestamptz) - due_at) / 3600 AS hours_late
+            SELECT operator_id, count(*) AS late, min(due_at) AS oldest_due,
+                   (array_agg(id ORDER BY due_at))[1:20] AS case_ids,
+                   EXTRACT(EPOCH FROM CAST(:now AS timestamptz) - min(due_at)) / 3600 AS max_hours_late
               FROM kyc_cases
              WHERE status = 'pending'
                AND due_at + make_interval(mins => CAST(:g AS integer)) < CAST(:now AS timestamptz)
+             GROUP BY operator_id
             """
         ),
         {"now": ctx.now, "g": int(p.get("grace_minutes", 0))},
     ).all()
+    day = ctx.now.astimezone(dt.UTC).date()
     return [
         Finding(
-            f"kyc_case:{r.id}",
-            f"KYC case {r.id} (player {r.player_id}) is {float(r.hours_late):.1f} h past its SLA",
+            f"brand:{r.operator_id}:{day}",
+            f"{r.late} KYC case(s) past their SLA; the oldest by {float(r.max_hours_late):.1f} h",
             r.operator_id,
             {
-                "case_id": r.id,
-                "player_id": r.player_id,
-                "due_at": r.due_at,
-                "hours_late": round(float(r.hours_late), 1),
-            },
+                "late_cases": r.late,
+                "oldest_due_at": r.oldest_due,
+                "case_ids": list(r.case_ids),
+                "max_hours_late": round(float(r.max_hours_late), 1),
+            },  # fmt: skip
         )
         for r in rows
     ]

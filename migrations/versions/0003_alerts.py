@@ -46,7 +46,7 @@ DEFAULT_RULES = [
     {
         "code": "kyc_sla",
         "name": "KYC past SLA",
-        "description": "A KYC case still undecided after its due time (plus grace_minutes).",
+        "description": "Pending KYC cases past their due time (plus grace_minutes): one alert per brand and day.",
         "params": {"grace_minutes": 0},
         "severity": "warning",
     },

@@ -128,7 +128,9 @@ def test_kyc_sla(w):
                 {"p": pid, "o": w.brands["alpha"], "s": status, "d": "approved" if decided else None,
                  "r": "ok" if decided else None, "at": w.now if decided else None},
             )  # fmt: skip
-    assert _fired(w, "kyc_sla") == {f"kyc_case:{ids['late']}"}
+    (alert,) = [a for a in alerts.evaluate_alerts(w.engine, now=w.now) if a.rule_code == "kyc_sla"]
+    assert alert.subject == f"brand:{w.brands['alpha']}:{w.now.astimezone(dt.UTC).date()}"
+    assert alert.detail["case_ids"] == [ids["late"]] and alert.detail["late_cases"] == 1
 
 
 def test_failed_login_spike(w):
