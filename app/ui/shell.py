@@ -17,6 +17,7 @@ import sys
 import streamlit as st
 import streamlit_authenticator as stauth
 from sqlalchemy.engine import Engine
+from streamlit.navigation.page import StreamlitPage
 from streamlit_authenticator.utilities import LoginError
 
 from app import navigation
@@ -105,7 +106,7 @@ def resolve_actor(authenticator: stauth.Authenticate, engine: Engine, settings: 
     return None
 
 
-def _navigation(actor: Actor) -> st.navigation:
+def _navigation(actor: Actor) -> StreamlitPage:
     landing = navigation.landing_for(actor)
     sections = {
         section: [
