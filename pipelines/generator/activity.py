@@ -11,7 +11,7 @@ Money model (the invariants the tests assert):
   a settled bet with a win has one `win` row at settlement (cash +real_win, bonus +bonus_win);
   open bets have only the `bet` row; void bets are never debited (no ledger row);
 - a bonus has a `bonus_grant` row (bonus +amount); when wagered it is converted (`bonus_convert`:
-  bonus −rest, cash +rest), otherwise forfeited after 7 days (`bonus_forfeit`: bonus −rest) or it
+  bonus −rest, cash +rest), otherwise forfeited after 14 days (`bonus_forfeit`: bonus −rest) or it
   stays active. Bonus bets are paid from the bonus wallet only and never exceed it.
 Deposits are simulated session by session so that the cash never runs out in the middle of a
 session (the need is the session's lowest running balance) and whales deposit more.
@@ -55,7 +55,7 @@ WIN_SIGMA = np.array([1.3, 0.35, 0.3, 0.8, 0.35])
 STAKE_FACTOR = np.array([1.0, 1.6, 1.4, 0.8, 3.5])
 VOID_P = 0.003
 BONUS_TYPES = ("welcome", "reload", "free_spins", "cashback", "loyalty")
-BONUS_WAGER = np.array([3.0, 3.0, 1.0, 0.0, 1.0])  # wagering requirement as a multiple of the amount
+BONUS_WAGER = np.array([1.0, 1.0, 0.5, 0.0, 0.5])  # wagering requirement as a multiple of the amount
 BONUS_STATUSES = ("active", "converted", "forfeited", "expired", "cancelled")
 PAY_STATUSES = ("pending", "approved", "declined", "failed", "chargeback")
 PENDING, APPROVED, DECLINED, FAILED, CHARGEBACK = range(5)
@@ -140,7 +140,7 @@ class _Chunk:
         self.device = p.device[sl]
         factor = ref.brand_factor[self.op]
         self.step = np.where(factor >= 5, 5000, 500)  # deposit / withdrawal rounding (brand currency cents)
-        typical = np.clip(self.stake * 40, 1000 * factor, 200_000 * factor)
+        typical = np.clip(self.stake * 15, 1000 * factor, 200_000 * factor)
         self.typical_dep = round_up(typical.astype(np.int64), self.step)
         self.unit = (100 * factor).astype(np.int64)  # one "EUR-like" unit in brand cents
 
@@ -265,9 +265,9 @@ class _Chunk:
         amount = np.select(
             [bt == 0, bt == 1, bt == 2, bt == 3],
             [
-                np.minimum(typical, 200 * unit),
                 np.minimum(typical // 2, 100 * unit),
-                rng.choice([10, 20, 50], size=len(s)) * unit,
+                np.minimum(typical // 4, 50 * unit),
+                rng.choice([5, 10, 20], size=len(s)) * unit,
                 rng.integers(5, 50, size=len(s)) * unit,
             ],
             rng.integers(10, 25, size=len(s)) * unit,
@@ -293,7 +293,7 @@ class _Chunk:
         rest = amount - sum_bstake[s] + sum_bwin[s]
         granted = self.s_start[s] - 20 * SECOND
         converted_at = self.s_end[s] + SECOND
-        forfeit_at = granted + 7 * DAY
+        forfeit_at = granted + 14 * DAY
         ongoing = self.s_ongoing[s]
         req = np.round(amount * BONUS_WAGER[bt]).astype(np.int64)
         status = np.where(
@@ -334,7 +334,7 @@ class _Chunk:
             need[bs[first]] = np.maximum(0, -np.minimum.reduceat(low, first))
         net = np.bincount(bs, weights=x, minlength=ns).astype(np.int64) + self.s_conversion
         plays = self.depositor[sp]
-        reload = rng.random(ns) < np.where(self.s_nbets > 0, 0.12, 0.03)
+        reload = rng.random(ns) < np.where(self.s_nbets > 0, 0.05, 0.02)
         wd_u = rng.random(ns)
         wd_frac = rng.uniform(0.5, 1.0, size=ns)
         wd_ok = ~self.s_ongoing & (self.s_end + 10 * MINUTE < clock.as_of)
@@ -354,8 +354,8 @@ class _Chunk:
             d = np.where(b < need[s], np.maximum(need[s] - b, want), want)
             d = np.where(d > 0, round_up(d, self.step[p]), 0)
             b = b + d + net[s]
-            thresh = np.maximum(2 * self.typical_dep[p], 4 * self.step[p])
-            take = wd_ok[s] & (b > thresh) & (wd_u[s] < 0.4)
+            thresh = np.maximum(3 * self.typical_dep[p] // 2, 4 * self.step[p])
+            take = wd_ok[s] & (b > thresh) & (wd_u[s] < 0.55)
             w = np.where(take, (b * wd_frac[s]).astype(np.int64) // self.step[p] * self.step[p], 0)
             b = b - w
             bal[p] = b
@@ -626,7 +626,7 @@ class _Chunk:
             (kind == 0) & (status == APPROVED) & (pay_method == 0) & (last[p_player] < clock.as_of - 3 * DAY)
         )
         cand = cand[amount[cand] <= bal[p_player[cand]]]
-        cand = cand[rng.random(len(cand)) < 0.25]
+        cand = cand[rng.random(len(cand)) < 0.03]
         # at most one per player
         _, first = np.unique(p_player[cand], return_index=True)
         cand = cand[np.sort(first)]

@@ -258,7 +258,8 @@ def _blacklist(
 def _random_value(rng: np.random.Generator, cat: str) -> str:
     x = int(rng.integers(0, 10**9))
     if cat == "email":
-        return f"{rng.choice(['promo', 'win', 'lucky', 'fast', 'casino'])}{x}@{rng.choice(['mailinator.com', 'tempmail.dev', 'yopmail.com'])}"
+        local = rng.choice(["promo", "win", "lucky", "fast", "casino"])
+        return f"{local}{x}@{rng.choice(['mailinator.com', 'tempmail.dev', 'yopmail.com'])}"
     if cat == "phone":
         return f"+{rng.choice(['44', '46', '1', '49', '234'])}{x:09d}"
     if cat == "ip":

@@ -152,7 +152,8 @@ class _Live:
         # close this player's older open sessions (an update to old rows)
         self.conn.execute(
             "UPDATE sessions SET ended_at = greatest(started_at, now() - interval '1 minute') "
-            "WHERE player_id = %s AND ended_at IS NULL AND outcome = 'ok' AND started_at < now() - interval '30 minutes'",
+            "WHERE player_id = %s AND ended_at IS NULL AND outcome = 'ok' "
+            "AND started_at < now() - interval '30 minutes'",
             row,
         )
         return "login"

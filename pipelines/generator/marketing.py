@@ -57,7 +57,8 @@ class Marketing:
 def build_marketing(rng: np.random.Generator, clock: Clock, n_affiliates: int, n_brands: int) -> Marketing:
     names: list[str] = []
     while len(names) < n_affiliates:
-        name = f"{AFFILIATE_WORDS[rng.integers(len(AFFILIATE_WORDS))]}{AFFILIATE_SUFFIX[rng.integers(len(AFFILIATE_SUFFIX))]}"
+        word = AFFILIATE_WORDS[rng.integers(len(AFFILIATE_WORDS))]
+        name = f"{word}{AFFILIATE_SUFFIX[rng.integers(len(AFFILIATE_SUFFIX))]}"
         if name in names:
             name = f"{name} {len(names) + 1}"
         names.append(name)

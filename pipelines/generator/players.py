@@ -83,7 +83,7 @@ def build_players(rng: np.random.Generator, clock: Clock, ref: Reference, mk: Ma
     depositor = rng.random(n) < dep_p
     factor = ref.brand_factor[op]
     # typical stake: log-normal with a heavy tail (whales); in brand currency cents
-    stake = np.exp(rng.normal(np.log(0.8), 1.05, size=n)) * factor * 100
+    stake = np.exp(rng.normal(np.log(1.5), 1.05, size=n)) * factor * 100
     stake = np.maximum(10, np.round(stake / 10) * 10).astype(np.int64)
     intensity = np.exp(rng.normal(0, 0.8, size=n))
     sports = rng.random(n) < 0.18

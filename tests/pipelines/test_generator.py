@@ -115,7 +115,7 @@ def test_tiny_has_the_cases_the_back_office_needs(tiny_db: str) -> None:
     assert values("SELECT DISTINCT status FROM bets") == {"open", "settled", "void"}
     assert values("SELECT DISTINCT outcome FROM sessions") == {"ok", "failed_password", "blocked"}
     assert {"pending", "approved", "declined", "failed"} <= values("SELECT DISTINCT status FROM payments")
-    assert {"active", "converted", "forfeited"} <= values("SELECT DISTINCT status FROM bonuses")
+    assert {"converted", "forfeited"} <= values("SELECT DISTINCT status FROM bonuses")
     assert scalar(tiny_db, "SELECT count(*) FROM bets WHERE bonus_stake > 0") > 0
     assert values("SELECT DISTINCT category FROM blacklist_entries") == {
         "email",
@@ -173,6 +173,7 @@ def test_small_has_realistic_shapes(small_db: str) -> None:
     # chargebacks and test accounts appear at this size
     assert scalar(small_db, "SELECT count(*) FROM payments WHERE status = 'chargeback'") > 0
     assert scalar(small_db, "SELECT count(*) FROM players WHERE is_test") > 0
+    assert scalar(small_db, "SELECT count(*) FROM bonuses WHERE status = 'active'") > 0
     assert {r[0] for r in rows(small_db, "SELECT DISTINCT status FROM postbacks")} >= {"delivered", "failed", "pending"}
     # registrations grow over the year
     early, late = rows(
@@ -271,7 +272,10 @@ def test_constraints_reject_bad_rows(fresh_db: str) -> None:
             "INSERT INTO players (id, operator_id, username, email, first_name, last_name, country_code, "
             "date_of_birth, registered_at) VALUES (1, 1, 'u', 'u@x.com', 'U', 'V', 'MT', '1990-01-01', now())"
         )
-    good = "INSERT INTO bets (player_id, operator_id, game_id, real_stake, status, placed_at) VALUES ({}, 1, 1, {}, '{}', now())"
+    good = (
+        "INSERT INTO bets (player_id, operator_id, game_id, real_stake, status, placed_at) "
+        "VALUES ({}, 1, 1, {}, '{}', now())"
+    )
     bad = {
         "negative stake": good.format(1, -1, "open"),
         "unknown status": good.format(1, 1, "won"),
