@@ -173,3 +173,10 @@ def test_production_refuses_demo_accounts(app_env, monkeypatch):
     assert only_login(at)
     assert any("Demo accounts cannot sign in" in e.value for e in at.error)
     assert not any("Demo accounts" in (x.label or "") for x in at.expander)
+
+
+def test_sidebar_shows_user_role_and_brand_scope(app_env):
+    at = sign_in("eu_support")
+    assert at.sidebar.markdown[0].value == "**Eve EU-Support**  \n`eu_support`"
+    assert at.sidebar.caption[0].value == "Role: support  \nBrands: harbour"
+    assert [b.label for b in at.sidebar.button] == ["Sign out"]
