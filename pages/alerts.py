@@ -42,7 +42,7 @@ def render(status: str) -> None:
         with st.container(border=True):
             st.markdown(f"**{a.title}**")
             st.caption(
-                f"#{a.id} · rule `{a.rule_code}` · {a.severity} · brand {a.operator_id or 'all'} · opened "
+                f"#{a.id} · rule `{a.rule_code}` · {a.severity} · brand {a.brand or 'all'} · opened "
                 f"{a.opened_at:%Y-%m-%d %H:%M} UTC · seen {a.occurrences}×"
             )
             with st.expander("Details"):

@@ -76,6 +76,7 @@ class Alert:
     status: str
     occurrences: int
     opened_at: dt.datetime
+    brand: str | None = None  # the brand's code (None: not brand-specific)
 
 
 @dataclass
@@ -518,6 +519,7 @@ def _alert(row) -> Alert:
         row.status,
         row.occurrences,
         row.opened_at,
+        getattr(row, "brand", None),
     )
 
 
@@ -559,7 +561,10 @@ def list_alerts(
     if statuses and not set(statuses) <= set(ALERT_STATUSES):
         raise Invalid(f"unknown status in {statuses}")
     params: dict = {"limit": max(1, min(limit, 5000))}
-    sql = f"SELECT {_COLS} FROM alerts WHERE TRUE" + _scope_sql(actor, params)
+    sql = (
+        f"SELECT {_COLS}, (SELECT code FROM operators o WHERE o.id = alerts.operator_id) AS brand"
+        " FROM alerts WHERE TRUE" + _scope_sql(actor, params)
+    )
     if statuses:
         sql += " AND status = ANY(:statuses)"
         params["statuses"] = list(statuses)

@@ -14,6 +14,7 @@ TOKEN = "EAABwzLixnjYBO" + "Q" * 16 + "x7Kp"
 
 
 def test_admin_adds_tracking_config_secret_masked_and_audited(app_server, page):
+    page.set_default_timeout(60_000)  # generous under a loaded CI machine
     login(page, app_server, "admin")
     goto(page, app_server, "tracking")
     page.get_by_role("button", name="Add tracking").click()
@@ -58,6 +59,7 @@ def test_manager_acknowledges_an_alert(app_server, page):
         b=brand,
     )
     (alert,) = [a for a in alerts.evaluate_alerts(app_server.engine) if a.rule_code == "large_withdrawal"]
+    page.set_default_timeout(60_000)
     login(page, app_server, "manager")
     goto(page, app_server, "alerts")
     page.get_by_text("Withdrawal of 25,000.00 EUR").wait_for()
