@@ -387,9 +387,8 @@ def claim_next(engine: Engine, actor: Actor, *, request_id: str | None) -> Actio
     """Claim the most urgent pending case in the actor's brands that nobody else holds (None: queue empty).
 
     A case the actor already holds comes first; locked rows are skipped, so concurrent reviewers never
-    get the same case.
+    get the same case. A denied attempt is audited like any other action.
     """
-    _require_view(actor)
 
     def load(uow: UnitOfWork) -> Target | None:
         scope, params = _scope_sql(uow.actor, "c.operator_id")

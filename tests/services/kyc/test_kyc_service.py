@@ -277,12 +277,24 @@ def test_20_submits_with_one_request_id_apply_once(big_world: World) -> None:
     assert case_row(world, case)["version"] == 2
 
 
-ACTIONS = {
-    "queue": lambda w, a, c: kyc.queue(w.engine, a),
-    "view": lambda w, a, c: kyc.case_view(w.engine, a, c),
-    "claim": lambda w, a, c: kyc.claim(w.engine, a, case_id=c, request_id=rid()),
-    "decide": lambda w, a, c: kyc.decide(
-        w.engine, a, case_id=c, decision="approved", reason="ok", expected_version=1, request_id=rid()
+def pre_claim(world: World, actor, case_id: int) -> int:
+    """Give `actor` the claim directly in the database (as if claimed earlier); returns the new version."""
+    world.execute(
+        "UPDATE kyc_cases SET assignee_id = :a, claim_expires_at = now() + interval '10 minutes' WHERE id = :c",
+        a=actor.staff_id,
+        c=case_id,
+    )
+    return case_row(world, case_id)["version"]
+
+
+ACTIONS = {  # name: action(world, actor, case id, case version)
+    "queue": lambda w, a, c, v: kyc.queue(w.engine, a),
+    "view": lambda w, a, c, v: kyc.case_view(w.engine, a, c),
+    "claim": lambda w, a, c, v: kyc.claim(w.engine, a, case_id=c, request_id=rid()),
+    "next": lambda w, a, c, v: kyc.claim_next(w.engine, a, request_id=rid()),
+    "release": lambda w, a, c, v: kyc.release(w.engine, a, case_id=c, expected_version=v, request_id=rid()),
+    "decide": lambda w, a, c, v: kyc.decide(
+        w.engine, a, case_id=c, decision="approved", reason="ok", expected_version=v, request_id=rid()
     ),
 }
 
@@ -294,15 +306,17 @@ def test_role_by_action_matches_spec(world: World, role: str) -> None:
     for name, action in ACTIONS.items():
         case = add_case(world, world.players[0])
         actor = world.actors[role]
+        version = pre_claim(world, actor, case) if name == "release" else 1
         if allowed:
-            action(world, actor, case)
+            action(world, actor, case, version)
         else:
+            before = world.rows("SELECT * FROM kyc_cases ORDER BY id")
             with pytest.raises(Denied):
-                action(world, actor, case)
-            assert case_row(world, case)["version"] == 1, name
+                action(world, actor, case, version)
+            assert world.rows("SELECT * FROM kyc_cases ORDER BY id") == before, name
     if not allowed:
         denied = world.rows("SELECT action FROM audit_log WHERE outcome = 'denied' AND actor_name = :n", n=role)
-        assert sorted(d["action"] for d in denied) == ["kyc.claim", "kyc.decide"]
+        assert sorted(d["action"] for d in denied) == ["kyc.claim", "kyc.claim", "kyc.decide", "kyc.release"]
 
 
 def test_brand_scope_is_enforced(world: World, compliance_beta) -> None:
