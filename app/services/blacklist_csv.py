@@ -329,6 +329,11 @@ def build_preview(
         elif existing is not None:
             row.replaces_expired_id = existing.id
             row.message = f"replaces expired entry #{existing.id}"
+    for row in rows:  # a brand row made redundant by an all-brand row of the same file
+        if row.status == "new" and row.operator_id is not None:
+            covering_line = seen.get((row.category, row.normalized_value, None))
+            if covering_line is not None:
+                row.status, row.message = "duplicate", f"covered by the all-brand row on line {covering_line}"
     preview = CsvPreview(rows=rows, sha256=hashlib.sha256(data).hexdigest())
     statuses = "|".join(f"{r.line}:{r.status}:{r.replaces_expired_id}" for r in rows)
     preview.digest = hashlib.sha256(f"{preview.sha256}|{statuses}".encode()).hexdigest()

@@ -82,3 +82,12 @@ def test_digest_changes_when_statuses_change() -> None:
     second = preview(data, active=[ActiveEntry(3, "email", "x@example.com", None)])
     assert first.sha256 == second.sha256 and first.digest != second.digest
     assert not second.committable  # nothing new to add
+
+
+def test_brand_row_covered_by_an_all_brand_row_of_the_same_file() -> None:
+    data = b"category,value,reason,brand\ndevice,dev7,r,alpha\ndevice,DEV7,r,\n"
+    rows = preview(data, active=[]).rows
+    assert [(r.status, r.message) for r in rows] == [
+        ("duplicate", "covered by the all-brand row on line 3"),
+        ("new", ""),
+    ]
