@@ -13,7 +13,7 @@ from typing import Any, Literal
 import polars as pl
 
 from warehouse import metrics
-from warehouse.gateway import Gateway, GatewayError
+from warehouse.gateway import Gateway, GatewayError, in_list
 
 Currency = Literal["EUR", "brand"]
 CENT = Decimal("0.01")
@@ -108,6 +108,13 @@ def _brand_selection(brands: frozenset[int] | None, scope: frozenset[int] | None
     return sorted(int(b) for b in brands)
 
 
+def _and_in(
+    cond: str, params: dict[str, Any], column: str, name: str, values: frozenset[Any]
+) -> tuple[str, dict[str, Any]]:
+    sql, bound = in_list(column, name, sorted(values))
+    return f"{cond} AND {sql}", params | bound
+
+
 def _where(
     brands: frozenset[int] | None,
     countries: frozenset[str] | None,
@@ -120,11 +127,13 @@ def _where(
     sql, params = "", {}
     selected = _brand_selection(brands, scope)
     if selected is not None:
-        sql += f" AND list_contains($brands, {prefix}brand_id)"
-        params["brands"] = selected
+        cond, values = in_list(f"{prefix}brand_id", "brands", selected)
+        sql += f" AND {cond}"
+        params |= values
     if countries is not None and country_col is not None:
-        sql += f" AND list_contains($countries, {prefix}{country_col})"
-        params["countries"] = sorted(countries)
+        cond, values = in_list(f"{prefix}{country_col}", "countries", sorted(countries))
+        sql += f" AND {cond}"
+        params |= values
     return sql, params
 
 
@@ -334,6 +343,11 @@ def pending_withdrawals(gw: Gateway, f: Filters, *, scope: frozenset[int] | None
     return gw.query(sql, params, brands=scope, limit=limit)
 
 
+def _game_mart(f: Filters) -> str:
+    """The game mart for these filters: without a country filter, the (smaller) countries-summed one."""
+    return "game_day" if f.countries is not None else "game_brand_day"
+
+
 def top_games(
     gw: Gateway, f: Filters, *, scope: frozenset[int] | None, limit: int = 10, by: str = "ggr"
 ) -> pl.DataFrame:
@@ -346,7 +360,7 @@ def top_games(
     sql = f"""
     WITH agg AS (
         SELECT game_id, sum(rounds) AS rounds, sum(handle{suffix}) AS handle, sum(ggr{suffix}) AS ggr
-        FROM {{game_day}} WHERE day BETWEEN $start AND $end {cond} GROUP BY game_id
+        FROM {{{_game_mart(f)}}} WHERE day BETWEEN $start AND $end {cond} GROUP BY game_id
     )
     SELECT a.game_id, g.name AS game, g.provider, g.category, CAST(a.rounds AS BIGINT) AS rounds,
            {_money("a.handle")} AS handle, {_money("a.ggr")} AS ggr, '{code}' AS currency
@@ -454,7 +468,7 @@ def games_table(
                sum(bonus_stake{suffix}) AS bonus_stake, sum(bonus_win{suffix}) AS bonus_win,
                CAST(sum(handle_eur) AS DOUBLE) AS stake_e, CAST(sum(real_win_eur) AS DOUBLE) AS win_e,
                sum(ss_win_eur) AS ss_win, sum(ss_cross_eur) AS ss_cross, sum(ss_stake_eur) AS ss_stake
-        FROM {{game_day}} WHERE day BETWEEN $start AND $end {cond} GROUP BY game_id
+        FROM {{{_game_mart(f)}}} WHERE day BETWEEN $start AND $end {cond} GROUP BY game_id
     ), scored AS (
         SELECT p.*, CAST(gm.theoretical_rtp AS DOUBLE) AS theo,
                greatest(p.ss_win - 2 * CAST(gm.theoretical_rtp AS DOUBLE) * p.ss_cross
@@ -580,11 +594,9 @@ def _cohort_base(
     col = f"{'reg' if basis == 'registration' else 'ftd'}_{grain}"
     cond, params = _where(s.brands, s.countries, scope)
     if s.affiliate_ids is not None:
-        cond += " AND list_contains($affiliates, affiliate_id)"
-        params["affiliates"] = sorted(s.affiliate_ids)
+        cond, params = _and_in(cond, params, "affiliate_id", "affiliates", s.affiliate_ids)
     if s.channels is not None:
-        cond += " AND list_contains($channels, channel)"
-        params["channels"] = sorted(s.channels)
+        cond, params = _and_in(cond, params, "channel", "channels", s.channels)
     params |= {"start": s.start, "end": s.end, "grain": grain}
     base = f"""
     SELECT player_id, {col} AS cohort FROM {{cohort_player}}
@@ -689,14 +701,11 @@ def players_list(
     With `mask_personal`, personal data is masked in the query itself (it never leaves the warehouse)."""
     cond, params = _where(pf.brands, pf.countries, scope)
     if pf.statuses is not None:
-        cond += " AND list_contains($statuses, account_status)"
-        params["statuses"] = sorted(pf.statuses)
+        cond, params = _and_in(cond, params, "account_status", "statuses", pf.statuses)
     if pf.kyc_statuses is not None:
-        cond += " AND list_contains($kyc, kyc_status)"
-        params["kyc"] = sorted(pf.kyc_statuses)
+        cond, params = _and_in(cond, params, "kyc_status", "kyc", pf.kyc_statuses)
     if pf.affiliate_ids is not None:
-        cond += " AND list_contains($affiliates, affiliate_id)"
-        params["affiliates"] = sorted(pf.affiliate_ids)
+        cond, params = _and_in(cond, params, "affiliate_id", "affiliates", pf.affiliate_ids)
     for key, col, op in (
         ("registered_from", "reg_date", ">="),
         ("registered_to", "reg_date", "<="),

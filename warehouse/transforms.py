@@ -211,13 +211,20 @@ SELECT *, deposits * rate_to_eur AS deposits_eur, ngr * rate_to_eur AS ngr_eur F
 """,
 )
 
+_GAME_EUR = """handle * rate_to_eur AS handle_eur, real_win * rate_to_eur AS real_win_eur, ggr * rate_to_eur AS ggr_eur,
+       bonus_stake * rate_to_eur AS bonus_stake_eur, bonus_win * rate_to_eur AS bonus_win_eur,
+       jackpot * rate_to_eur AS jackpot_eur, provider_fee * rate_to_eur AS provider_fee_eur,
+       ss_win * CAST(rate_to_eur AS DOUBLE) ^ 2 AS ss_win_eur,
+       ss_cross * CAST(rate_to_eur AS DOUBLE) ^ 2 AS ss_cross_eur,
+       ss_stake * CAST(rate_to_eur AS DOUBLE) ^ 2 AS ss_stake_eur"""
+
 # Day × brand × country × game: rounds and money of settled bets, plus the sums a per-round variance
-# estimate of the RTP needs (in EUR², as DOUBLE).
+# estimate of the RTP needs (in the brand currency squared, as DOUBLE; the views add EUR²).
 GAME_DAY = _m(
     "game_day",
     "bets",
     "games player_dim brand_day",
-    """
+    f"""
 CREATE OR REPLACE TABLE mart.game_day_base AS
 WITH agg AS (
     SELECT CAST(b.settled_at AS DATE) AS day, p.brand_id, p.country_code, b.game_id,
@@ -242,14 +249,28 @@ JOIN mart.games g ON g.game_id = a.game_id
 JOIN mart.brand_day bd ON bd.day = a.day AND bd.brand_id = a.brand_id
 ORDER BY a.day;
 
-CREATE OR REPLACE VIEW mart.game_day AS
-SELECT *, handle * rate_to_eur AS handle_eur, real_win * rate_to_eur AS real_win_eur, ggr * rate_to_eur AS ggr_eur,
-       bonus_stake * rate_to_eur AS bonus_stake_eur, bonus_win * rate_to_eur AS bonus_win_eur,
-       jackpot * rate_to_eur AS jackpot_eur, provider_fee * rate_to_eur AS provider_fee_eur,
-       ss_win * CAST(rate_to_eur AS DOUBLE) ^ 2 AS ss_win_eur,
-       ss_cross * CAST(rate_to_eur AS DOUBLE) ^ 2 AS ss_cross_eur,
-       ss_stake * CAST(rate_to_eur AS DOUBLE) ^ 2 AS ss_stake_eur
-FROM mart.game_day_base
+CREATE OR REPLACE VIEW mart.game_day AS SELECT *, {_GAME_EUR} FROM mart.game_day_base
+""",
+)
+
+# Day × brand × game (countries summed): what the game reads use when no country filter is set.
+GAME_BRAND_DAY = _m(
+    "game_brand_day",
+    "",
+    "game_day",
+    f"""
+CREATE OR REPLACE TABLE mart.game_brand_day_base AS
+SELECT day, brand_id, game_id, CAST(sum(rounds) AS BIGINT) AS rounds, CAST(sum(real_rounds) AS BIGINT) AS real_rounds,
+       CAST(sum(handle) AS DECIMAL(18,2)) AS handle, CAST(sum(real_win) AS DECIMAL(18,2)) AS real_win,
+       CAST(sum(ggr) AS DECIMAL(18,2)) AS ggr, CAST(sum(bonus_stake) AS DECIMAL(18,2)) AS bonus_stake,
+       CAST(sum(bonus_win) AS DECIMAL(18,2)) AS bonus_win, CAST(sum(jackpot) AS DECIMAL(18,2)) AS jackpot,
+       CAST(sum(provider_fee) AS DECIMAL(18,6)) AS provider_fee,
+       sum(ss_win) AS ss_win, sum(ss_cross) AS ss_cross, sum(ss_stake) AS ss_stake,
+       any_value(rate_to_eur) AS rate_to_eur
+FROM mart.game_day_base GROUP BY day, brand_id, game_id
+ORDER BY day;
+
+CREATE OR REPLACE VIEW mart.game_brand_day AS SELECT *, {_GAME_EUR} FROM mart.game_brand_day_base
 """,
 )
 
@@ -478,6 +499,7 @@ MARTS: tuple[Mart, ...] = (
     PLAYER_DIM,
     PLAYER_DAY,
     GAME_DAY,
+    GAME_BRAND_DAY,
     PAYMENTS_DAILY,
     PENDING_WITHDRAWALS,
     COHORT_PLAYER,

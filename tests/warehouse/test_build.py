@@ -42,7 +42,7 @@ def test_incremental_build_equals_full_build(tmp_path):
     build_marts(con, {"bets": 1, "sessions": 1, "payments": 0})
     rebuilt = {r[0] for r in con.execute("SELECT mart FROM meta.mart_build").fetchall()}
     # the calendar came out the same, so nothing that only depends on it (payments, cohorts) was rebuilt
-    assert rebuilt == {"calendar", "player_day", "game_day", "daily_kpi", "player_period", "players"}
+    assert rebuilt == {"calendar", "player_day", "game_day", "game_brand_day", "daily_kpi", "player_period", "players"}
     incremental = _snapshot(con)
     build_marts(con, None)
     assert _snapshot(con) == incremental
