@@ -3,7 +3,7 @@ and a CSV upload with a dry-run preview and a confirmed all-or-nothing commit.""
 
 import streamlit as st
 
-from app.models import BLACKLIST_CATEGORIES
+from app.models import BLACKLIST_CATEGORIES, BLACKLIST_SOURCES
 from app.services import blacklist
 from app.services.blacklist_csv import MAX_BYTES, MAX_ROWS, TEMPLATE, CsvRejected
 from app.services.blacklist_values import CATEGORY_LABELS
@@ -161,10 +161,13 @@ def render_detail(entry_id: int) -> None:
 
 
 def render_category(category: str) -> None:
-    c1, c2 = st.columns([1, 2])
+    c1, c2, c3 = st.columns([1, 1, 2])
     status = c1.selectbox("Show", ["active", "expired", "removed", "all"], key=f"bl:status:{category}")
-    search = c2.text_input("Search value or reason", key=f"bl:search:{category}")
-    rows = blacklist.list_entries(engine, actor, category=category, status=status, search=search)
+    source = c2.selectbox(
+        "Source", [None, *BLACKLIST_SOURCES], format_func=lambda s: s or "any", key=f"bl:src:{category}"
+    )
+    search = c3.text_input("Search value or reason", key=f"bl:search:{category}")
+    rows = blacklist.list_entries(engine, actor, category=category, status=status, search=search, source=source)
     if rows:
         st.dataframe(
             [

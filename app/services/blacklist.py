@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from app.models import BLACKLIST_CATEGORIES
+from app.models import BLACKLIST_CATEGORIES, BLACKLIST_SOURCES
 from app.services.audit import jsonable
 from app.services.blacklist_csv import MAX_REASON_CHARS, ActiveEntry, CsvPreview, CsvRejected, build_preview
 from app.services.blacklist_match import MatchedPlayer, match_counts, players_matching
@@ -146,12 +146,14 @@ def list_entries(
     category: str,
     status: str = "active",
     search: str | None = None,
+    source: str | None = None,
     limit: int = 500,
     with_matches: bool = True,
 ) -> list[EntryRow]:
     """Entries of one category visible to the actor (their brands' and all-brand ones), newest first.
 
-    `status`: active | expired | removed | all. `search` matches the value (normalised or as entered) or reason.
+    `status`: active | expired | removed | all; `source`: one of BLACKLIST_SOURCES (e.g. self_exclusion) or None.
+    `search` matches the value (normalised or as entered) or reason.
     With `with_matches`, each row carries how many existing players (all brands) it matches.
     """
     _require_view(actor)
@@ -170,6 +172,11 @@ def list_entries(
         where.append("e.removed_at IS NULL AND e.expires_at <= now()")
     elif status == "removed":
         where.append("e.removed_at IS NOT NULL")
+    if source is not None:
+        if source not in BLACKLIST_SOURCES:
+            raise Invalid(f"unknown source {source!r}")
+        where.append("e.source = :src")
+        params["src"] = source
     if search and search.strip():
         where.append("(e.normalized_value ILIKE :q OR e.value ILIKE :q OR e.reason ILIKE :q)")
         params["q"] = "%" + search.strip().replace("%", r"\%").replace("_", r"\_") + "%"

@@ -104,6 +104,9 @@ def test_self_exclusion_entry_cannot_end_before_its_date(world: World) -> None:
             world.engine, admin, entry_id=eid, reason="player asked", expected_version=1, request_id=rid()
         )
     assert entries(world)[0]["removed_at"] is None
+    listed = blacklist.list_entries(world.engine, admin, category="email", source="self_exclusion")
+    assert [(e.id, e.locked_until is not None) for e in listed] == [(eid, True)]
+    assert blacklist.list_entries(world.engine, admin, category="email", source="manual") == []
     world.execute("UPDATE blacklist_entries SET expires_at = now() - interval '1 minute' WHERE id = :i", i=eid)
     blacklist.end_entry(world.engine, admin, entry_id=eid, reason="period over", expected_version=2, request_id=rid())
     assert entries(world)[0]["removed_at"] is not None
