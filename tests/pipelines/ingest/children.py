@@ -10,17 +10,20 @@ from pathlib import Path
 
 def ingest_on_go(url: str, warehouse: str, full: bool, marts: bool) -> None:
     """Import everything, say `ready`, wait for a line on stdin, then run one ingest."""
-    import polars  # noqa: F401  (everything a run imports lazily, so the kill lands inside the run itself)
+    import importlib
 
-    import warehouse.build
+    # everything a run imports lazily, so that the kill lands inside the run itself
+    for module in ("polars", "warehouse.build", "pipelines.ingest.reconcile"):
+        importlib.import_module(module)
     from pipelines.ingest import run_ingest
     from pipelines.ingest.schema import expected_columns
 
     expected_columns("bets")
     print("ready", flush=True)
     sys.stdin.readline()
+    t0 = time.perf_counter()
     res = run_ingest(url, warehouse, full=full, build_marts=marts)
-    print(res.status, flush=True)
+    print(res.status, round(time.perf_counter() - t0, 3), res.error or "", flush=True)
 
 
 def read_until(warehouse: str, stop_file: str) -> None:
