@@ -11,6 +11,7 @@ Mark modules `pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browse
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -44,6 +45,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+RUNNING = "[data-testid=stApp][data-test-script-state=running]"
 LOCKOUT_THRESHOLD = 3
 LOCKOUT_SECONDS = 3
 
@@ -209,16 +211,35 @@ def wait_idle(page, times: int = 1, settle: float = 0.3) -> None:
         page.wait_for_selector(IDLE, timeout=60_000)
 
 
+def wait_rerun(page, start_timeout: float = 5_000) -> None:
+    """After an interaction: wait for the script run it triggers to start (if not missed) and to finish."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with contextlib.suppress(PlaywrightTimeout):  # the run was too quick to observe (or none was triggered)
+        page.wait_for_selector(RUNNING, timeout=start_timeout)
+    wait_idle(page)
+
+
 def goto(page, server: AppServer, path: str = "") -> None:
+    """Open a URL and wait for the first run and the cookie component's follow-up run."""
     page.goto(f"{server.url}/{path.lstrip('/')}")
-    wait_idle(page, 2)
+    wait_rerun(page, 15_000)
+    wait_idle(page)
+
+
+def click(page, locator) -> None:
+    """Click something that reruns the app and wait for that run to finish."""
+    wait_idle(page, settle=0)
+    locator.click()
+    wait_rerun(page)
+    wait_idle(page)
 
 
 def submit_login(page, username: str, password: str) -> None:
+    wait_idle(page, settle=0)
     page.locator("input[aria-label=Username]").fill(username)
     page.locator("input[type=password]").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    wait_idle(page, 2)
+    click(page, page.get_by_role("button", name="Sign in"))
 
 
 def login(page, server: AppServer, username: str, password: str | None = None) -> None:

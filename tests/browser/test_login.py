@@ -9,6 +9,7 @@ import pytest
 from tests.browser.conftest import (
     LOCKOUT_SECONDS,
     LOCKOUT_THRESHOLD,
+    click,
     goto,
     login,
     nav_links,
@@ -16,6 +17,7 @@ from tests.browser.conftest import (
     screenshot,
     submit_login,
     wait_idle,
+    wait_rerun,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -24,6 +26,8 @@ SIGN_IN_FORM = "input[aria-label=Username]"
 
 
 def assert_login_page_without_data(page) -> None:
+    page.locator(SIGN_IN_FORM).wait_for()
+    wait_idle(page)
     assert page.locator(SIGN_IN_FORM).count() == 1
     assert page.get_by_role("button", name="Sign out").count() == 0
     assert nav_links(page) == []
@@ -49,7 +53,7 @@ def test_login_works_and_reload_keeps_the_user_signed_in(app_server, page):
     sidebar = page.locator("[data-testid=stSidebar]").inner_text()
     assert "Role: analyst" in sidebar and "Brands: all brands" in sidebar
     page.reload()
-    wait_idle(page, 2)
+    wait_rerun(page, 15_000)
     page.get_by_role("button", name="Sign out").wait_for()
     assert page.locator(SIGN_IN_FORM).count() == 0
     assert "Overview" in nav_links(page)
@@ -59,9 +63,8 @@ def test_logout_then_replaying_the_old_cookie_shows_the_login_page(app_server, p
     login(page, app_server, "compliance")
     cookies = page.context.cookies()
     assert any(c["name"] == "pitboss_auth" for c in cookies)
-    page.get_by_role("button", name="Sign out").click()
-    wait_idle(page, 2)
-    assert page.get_by_text("You have signed out.").count() == 1
+    click(page, page.get_by_role("button", name="Sign out"))
+    page.get_by_text("You have signed out.").wait_for()
     assert_login_page_without_data(page)
     ended = app_server.rows(
         "SELECT s.end_reason FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_user_id"
@@ -86,24 +89,20 @@ def test_disabling_a_user_in_another_session_logs_them_out_at_their_next_click(a
     try:
         apage = admin.new_page()
         login(apage, app_server, "admin")
-        apage.locator("[data-testid=stSidebarNav]").get_by_text("Staff", exact=True).click()
-        wait_idle(apage, 2)
-        assert apage.get_by_role("heading", name="Staff").count() == 1
+        click(apage, apage.locator("[data-testid=stSidebarNav]").get_by_text("Staff", exact=True))
+        apage.get_by_role("heading", name="Staff").wait_for()
         screenshot(apage, "staff_page")
         apage.get_by_role("tab", name="Disable / enable").click()
         panel = apage.locator("[data-testid=stTabs] [role=tabpanel]:visible")
         panel.locator("[data-testid=stSelectbox]").click()
-        apage.get_by_role("option", name="support", exact=True).click()
-        wait_idle(apage)
+        click(apage, apage.get_by_role("option", name="support", exact=True))
         panel.get_by_label("Reason (required)").fill("left the company")
-        panel.get_by_role("button", name="Disable support").click()
-        wait_idle(apage, 2)
-        assert apage.get_by_text("support disabled; 1 session(s) ended").count() == 1
+        click(apage, panel.get_by_role("button", name="Disable support"))
+        apage.get_by_text("support disabled; 1 session(s) ended").wait_for()
     finally:
         admin.close()
-    page.locator("[data-testid=stSidebarNav]").get_by_text("Player 360", exact=True).click()
-    wait_idle(page, 2)
-    assert page.get_by_text("Your session has ended (user disabled)").count() == 1
+    click(page, page.locator("[data-testid=stSidebarNav]").get_by_text("Player 360", exact=True))
+    page.get_by_text("Your session has ended (user disabled)").wait_for()
     assert_login_page_without_data(page)
     audit = app_server.rows("SELECT actor_name, outcome, reason FROM audit_log WHERE action = 'staff.disable'")
     assert audit == [{"actor_name": "admin", "outcome": "ok", "reason": "left the company"}]
@@ -116,7 +115,7 @@ def test_wrong_password_then_lockout_then_login_again_after_it_expires(app_serve
         assert page.get_by_text("Invalid username or password.").count() == 1
         assert_login_page_without_data(page)
     submit_login(page, "manager", "wrong-password-x")
-    assert page.get_by_text("this account is locked until", exact=False).count() == 1
+    page.get_by_text("this account is locked until", exact=False).wait_for()
     submit_login(page, "manager", "manager-demo-pass")  # the right password while locked: still refused
     assert page.get_by_text("this account is locked until", exact=False).count() == 1
     assert_login_page_without_data(page)
