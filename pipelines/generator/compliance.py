@@ -350,7 +350,14 @@ class _KycBuilder:
             auto = [{"code": c, "detail": REASONS[c][1].format(**kw), "weight": REASONS[c][0]} for c, kw in reasons]
             sla = 24 * HOUR if self.ref.brand_currency[p.operator[i]] == "GBP" else 72 * HOUR
             decided_at = sub + int(delay[j])
-            pending = decided_at >= clock.as_of or (clock.as_of - sub < 2 * DAY and uj[4] < 0.6) or uj[5] < 0.02
+            age = clock.as_of - sub
+            # undecided: very recent ones, some of the last days' (overdue when past due), a few forgotten
+            pending = (
+                decided_at >= clock.as_of
+                or (age < 2 * DAY and uj[4] < 0.6)
+                or (age < 10 * DAY and uj[5] < 0.25)
+                or uj[5] < 0.002
+            )
             decision = None
             if not pending:
                 ok, reup = {"approve": (0.93, 0.05), "review": (0.55, 0.30), "reject": (0.15, 0.15)}[suggestion]

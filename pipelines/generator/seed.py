@@ -75,10 +75,11 @@ def seed(
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
     )
-    with load.connect(url) as conn, Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task(f"seeding {sc.name}", total=n_chunks + 4)
+    with load.connect(url) as conn:
         if load.has_players(conn) and not force:
             raise AlreadySeeded("the database already has players: use --force to replace them")
+    with load.connect(url) as conn, Progress(*columns, disable=not progress) as bar:
+        task = bar.add_task(f"seeding {sc.name}", total=n_chunks + 4)
         bulk = load.try_bulk_mode(conn)
         if force or conn.execute("SELECT EXISTS (SELECT 1 FROM operators)").fetchone()[0]:
             try:
