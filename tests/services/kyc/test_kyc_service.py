@@ -370,3 +370,22 @@ def test_release_returns_the_case_to_the_queue(world: World) -> None:
     kyc.release(world.engine, comp, case_id=case, expected_version=v, request_id=rid())
     assert case_row(world, case)["assignee_id"] is None
     assert kyc.claim_next(world.engine, admin, request_id=rid()).result["case_id"] == case
+
+
+def test_deposit_velocity_converts_to_eur(world: World) -> None:
+    pid = world.players[0]
+    case = add_case(world, pid)
+    world.execute("INSERT INTO fx_rates (rate_date, currency, rate_to_eur) VALUES (current_date - 10, 'GBP', 1.15)")
+    for amount, currency, hours_ago in ((1000, "EUR", 2), (999, "EUR", 30), (900, "GBP", 1)):
+        world.execute(
+            "INSERT INTO payments (player_id, operator_id, kind, amount, currency, method, status, created_at)"
+            " VALUES (:p, :o, 'deposit', :a, :c, 'card', 'approved', now() - make_interval(hours => :h))",
+            p=pid,
+            o=world.brands["alpha"],
+            a=amount,
+            c=currency,
+            h=hours_ago,
+        )
+    view = kyc.case_view(world.engine, world.actors["compliance"], case)
+    (reason,) = [r for r in view.score.reasons if r.code == "deposit_velocity"]
+    assert "2 approved deposits, 2035.00 EUR in 24 h" in reason.detail  # 1000 EUR + 900 GBP × 1.15
