@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import streamlit as st
 from sqlalchemy.engine import Engine
 
@@ -18,8 +20,14 @@ def settings() -> Settings:
     return get_settings()
 
 
+@lru_cache(maxsize=4)
+def _engine_for(settings: Settings) -> Engine:
+    return get_engine(settings)
+
+
 def engine() -> Engine:
-    return get_engine(get_settings())
+    """The process-wide engine (cached per settings: resolving the embedded server costs a round trip)."""
+    return _engine_for(get_settings())
 
 
 def session_id() -> str | None:
