@@ -746,8 +746,12 @@ def players_list(
            {_money("lifetime_withdrawals_eur")} AS lifetime_withdrawals_eur,
            {_money("lifetime_ngr")} AS lifetime_ngr, {_money("lifetime_ngr_eur")} AS lifetime_ngr_eur,
            ftd_at, last_bet_at, last_login_at, last_activity_at
-    FROM {{players}} WHERE true {cond}
-    ORDER BY registered_at DESC, player_id DESC LIMIT $limit
+    FROM {{players}}
+    WHERE player_id IN (  -- pick the page of ids first: a top-N carrying every wide column is 5x slower
+        SELECT player_id FROM {{players}} WHERE true {cond}
+        ORDER BY registered_at DESC, player_id DESC LIMIT $limit
+    )
+    ORDER BY registered_at DESC, player_id DESC
     """
     return gw.query(sql, params, brands=scope, limit=limit)
 

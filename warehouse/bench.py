@@ -33,14 +33,17 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 
 def _timed(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Wall-clock p50/p95 of `fn`, plus the median CPU time of this process (all DuckDB threads), which
+    is what the query costs on an idle machine."""
     for _ in range(warmup):
         fn()
-    samples = []
+    samples, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
-    return _percentiles(samples)
+        cpu.append(time.process_time() - c0)
+    return _percentiles(samples) | {"cpu_p50_ms": round(statistics.median(cpu) * 1000, 2)}
 
 
 def overview_window(gw: Gateway, days: int = 30) -> api.Filters:
@@ -73,30 +76,34 @@ def measure(path: str | os.PathLike, *, repeats: int = 30, days: int = 30) -> di
     return out
 
 
-# The Overview's GGR / handle / deposits / withdrawals / active players, straight from the operational tables.
+# The Overview's GGR / handle / deposits / withdrawals (EUR) and active players, straight from the operational
+# tables, written the way an analyst would: aggregate per brand and UTC day, then convert with that day's rate.
 PG_KPI_SQL = """
-WITH b AS (
-    SELECT sum(b.real_stake * fx.rate_to_eur) AS handle, sum((b.real_stake - b.real_win) * fx.rate_to_eur) AS ggr,
-           count(DISTINCT b.player_id) FILTER (WHERE b.real_stake > 0) AS active_players
+WITH rates AS (
+    SELECT o.id AS operator_id, d::date AS day,
+           CASE WHEN o.currency = 'EUR' THEN 1 ELSE (
+               SELECT r.rate_to_eur FROM fx_rates r WHERE r.currency = o.currency AND r.rate_date <= d::date
+               ORDER BY r.rate_date DESC LIMIT 1) END AS rate
+    FROM operators o, generate_series(%(start)s::date, %(end)s::date - 1, interval '1 day') d
+), settled AS (
+    SELECT b.operator_id, b.player_id, (b.settled_at AT TIME ZONE 'UTC')::date AS day, b.real_stake, b.real_win
     FROM bets b JOIN players p ON p.id = b.player_id AND NOT p.is_test
-    JOIN operators o ON o.id = b.operator_id
-    JOIN LATERAL (SELECT CASE WHEN o.currency = 'EUR' THEN 1 ELSE (
-        SELECT r.rate_to_eur FROM fx_rates r WHERE r.currency = o.currency
-          AND r.rate_date <= (b.settled_at AT TIME ZONE 'UTC')::date ORDER BY r.rate_date DESC LIMIT 1) END
-        AS rate_to_eur) fx ON true
     WHERE b.status = 'settled' AND b.settled_at >= %(start)s AND b.settled_at < %(end)s
+), b AS (
+    SELECT operator_id, day, sum(real_stake) AS handle, sum(real_stake - real_win) AS ggr FROM settled GROUP BY 1, 2
 ), y AS (
-    SELECT sum(y.amount * fx.rate_to_eur) FILTER (WHERE y.kind = 'deposit') AS deposits,
-           sum(y.amount * fx.rate_to_eur) FILTER (WHERE y.kind = 'withdrawal') AS withdrawals
+    SELECT y.operator_id, (y.created_at AT TIME ZONE 'UTC')::date AS day,
+           sum(y.amount) FILTER (WHERE y.kind = 'deposit') AS deposits,
+           sum(y.amount) FILTER (WHERE y.kind = 'withdrawal') AS withdrawals
     FROM payments y JOIN players p ON p.id = y.player_id AND NOT p.is_test
-    JOIN operators o ON o.id = y.operator_id
-    JOIN LATERAL (SELECT CASE WHEN o.currency = 'EUR' THEN 1 ELSE (
-        SELECT r.rate_to_eur FROM fx_rates r WHERE r.currency = o.currency
-          AND r.rate_date <= (y.created_at AT TIME ZONE 'UTC')::date ORDER BY r.rate_date DESC LIMIT 1) END
-        AS rate_to_eur) fx ON true
     WHERE y.status = 'approved' AND y.created_at >= %(start)s AND y.created_at < %(end)s
+    GROUP BY 1, 2
 )
-SELECT * FROM b, y
+SELECT (SELECT sum(b.handle * r.rate) FROM b JOIN rates r USING (operator_id, day)) AS handle,
+       (SELECT sum(b.ggr * r.rate) FROM b JOIN rates r USING (operator_id, day)) AS ggr,
+       (SELECT count(DISTINCT player_id) FROM settled WHERE real_stake > 0) AS active_players,
+       (SELECT sum(y.deposits * r.rate) FROM y JOIN rates r USING (operator_id, day)) AS deposits,
+       (SELECT sum(y.withdrawals * r.rate) FROM y JOIN rates r USING (operator_id, day)) AS withdrawals
 """
 
 
@@ -134,9 +141,9 @@ def measure_build(path: str | os.PathLike) -> dict[str, Any]:
         shutil.copyfile(path, copy)
         con = duckdb.connect(str(copy))
         try:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             build_marts(con, None)
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             per_mart = dict(
                 con.execute(
                     "SELECT mart, round(seconds, 3) FROM meta.mart_build "
@@ -150,7 +157,12 @@ def measure_build(path: str | os.PathLike) -> dict[str, Any]:
             )
         finally:
             con.close()
-    return {"full_build_s": round(seconds, 3), "per_mart_s": per_mart, "rows": counts}
+    return {
+        "full_build_s": round(seconds, 3),
+        "full_build_cpu_s": round(cpu, 3),
+        "per_mart_s": per_mart,
+        "rows": counts,
+    }
 
 
 _COUNTRY_CODES = ("MT", "GB", "DE", "SE", "FI", "NO", "DK", "IE", "NL", "BE", "FR", "ES", "IT", "PT", "AT", "CH")
@@ -300,12 +312,15 @@ def markdown(queries: dict[str, Any], pg: dict[str, Any] | None, build: dict[str
         f"{queries['window'][1]}), "
         f"{queries['queries']['kpis']['n']} runs each after 2 warm-ups:",
         "",
-        "| query | p50 ms | p95 ms | target p95 | |",
-        "|---|---:|---:|---:|---|",
+        "| query | p50 ms | p95 ms | CPU p50 ms | target p95 | |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for name, q in queries["queries"].items():
         ok = "met" if q["p95_ms"] <= P95_TARGET_MS else "**missed**"
-        lines.append(f"| {name} | {q['p50_ms']:.1f} | {q['p95_ms']:.1f} | ≤ {P95_TARGET_MS:.0f} | {ok} |")
+        lines.append(
+            f"| {name} | {q['p50_ms']:.1f} | {q['p95_ms']:.1f} | {q.get('cpu_p50_ms', 0):.1f} | "
+            f"≤ {P95_TARGET_MS:.0f} | {ok} |"
+        )
     if pg:
         kpi = queries["queries"]["kpis"]
         speedup = pg["kpi"]["p50_ms"] / kpi["p50_ms"] if kpi["p50_ms"] else float("inf")
@@ -318,7 +333,12 @@ def markdown(queries: dict[str, Any], pg: dict[str, Any] | None, build: dict[str
             f"→ warehouse kpis() is **{speedup:.0f}×** faster at p50 (target ≥ {SPEEDUP_TARGET:.0f}×: {ok}).",
         ]
     if build:
-        lines += ["", f"Full mart build: **{build['full_build_s']:.2f} s** for {build['rows']}; per mart (s):", ""]
+        lines += [
+            "",
+            f"Full mart build: **{build['full_build_s']:.2f} s** wall, {build.get('full_build_cpu_s', 0):.2f} s CPU "
+            f"for {build['rows']}; per mart (s, wall):",
+            "",
+        ]
         lines.append(", ".join(f"{k} {v:.2f}" for k, v in sorted(build["per_mart_s"].items(), key=lambda kv: -kv[1])))
     lines += ["", SECTION_END, ""]
     return "\n".join(lines)
