@@ -31,8 +31,8 @@ def _layout(fig: go.Figure, title: str | None, *, height: int = 320, yformat: st
     fig.update_layout(
         title={"text": title, "font": {"size": 15}} if title else None,
         height=height,
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 30},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0},
         hovermode="x unified",
         template="plotly_white",
         colorway=list(COLORS),

@@ -239,7 +239,7 @@ def currency_select(chosen: list[dict], column: Any = st) -> tuple[str, str]:
 def render_filters(actor: Actor, *, countries: bool = True, currency: bool = True) -> Selection:
     """The filter bar (period, brands, countries, currency) above a page's content."""
     with st.container(border=True):
-        cols = st.columns([1.2, 1.3, 2.2, 2.2, 1.3] if currency else [1.2, 1.3, 2.5, 2.5])
+        cols = st.columns([1.5, 1.1, 2.2, 2.2, 1.6] if currency else [1.5, 1.1, 2.5, 2.5])
         preset, start, end = period_select(cols[0])
         cols[1].caption(f"**{start:%d %b %Y}** – **{end:%d %b %Y}**  \nUTC days, {(end - start).days + 1} d")
         brand_ids, codes, chosen = brand_select(actor, cols[2])

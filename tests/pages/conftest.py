@@ -57,10 +57,18 @@ def _restore_env(old: dict[str, str | None]) -> None:
     get_settings.cache_clear()
 
 
-def build_env(pg_server_url: str, template: str, tmp: Path, as_of: dt.datetime) -> tuple[AnalyticsEnv, str]:
-    """A private copy of the seeded `template` database, ingested into a warehouse under `tmp`, with demo staff."""
+def build_env(
+    pg_server_url: str, template: str, tmp: Path, as_of: dt.datetime, prepare_sql: str | None = None
+) -> tuple[AnalyticsEnv, str]:
+    """A private copy of the seeded `template` database (plus `prepare_sql`), ingested into a warehouse under
+    `tmp`, with the demo staff. Returns the env and the database name (drop it when done)."""
     name = f"pb_pages_{uuid.uuid4().hex[:8]}"
     url = create_database(pg_server_url, name, template=template)
+    if prepare_sql:
+        engine = create_engine(url, poolclass=sa.pool.NullPool)
+        with engine.begin() as conn:
+            conn.execute(sa.text(prepare_sql))
+        engine.dispose()
     warehouse = tmp / "warehouse.duckdb"
     run_ingest(url, warehouse, full=True).raise_for_status()
     engine = create_engine(url, poolclass=sa.pool.NullPool)
