@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,15 +49,20 @@ def drop_database(server_url: str, name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """A URL on the test server: PITBOSS_DATABASE_URL's server, else an embedded one for this run."""
     external = os.environ.get("PITBOSS_DATABASE_URL")
     if external:
         yield normalise_url(external)
         return
-    pg_dir = tmp_path_factory.mktemp("pg")
-    yield embedded_url(pg_dir, database="postgres")
-    stop_embedded_dir(pg_dir)
+    # Not under pytest's basetemp: pytest re-chmods that tree to 0700 (per xdist worker), while the embedded
+    # server runs as its own OS user ("pgserver" when we are root) and must traverse to its data directory.
+    pg_dir = Path(tempfile.mkdtemp(prefix="pitboss-test-pg-"))
+    try:
+        yield embedded_url(pg_dir, database="postgres")
+    finally:
+        stop_embedded_dir(pg_dir)
+        shutil.rmtree(pg_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
