@@ -75,15 +75,21 @@ class Settings:
             )
 
 
-def _read_secrets() -> dict:
-    if SECRETS_FILE.exists():
-        with SECRETS_FILE.open("rb") as fh:
+def _read_secrets(path: Path | None) -> dict:
+    if path is not None and path.exists():
+        with path.open("rb") as fh:
             return tomllib.load(fh)
     return {}
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Build settings from `environ` (default: the process environment)."""
+_DEFAULT_SECRETS = object()
+
+
+def load_settings(
+    environ: dict[str, str] | None = None, secrets_file: Path | None | object = _DEFAULT_SECRETS
+) -> Settings:
+    """Build settings from `environ` (default: the process environment) and `secrets_file`
+    (default: `.streamlit/secrets.toml`; None: no secrets file)."""
     env_vars = os.environ if environ is None else environ
     env = env_vars.get("PITBOSS_ENV", "demo").strip().lower() or "demo"
     if env not in ("demo", "production"):
@@ -91,7 +97,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     data_dir = Path(env_vars.get("PITBOSS_DATA_DIR") or PROJECT_ROOT / ".pitboss").resolve()
     warehouse = env_vars.get("PITBOSS_WAREHOUSE")
     warehouse_path = Path(warehouse).resolve() if warehouse else data_dir / "warehouse.duckdb"
-    cookie_key = env_vars.get("PITBOSS_COOKIE_KEY") or _read_secrets().get("cookie_key")
+    cookie_key = env_vars.get("PITBOSS_COOKIE_KEY") or _read_secrets(
+        SECRETS_FILE if secrets_file is _DEFAULT_SECRETS else secrets_file
+    ).get("cookie_key")
     expiry = env_vars.get("PITBOSS_COOKIE_EXPIRY_HOURS", "9")
     try:
         expiry_hours = float(expiry)

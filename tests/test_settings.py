@@ -29,7 +29,7 @@ def test_production_refuses_weak_cookie_keys(key):
     env = {"PITBOSS_ENV": "production"}
     if key:
         env["PITBOSS_COOKIE_KEY"] = key
-    settings = load_settings(env)
+    settings = load_settings(env, secrets_file=None)
     with pytest.raises(SettingsError, match="refuses to start"):
         settings.check_production()
 
