@@ -319,11 +319,12 @@ def _build(
         delta_specs = [s for s in specs if by_name[s.name].mode != "full" and s.verify_count]
         t = result.mark("tables", t)
         verify_counts(con, delta_specs, by_name)
+        t = result.mark("verify_counts", t)
         for tr in result.tables:
             tr.rows_merged, tr.rows_deleted = by_name[tr.table].rows_merged, by_name[tr.table].rows_deleted
         con.execute("COMMIT")
         con.execute("DETACH pg")
-        t = result.mark("verify_commit", t)
+        t = result.mark("commit", t)
         result.load_seconds = round(time.perf_counter() - t_load, 3)
         # Nothing changed in an incremental run: the copied marts already match the raw tables.
         if with_marts and (result.full or any(result.changed.values())):
