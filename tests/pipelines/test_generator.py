@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
-from app import cli
+from app import cli, migrate
 from app.settings import get_settings
 from pipelines.generator import AlreadySeeded, seed
 from pipelines.generator.invariants import check_invariants
@@ -358,3 +359,29 @@ def test_cli_seed_and_live(fresh_db: str, monkeypatch: pytest.MonkeyPatch, capsy
     finally:
         get_settings.cache_clear()
     assert check_invariants(fresh_db) == []
+
+
+def test_seed_without_superuser_rights_loads_with_triggers_on(pg_server_url: str, migrated_template: str) -> None:
+    """A database owner that is not a superuser: no bulk mode, FK checks and triggers on, same invariants.
+
+    (`migrated_template` makes sure the cluster-wide app role exists: only a superuser can create it.)"""
+    role, name = f"pb_owner_{uuid.uuid4().hex[:6]}", f"pb_own_{uuid.uuid4().hex[:8]}"
+    with connect(pg_server_url) as admin:
+        admin.autocommit = True
+        admin.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER")
+        admin.execute(f"CREATE DATABASE {name} OWNER {role}")
+    url = make_url(pg_server_url).set(database=name, username=role).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        counts = seed(url, "tiny", TINY_SEED, progress=False, as_of=TINY_AS_OF)
+        assert counts["players"] == 300
+        assert check_invariants(url) == []
+        # with triggers on, the database stamped updated_at itself (now, not the generated history)
+        assert scalar(url, "SELECT min(updated_at) FROM bets") > TINY_AS_OF
+        assert seed(url, "tiny", TINY_SEED, progress=False, as_of=TINY_AS_OF, force=True)["players"] == 300
+        assert check_invariants(url) == []
+    finally:
+        drop_database(pg_server_url, name)
+        with connect(pg_server_url) as admin:
+            admin.autocommit = True
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
