@@ -336,7 +336,7 @@ def markdown(queries: dict[str, Any], pg: dict[str, Any] | None, build: dict[str
         lines += [
             "",
             f"Full mart build: **{build['full_build_s']:.2f} s** wall, {build.get('full_build_cpu_s', 0):.2f} s CPU "
-            f"for {build['rows']}; per mart (s, wall):",
+            f"for {', '.join(f'{n:,} {t}' for t, n in sorted(build['rows'].items()))}; per mart (s, wall):",
             "",
         ]
         lines.append(", ".join(f"{k} {v:.2f}" for k, v in sorted(build["per_mart_s"].items(), key=lambda kv: -kv[1])))
@@ -351,8 +351,74 @@ def write_section(text: str, path: str | os.PathLike = "docs/BENCHMARKS.md") -> 
     if SECTION_START in current and SECTION_END in current:
         head, rest = current.split(SECTION_START, 1)
         tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
-        current = head + text + tail
+        current = head + text.rstrip("\n") + "\n\n" + tail
     else:
         current = current.rstrip("\n") + "\n\n" + text
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(current)
+
+
+def run_and_write(
+    path: str | os.PathLike, pg_url: str | None = None, doc: str | os.PathLike = "docs/BENCHMARKS.md", repeats: int = 30
+) -> dict[str, Any]:
+    """Measure the Overview reads (and PostgreSQL, and a full mart build) on the served warehouse at `path`
+    and write the "Warehouse queries" section of `doc`. Returns the raw results."""
+    load = [os.getloadavg()[0]]
+    queries = measure(path, repeats=repeats)
+    load.append(os.getloadavg()[0])
+    pg = measure_pg(pg_url) if pg_url else None
+    build = measure_build(path)
+    load.append(os.getloadavg()[0])
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        days, bets, players = con.execute(
+            "SELECT (SELECT count(*) FROM mart.calendar), (SELECT count(*) FROM raw.bets), "
+            "(SELECT count(*) FROM raw.players)"
+        ).fetchone()
+    finally:
+        con.close()
+    note = (
+        f"Measured by `warehouse.bench.run_and_write` on `{Path(path).name}` ({players:,} players, {bets:,} bets, "
+        f"{days} days), {os.cpu_count()} CPUs, load average {min(load):.1f}–{max(load):.1f} during the run (wall "
+        "times include waiting for a CPU on a shared machine; the CPU column — this process, all DuckDB threads — "
+        "is what a read costs on an idle one). Every read goes through the gateway (read-only ATTACH, bound "
+        "parameters, brand scope, limits) and returns a polars DataFrame; `kpis` answers the range and the "
+        "previous range of equal length in one query; `kpis_one_brand` is a caller scoped to brand 1."
+    )
+    text = markdown(queries, pg, build, note)
+    extra = [""]
+    if pg:
+        gw = Gateway(path)
+        start, end = (dt.date.fromisoformat(d) for d in pg["window"])
+        k = api.kpis(gw, api.Filters(start, end), scope=None)
+        ours = dict(zip(k["metric"], k["value"], strict=True))
+        extra += [
+            "Both sides compute the same figures (PostgreSQL: per brand and UTC day, converted with that day's rate):",
+            "",
+            "| figure | warehouse kpis() | PostgreSQL |",
+            "|---|---:|---:|",
+        ]
+        for name, theirs in pg["values"].items():
+            fmt = "{:,.0f}" if name == "active_players" else "{:,.2f}"
+            extra.append(f"| {name} | {fmt.format(ours[name])} | {fmt.format(theirs)} |")
+    missed = [n for n, q in queries["queries"].items() if q["p95_ms"] > P95_TARGET_MS]
+    if missed:
+        worst_cpu = max(q["cpu_p50_ms"] for q in queries["queries"].values())
+        extra += [
+            "",
+            f"Missed p95 here: {', '.join(missed)}, with the load average at {max(load):.0f} on 2 cores; no read "
+            f"costs more than {worst_cpu:.0f} ms of CPU (median), so the tail is time spent waiting for a CPU. "
+            "Re-run on a quiet machine before reading these as the product's latency.",
+        ]
+    if build and build["full_build_s"] > 5:
+        extra += [
+            "",
+            f"The full mart build is above the few-seconds goal here ({build['full_build_s']:.1f} s wall, "
+            f"{build['full_build_cpu_s']:.1f} s CPU on 2 shared cores): `player_day` (bets → day × player with the "
+            "window that turns distinct counts into plain counts), `game_day` (day × brand × country × game with the "
+            "RTP variance sums) and `players` (lifetime figures) are most of it. Incremental runs rebuild only the "
+            "marts that depend on changed tables and skip the readers of small marts whose content did not change.",
+        ]
+    text = text.replace("\n" + SECTION_END, "\n".join(extra) + "\n\n" + SECTION_END)
+    write_section(text, doc)
+    return {"queries": queries, "pg": pg, "build": build, "load": load}
