@@ -21,7 +21,7 @@ from streamlit.navigation.page import StreamlitPage
 from streamlit_authenticator.utilities import LoginError
 
 from app import navigation
-from app.services import staff
+from app.services import alerts, staff
 from app.settings import Settings, SettingsError
 from app.ui import state
 from app.ui.login import render_login
@@ -106,11 +106,25 @@ def resolve_actor(authenticator: stauth.Authenticate, engine: Engine, settings: 
     return None
 
 
-def _navigation(actor: Actor) -> StreamlitPage:
+def _title(spec: navigation.PageSpec, open_alerts: int) -> str:
+    """The page's navigation title; the Alerts entry carries the count of open alerts as its badge."""
+    if spec.file == "alerts" and open_alerts:
+        return f"{spec.title} ({open_alerts} open)"
+    return spec.title
+
+
+def _navigation(actor: Actor, engine: Engine) -> StreamlitPage:
     landing = navigation.landing_for(actor)
+    open_alerts = alerts.open_alert_count(engine, actor)
     sections = {
         section: [
-            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=spec is landing)
+            st.Page(
+                spec.path,
+                title=_title(spec, open_alerts),
+                icon=spec.icon,
+                url_path=spec.url_path,
+                default=spec is landing,
+            )
             for spec in specs
         ]
         for section, specs in navigation.by_section(navigation.pages_for(actor)).items()
@@ -156,6 +170,6 @@ def run() -> None:
         page = st.navigation(pages, position="hidden")
         page.run()
         return
-    page = _navigation(actor)
+    page = _navigation(actor, engine)
     render_sidebar(actor)
     page.run()

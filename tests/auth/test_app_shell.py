@@ -180,3 +180,16 @@ def test_sidebar_shows_user_role_and_brand_scope(app_env):
     assert at.sidebar.markdown[0].value == "**Eve EU-Support**  \n`eu_support`"
     assert at.sidebar.caption[0].value == "Role: support  \nBrands: harbour"
     assert [b.label for b in at.sidebar.button] == ["Sign out"]
+
+
+def test_navigation_shows_the_open_alert_count_as_a_badge(app_env):
+    at = sign_in("manager")
+    assert "Alerts" in {info.get("page_name") for info in at._registered_pages.values()}
+    with app_env.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO alerts (rule_id, rule_code, subject, severity, title) "
+            "SELECT id, code, 'test:1', 'warning', 'a test alert' FROM alert_rules WHERE code = 'kyc_sla'"
+        )
+    at.run()
+    names = {info.get("page_name") for info in at._registered_pages.values()}
+    assert "Alerts (1 open)" in names and "Alerts" not in names
