@@ -18,7 +18,9 @@ import itertools
 import os
 import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +99,12 @@ class _Open:
     con: duckdb.DuckDBPyConnection
     alias: str
     key: tuple[int, int]
+    users: int = 0  # queries running on it
+    retired_at: float | None = None  # when a newer file replaced it
 
+
+# A replaced file's connection is closed once no query uses it and this long after it was replaced.
+RETIRE_GRACE_S = 30.0
 
 _ALIASES = itertools.count(1)
 
@@ -124,29 +131,65 @@ class Gateway:
             raise WarehouseUnavailable(f"no warehouse at {self.path}: run `python -m app ingest` to build it") from None
         return (st.st_ino, st.st_mtime_ns)
 
-    def _current(self) -> _Open:
-        key = self._file_key()
-        with self._lock:
-            if self._open is not None and self._open.key == key:
-                return self._open
-            con = duckdb.connect(":memory:", config={"threads": 2})
-            con.execute("SET enable_progress_bar = false")
-            alias = f"wh_{next(_ALIASES)}"
-            quoted = str(self.path).replace("'", "''")
-            try:
-                con.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)")
-            except duckdb.Error as exc:
-                con.close()
-                raise WarehouseUnavailable(f"cannot open the warehouse at {self.path}: {exc}") from exc
-            if self._open is not None:
-                self._retired.append(self._open)
-            # Keep the previous file open a little longer for queries still running on it; close older ones.
-            while len(self._retired) > 1:
-                old = self._retired.pop(0)
+    def _connect(self, key: tuple[int, int]) -> _Open:
+        con = duckdb.connect(":memory:", config={"threads": 2})
+        con.execute("SET enable_progress_bar = false")
+        alias = f"wh_{next(_ALIASES)}"
+        quoted = str(self.path).replace("'", "''")
+        try:
+            con.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)")
+        except duckdb.Error as exc:
+            con.close()
+            raise WarehouseUnavailable(f"cannot open the warehouse at {self.path}: {exc}") from exc
+        return _Open(con, alias, key)
+
+    def _close_idle_retired(self) -> None:
+        """Close replaced files' connections that no query uses any more (called with the lock held)."""
+        now = time.monotonic()
+        keep = []
+        for old in self._retired:
+            if old.users == 0 and old.retired_at is not None and now - old.retired_at >= RETIRE_GRACE_S:
                 with contextlib.suppress(duckdb.Error):
                     old.con.close()
-            self._open = _Open(con, alias, key)
+            else:
+                keep.append(old)
+        self._retired = keep
+
+    def _acquire(self, count: bool = True) -> _Open:
+        key = self._file_key()
+        with self._lock:
+            if self._open is None or self._open.key != key:
+                fresh = self._connect(key)
+                if self._open is not None:
+                    self._open.retired_at = time.monotonic()
+                    self._retired.append(self._open)
+                self._open = fresh
+            self._close_idle_retired()
+            if count:
+                self._open.users += 1
             return self._open
+
+    def _release(self, opened: _Open) -> None:
+        with self._lock:
+            opened.users -= 1
+            self._close_idle_retired()
+
+    def _current(self) -> _Open:
+        """The connection to the served file (reopened when the file was replaced); not use-counted."""
+        return self._acquire(count=False)
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on the served snapshot with its catalog selected, kept open while in use even if the
+        file is replaced meanwhile. For reads that need DuckDB directly; prefer `query`."""
+        opened = self._acquire()
+        cur = opened.con.cursor()
+        try:
+            cur.execute(f"USE {opened.alias}")
+            yield cur
+        finally:
+            cur.close()
+            self._release(opened)
 
     def snapshot_key(self) -> str:
         """A string that changes whenever a new warehouse file is served (for cache keys)."""
@@ -155,18 +198,15 @@ class Gateway:
 
     def snapshot(self) -> Snapshot:
         """The served snapshot's ids and "data as of" time (from `meta.snapshot`)."""
-        opened = self._current()
-        cur = opened.con.cursor()
-        try:
-            row = cur.execute(
-                f"SELECT snapshot_id, built_at, source_as_of, run_id FROM {opened.alias}.meta.snapshot "
-                "ORDER BY built_at DESC LIMIT 1"
-            ).fetchone()
-        except duckdb.CatalogException:
-            row = None
-        finally:
-            cur.close()
-        key = f"{opened.key[0]}:{opened.key[1]}"
+        with self.cursor() as cur:
+            key = self.snapshot_key()
+            try:
+                row = cur.execute(
+                    "SELECT snapshot_id, built_at, source_as_of, run_id FROM meta.snapshot "
+                    "ORDER BY built_at DESC LIMIT 1"
+                ).fetchone()
+            except duckdb.CatalogException:
+                row = None
         if row is None:
             return Snapshot(None, None, None, None, key)
         return Snapshot(str(row[0]), row[1], row[2], None if row[3] is None else str(row[3]), key)
@@ -213,14 +253,21 @@ class Gateway:
         if any(k.startswith("__") for k in bound):
             raise GatewayError("parameter names starting with '__' are reserved")
         max_rows = self.max_rows if limit is None else min(limit, self.max_rows)
-        opened = self._current()
-        sql = self.render(template, opened.alias, brands)
-        if brands is not None:
-            bound |= in_list("", _SCOPE_PARAM, sorted(int(b) for b in brands))[1]
-        used = set(re.findall(r"\$(\w+)", sql))
-        bound = {k: v for k, v in bound.items() if k in used}
+        opened = self._acquire()
+        try:
+            sql = self.render(template, opened.alias, brands)
+            if brands is not None:
+                bound |= in_list("", _SCOPE_PARAM, sorted(int(b) for b in brands))[1]
+            used = set(re.findall(r"\$(\w+)", sql))
+            table = self._run(opened, sql, {k: v for k, v in bound.items() if k in used}, max_rows, timeout_s)
+        finally:
+            self._release(opened)
+        return pl.from_arrow(table)
+
+    def _run(self, opened: _Open, sql: str, bound: dict[str, Any], max_rows: int, timeout_s: float | None) -> pa.Table:
+        limit_s = self.timeout_s if timeout_s is None else timeout_s
         cur = opened.con.cursor()
-        timer = threading.Timer(self.timeout_s if timeout_s is None else timeout_s, cur.interrupt)
+        timer = threading.Timer(limit_s, cur.interrupt)
         timer.start()
         try:
             cur.execute(f"USE {opened.alias}")
@@ -232,17 +279,16 @@ class Gateway:
                 if rows > max_rows:
                     raise RowLimitExceeded(f"the query returned more than {max_rows} rows")
                 batches.append(batch)
-            table = pa.Table.from_batches(batches, schema=reader.schema)
+            return pa.Table.from_batches(batches, schema=reader.schema)
         except duckdb.InterruptException as exc:
-            raise QueryTimeout(f"the query took longer than {timeout_s or self.timeout_s:g} s") from exc
+            raise QueryTimeout(f"the query took longer than {limit_s:g} s") from exc
         except duckdb.Error as exc:
             if not timer.is_alive() and "interrupt" in str(exc).lower():
-                raise QueryTimeout(f"the query took longer than {timeout_s or self.timeout_s:g} s") from exc
+                raise QueryTimeout(f"the query took longer than {limit_s:g} s") from exc
             raise GatewayError(f"warehouse query failed: {exc}") from exc
         finally:
             timer.cancel()
             cur.close()
-        return pl.from_arrow(table)
 
 
 _GATEWAYS: dict[str, Gateway] = {}

@@ -9,6 +9,7 @@ import threading
 import time
 
 import duckdb
+import polars as pl
 import pytest
 
 from warehouse import api
@@ -143,3 +144,26 @@ def test_concurrent_readers_while_files_are_replaced(warehouse_factory):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_a_replaced_file_stays_open_for_running_reads(warehouse_factory, monkeypatch):
+    from warehouse import gateway as gateway_module
+
+    served = warehouse_factory(name="served.duckdb")
+    gw = Gateway(served)
+    with gw.cursor() as old:
+        assert old.execute("SELECT count(*) FROM raw.payments").fetchone()[0] == 12
+        fresh = warehouse_factory(
+            "INSERT INTO raw.payments VALUES (99, 1, 1, 'deposit', 9.00, 'EUR', 'card', 'c', 0, 'approved', "
+            "'2026-01-04 12:00', '2026-01-04 12:00')",
+            name="next.duckdb",
+        )
+        os.replace(fresh, served)
+        monkeypatch.setattr(gateway_module, "RETIRE_GRACE_S", 0.0)
+        # new reads see the new file; the read in progress keeps its snapshot
+        assert gw.query("SELECT count(*) AS n FROM {players}", brands=None)["n"][0] == 6
+        assert api.kpis(gw, FULL, scope=None).filter(pl.col("metric") == "deposits")["value"][0] == 450.00
+        assert old.execute("SELECT count(*) FROM raw.payments").fetchone()[0] == 12
+        assert len(gw._retired) == 1
+    gw.query("SELECT 1 AS x", brands=None)
+    assert gw._retired == []  # closed once nothing used it any more
