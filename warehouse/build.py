@@ -8,6 +8,7 @@ when it does not exist yet; the others are kept as they are in the file. Timings
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 
@@ -85,12 +86,26 @@ def _check_fx(con: duckdb.DuckDBPyConnection) -> None:
         raise MartBuildError(f"no fx_rates to EUR for brand currency {codes}: EUR figures cannot be computed")
 
 
+# Changes whenever a mart's definition changes: marts built by another version are all rebuilt.
+MARTS_VERSION = hashlib.sha256("\n".join(m.sql for m in MARTS).encode()).hexdigest()[:16]
+
+
+def _built_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    try:
+        row = con.execute("SELECT version FROM meta.mart_version").fetchone()
+    except duckdb.CatalogException:
+        return None
+    return row[0] if row else None
+
+
 def build_marts(con: duckdb.DuckDBPyConnection, changed: dict[str, int] | None) -> None:
     """Create or refresh the marts in `con` (a writable connection to the file being prepared)."""
     _check_fx(con)
     con.execute("SET enable_progress_bar = false")
     con.execute("CREATE SCHEMA IF NOT EXISTS mart")
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    if _built_version(con) != MARTS_VERSION:
+        changed = None  # the file's marts come from other definitions: rebuild them all
     con.execute(
         "CREATE TABLE IF NOT EXISTS meta.mart_build (mart VARCHAR, rows BIGINT, seconds DOUBLE, built_at TIMESTAMP)"
     )
@@ -115,6 +130,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, changed: dict[str, int] | None) 
         timings.append((mart.name, rows, time.perf_counter() - t0))
         if before is None or _fingerprint(con, mart.name) != before:
             stale.add(mart.name)
+    con.execute("CREATE OR REPLACE TABLE meta.mart_version AS SELECT ? AS version", [MARTS_VERSION])
     con.executemany(
         "INSERT INTO meta.mart_build VALUES (?, ?, ?, CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP))", timings
     )

@@ -68,3 +68,17 @@ def test_raw_ddl_matches_the_operational_models():
         declared = [r[0] for r in con.execute(f"DESCRIBE raw.{name}").fetchall()]
         model = [c.name for c in models.Base.metadata.tables[name].columns]
         assert declared == model, name
+
+
+def test_marts_of_another_version_are_all_rebuilt(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_fixture(con)
+    build_marts(con, None)
+    con.execute("UPDATE meta.mart_version SET version = 'older'")
+    con.execute("DROP VIEW mart.player_day")
+    con.execute("CREATE TABLE mart.player_day AS SELECT 1 AS outdated")  # an older definition
+    con.execute("DELETE FROM meta.mart_build")
+    build_marts(con, {"sessions": 1})
+    assert con.execute("SELECT count(*) FROM meta.mart_build").fetchone()[0] == len(MARTS)
+    assert con.execute("SELECT count(*) FROM mart.player_day").fetchone()[0] == 14
+    con.close()
