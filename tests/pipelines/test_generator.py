@@ -62,8 +62,10 @@ def test_tiny_invariants_hold(tiny_db: str) -> None:
     assert check_invariants(tiny_db) == []
 
 
-def test_small_invariants_hold(small_db: str) -> None:
+def test_small_invariants_hold_and_shapes_are_realistic(small_db: str) -> None:
+    """One test on purpose: small is seeded once (xdist would seed it on each worker running a test)."""
     assert check_invariants(small_db) == []
+    check_small_shapes(small_db)
 
 
 def test_invariant_checks_catch_a_broken_balance(tiny_db_fresh: str) -> None:
@@ -170,7 +172,7 @@ def test_tiny_has_the_cases_the_back_office_needs(tiny_db: str) -> None:
     assert scalar(tiny_db, "SELECT count(*) FROM support_tickets") > 0
 
 
-def test_small_has_realistic_shapes(small_db: str) -> None:
+def check_small_shapes(small_db: str) -> None:
     # chargebacks and test accounts appear at this size
     assert scalar(small_db, "SELECT count(*) FROM payments WHERE status = 'chargeback'") > 0
     assert scalar(small_db, "SELECT count(*) FROM players WHERE is_test") > 0
