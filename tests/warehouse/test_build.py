@@ -15,7 +15,14 @@ ALL = {m.name for m in MARTS}
 
 
 def _snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
-    return {m.name: con.execute(f"SELECT * FROM mart.{m.name} ORDER BY ALL").fetchall() for m in MARTS}
+    """Every mart's rows; DOUBLE sums to 6 decimals (their last bits depend on the summation order)."""
+    return {
+        m.name: [
+            tuple(round(v, 6) if isinstance(v, float) else v for v in row)
+            for row in con.execute(f"SELECT * FROM mart.{m.name} ORDER BY ALL").fetchall()
+        ]
+        for m in MARTS
+    }
 
 
 def test_rebuild_selection_follows_dependencies():
