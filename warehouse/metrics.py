@@ -214,7 +214,7 @@ CATALOGUE: tuple[Metric, ...] = (
         "count",
         "count of distinct players with ≥ 1 settled real-money bet (real_stake > 0) in the window",
         excluded="test accounts, bonus-only rounds, void and open bets",
-        computed_by="api.kpis (distinct over mart.player_day)",
+        computed_by="api.kpis (players counted on their first active day in the window, mart.player_day)",
     ),
     Metric(
         "registrations",
