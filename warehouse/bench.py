@@ -419,6 +419,11 @@ def run_and_write(
             "RTP variance sums) and `players` (lifetime figures) are most of it. Incremental runs rebuild only the "
             "marts that depend on changed tables and skip the readers of small marts whose content did not change.",
         ]
+    extra += [
+        "",
+        'Reproduce: `python -c "from warehouse.bench import run_and_write; run_and_write(WAREHOUSE_FILE, PG_URL)"` '
+        "after `python -m app seed --scale demo` and `python -m app ingest --full` (the build is measured on a copy).",
+    ]
     text = text.replace("\n" + SECTION_END, "\n".join(extra) + "\n\n" + SECTION_END)
     write_section(text, doc)
     return {"queries": queries, "pg": pg, "build": build, "load": load}
