@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 import sqlalchemy as sa
 
 from pipelines.ingest import run_ingest, runlog
@@ -99,9 +100,12 @@ def kill_trials(
     return outcomes
 
 
-def test_kill_9_at_random_moments_leaves_old_or_new_snapshot(source_db: str, engine: sa.Engine, warehouse: Path):
-    outcomes = kill_trials(source_db, engine, warehouse, trials=20, seed=1234)
-    assert sum(outcomes.values()) == 20
+@pytest.mark.parametrize("seed", [1234, 4321])  # 2 × 10 = 20 trials, spread over the xdist workers
+def test_kill_9_at_random_moments_leaves_old_or_new_snapshot(
+    source_db: str, engine: sa.Engine, warehouse: Path, seed: int
+):
+    outcomes = kill_trials(source_db, engine, warehouse, trials=10, seed=seed)
+    assert sum(outcomes.values()) == 10
     statuses = runlog.recent_runs(warehouse, limit=100, per_table=False)["status"].to_list()
     assert "crashed" in statuses  # killed runs are recorded by the next run
 
