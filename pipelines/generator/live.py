@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -66,6 +66,13 @@ class _Live:
             raise RuntimeError("live mode needs a seeded database (python -m app seed --scale tiny)")
         self.games = games
         self.countries = [r[0] for r in conn.execute("SELECT code FROM countries ORDER BY code").fetchall()]
+        # work queues (oldest first), read once: there is no index on status, so no scan per event
+        self.open_bets = deque(
+            r[0] for r in conn.execute("SELECT id FROM bets WHERE status = 'open' ORDER BY placed_at")
+        )
+        self.pending_payments = deque(
+            r[0] for r in conn.execute("SELECT id FROM payments WHERE status = 'pending' ORDER BY created_at")
+        )
         conn.commit()
 
     # -------------------------------------------------------------- helpers
@@ -182,6 +189,8 @@ class _Live:
             "settled_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now(), CASE WHEN %s THEN now() END) RETURNING id",
             (pid, op, gid, sid, stake, win, "settled" if settle_now else "open", settle_now),
         ).fetchone()[0]
+        if not settle_now:
+            self.open_bets.append(bet_id)
         self._move(pid, op, "bet", -stake, Decimal(0), "bet", bet_id)
         if win > 0:
             self._move(pid, op, "win", win, Decimal(0), "bet", bet_id)
@@ -189,11 +198,13 @@ class _Live:
 
     def settlement(self) -> str:
         """A late settlement: the oldest open bet is settled (or voided and refunded)."""
-        bet = self.conn.execute(
-            "SELECT b.id, b.player_id, b.operator_id, b.real_stake, b.bonus_stake, g.theoretical_rtp FROM bets b "
-            "JOIN games g ON g.id = b.game_id WHERE b.status = 'open' ORDER BY b.placed_at LIMIT 1 "
-            "FOR UPDATE OF b SKIP LOCKED"
-        ).fetchone()
+        bet = None
+        while bet is None and self.open_bets:
+            bet = self.conn.execute(
+                "SELECT b.id, b.player_id, b.operator_id, b.real_stake, b.bonus_stake, g.theoretical_rtp FROM bets b "
+                "JOIN games g ON g.id = b.game_id WHERE b.id = %s AND b.status = 'open' FOR UPDATE OF b SKIP LOCKED",
+                (self.open_bets.popleft(),),
+            ).fetchone()
         if not bet:
             return "skipped"
         bid, pid, op, stake, bstake, rtp = bet
@@ -229,6 +240,8 @@ class _Live:
         ).fetchone()[0]
         if status == "approved":
             self._move(pid, op, "deposit", amount, Decimal(0), "payment", pay)
+        if status == "pending":
+            self.pending_payments.append(pay)
         return "deposit"
 
     def withdrawal(self) -> str:
@@ -245,14 +258,18 @@ class _Live:
             (pid, op, amount, cur, f"iban-{pid:012d}"),
         ).fetchone()[0]
         self._move(pid, op, "withdrawal", -amount, Decimal(0), "payment", pay)
+        self.pending_payments.append(pay)
         return "withdrawal"
 
     def payment_status(self) -> str:
         """A pending payment is decided: deposits credit on approval, refused withdrawals are reversed."""
-        pay = self.conn.execute(
-            "SELECT id, player_id, operator_id, kind, amount FROM payments WHERE status = 'pending' "
-            "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED"
-        ).fetchone()
+        pay = None
+        while pay is None and self.pending_payments:
+            pay = self.conn.execute(
+                "SELECT id, player_id, operator_id, kind, amount FROM payments WHERE id = %s AND status = 'pending' "
+                "FOR UPDATE SKIP LOCKED",
+                (self.pending_payments.popleft(),),
+            ).fetchone()
         if not pay:
             return "skipped"
         pay_id, pid, op, kind, amount = pay

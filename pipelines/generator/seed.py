@@ -114,16 +114,16 @@ def seed(
                     loader.put(name, res.tables[name], binary=name in ("bets", "ledger"))
                 _collect(summary, chargeback, res, lo, hi)
                 bar.advance(task)
+            # compliance and postbacks are generated while the last chunks are still being copied
+            act = Activity(summary["ftd"], summary["first_day"], summary["deposited"], summary["last"], chargeback)
+            comp_tables, comp_cols = build_compliance(rng_comp, clock, ref, players, act, sc.blacklist)
+            for name, df in comp_tables.items():
+                loader.put(name, df)
+            pb = build_postbacks(rng_pb, clock, mk, players.frame, summary["ftd"], summary["ftd_amount"])
+            loader.put("postbacks", pb)
         finally:
             loader.close()
         load.create_indexes(conn, indexes)
-
-        act = Activity(summary["ftd"], summary["first_day"], summary["deposited"], summary["last"], chargeback)
-        comp_tables, comp_cols = build_compliance(rng_comp, clock, ref, players, act, sc.blacklist)
-        for name, df in comp_tables.items():
-            load.copy_frame(conn, name, df)
-        pb = build_postbacks(rng_pb, clock, mk, players.frame, summary["ftd"], summary["ftd_amount"])
-        load.copy_frame(conn, "postbacks", pb)
         bar.advance(task)
 
         kyc_updated = (
