@@ -9,7 +9,8 @@ Money model (the invariants the tests assert):
   a declined or failed one is credited back by a `withdrawal_reversal` row at the decision;
 - a bet that is not void has one `bet` row at placement (cash −real_stake, bonus −bonus_stake);
   a settled bet with a win has one `win` row at settlement (cash +real_win, bonus +bonus_win);
-  open bets have only the `bet` row; void bets are never debited (no ledger row);
+  open bets have only the `bet` row; a void bet is either never debited (the generated history) or,
+  when live mode voids an open bet, refunded by a `bet_void` row (cash +real_stake, bonus +bonus_stake);
 - a bonus has a `bonus_grant` row (bonus +amount); when wagered it is converted (`bonus_convert`:
   bonus −rest, cash +rest), otherwise forfeited after 14 days (`bonus_forfeit`: bonus −rest) or it
   stays active. Bonus bets are paid from the bonus wallet only and never exceed it.
