@@ -53,11 +53,9 @@ def _live(args: argparse.Namespace) -> int:
     if not is_seeded(url):
         print("the database has no players: run `python -m app seed --scale tiny` first", file=sys.stderr)
         return 1
-    try:
-        counts = live(url, args.rate, args.seconds, seed=args.seed)
-    except KeyboardInterrupt:
-        print("stopped", file=sys.stderr)
-        return 0
+    if args.seconds is None:
+        print(f"producing {args.rate:g} events/s until Ctrl-C …", file=sys.stderr)
+    counts = live(url, args.rate, args.seconds, seed=args.seed)
     print(json.dumps(counts, indent=2, sort_keys=True))
     return 0
 

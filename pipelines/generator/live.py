@@ -376,7 +376,7 @@ class _Live:
 
 
 def live(url: str, rate: float, seconds: float | None = None, seed: int | None = None) -> dict[str, int]:
-    """Produce `rate` events per second for `seconds` (forever when None); returns counts per event."""
+    """Produce `rate` events per second for `seconds` (until Ctrl-C when None); returns counts per event."""
     if rate <= 0:
         raise ValueError("rate must be positive (events per second)")
     if seconds is not None and seconds < 0:
@@ -391,17 +391,20 @@ def live(url: str, rate: float, seconds: float | None = None, seed: int | None =
         conn.autocommit = True  # each event is its own explicit transaction
         start = time.monotonic()
         i = 0
-        while seconds is None or time.monotonic() - start < seconds:
-            kind = kinds[int(rng.choice(len(kinds), p=p))]
-            handler: Callable[[], str] = getattr(state, kind)
-            try:
-                with conn.transaction():
-                    outcome = handler()
-            except psycopg.errors.UniqueViolation:
-                outcome = "skipped"
-            counts[outcome] += 1
-            i += 1
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+        try:
+            while seconds is None or time.monotonic() - start < seconds:
+                kind = kinds[int(rng.choice(len(kinds), p=p))]
+                handler: Callable[[], str] = getattr(state, kind)
+                try:
+                    with conn.transaction():
+                        outcome = handler()
+                except psycopg.errors.UniqueViolation:
+                    outcome = "skipped"
+                counts[outcome] += 1
+                i += 1
+                delay = start + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+        except KeyboardInterrupt:  # Ctrl-C ends an endless run; the event in flight was rolled back
+            log.info("live mode interrupted after %d events", i)
     return dict(counts)
