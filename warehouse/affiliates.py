@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 
 import duckdb
@@ -292,18 +290,6 @@ def _report(
     return pl.DataFrame(out, schema={c: schema.get(c, pl.Float64) for c in OUTPUT_COLUMNS}, orient="row")
 
 
-@contextmanager
-def _gateway_cursor(gw) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor on the gateway's served snapshot with its catalog selected (raw and mart resolve in it)."""
-    opened = gw._current()  # the gateway's file handling (atomic replacement, read-only ATTACH)
-    cur = opened.con.cursor()
-    try:
-        cur.execute(f"USE {opened.alias}")
-        yield cur
-    finally:
-        cur.close()
-
-
 def affiliate_report(
     con: duckdb.DuckDBPyConnection,
     first: dt.date,
@@ -374,7 +360,7 @@ def report_from_gateway(
 ) -> pl.DataFrame:
     """`affiliate_report` / `campaign_report` on the served warehouse (a `warehouse.gateway.Gateway`)."""
     brands = scoped_brands(selected, scope)
-    with _gateway_cursor(gw) as cur:
+    with gw.cursor() as cur:
         return _report(cur, first, last, brands, by_campaign, None)
 
 
@@ -382,5 +368,5 @@ def statement_from_gateway(
     gw, affiliate_id: int, last: dt.date, *, selected: frozenset[int] | None, scope: frozenset[int] | None
 ) -> pl.DataFrame:
     brands = scoped_brands(selected, scope)
-    with _gateway_cursor(gw) as cur:
+    with gw.cursor() as cur:
         return revshare_statement(cur, affiliate_id, last, brands=brands)
