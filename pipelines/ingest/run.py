@@ -326,8 +326,7 @@ def _build(
         con.execute("DETACH pg")
         t = result.mark("commit", t)
         result.load_seconds = round(time.perf_counter() - t_load, 3)
-        # Nothing changed in an incremental run: the copied marts already match the raw tables.
-        if with_marts and (result.full or any(result.changed.values())):
+        if with_marts and (result.full or any(result.changed.values()) or not _marts_current(con)):
             notify("marts", {})
             t_marts = time.perf_counter()
             from warehouse.build import build_marts
@@ -362,6 +361,21 @@ def _build(
     except BaseException:
         snapshot.remove_db_file(tmp)
         raise
+
+
+def _marts_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the copied file's marts were built by the current mart definitions (then an incremental run
+    that changed no raw row can skip the mart step: the copied marts already match the raw tables)."""
+    import warehouse.build as wb
+
+    version = getattr(wb, "MARTS_VERSION", None)
+    if version is None:
+        return False
+    try:
+        row = con.execute("SELECT version FROM meta.mart_version").fetchone()
+    except duckdb.CatalogException:
+        return False
+    return bool(row) and row[0] == version
 
 
 def _load_one(
