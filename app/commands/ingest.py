@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from app.settings import get_settings
+
+
+def _evaluate_alerts(_result) -> None:
+    """After every ingest run (ok or failed): evaluate the alert rules on the new state."""
+    from app.db import get_engine
+    from app.services.alerts import evaluate_alerts
+    from pipelines.ingest.runlog import recent_runs
+
+    settings = get_settings()
+    try:
+        opened = evaluate_alerts(get_engine(settings), settings.warehouse_path, runs=recent_runs(settings))
+    except Exception as exc:  # alerting must never stop ingestion; say so loudly
+        print(f"alert evaluation failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return
+    if opened:
+        print(f"{len(opened)} new alert(s): " + "; ".join(a.title for a in opened[:5]), file=sys.stderr)
 
 
 def _ingest(args: argparse.Namespace) -> int:
     from pipelines.ingest.cli import ingest_command
 
-    return ingest_command(args, get_settings())
+    return ingest_command(args, get_settings(), after_run=None if args.no_alerts else _evaluate_alerts)
 
 
 def _reconcile(args: argparse.Namespace) -> int:
@@ -25,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=float, metavar="SECONDS", help="keep running, one run every SECONDS")
     p.add_argument("--runs", type=int, metavar="N", help=argparse.SUPPRESS)  # with --every: stop after N runs
     p.add_argument("--json", action="store_true", help="print one JSON object per run (per-table stats)")
+    p.add_argument("--no-alerts", action="store_true", help="do not evaluate the alert rules after the run")
     p.set_defaults(func=_ingest)
 
     p = sub.add_parser("reconcile", help="compare source and warehouse; exit 1 on any mismatch")

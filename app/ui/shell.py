@@ -148,9 +148,14 @@ def _deep_link() -> str | None:
     return st.session_state[_DEEP_LINK_KEY]
 
 
+# Exact amounts (cents) must fit a KPI tile at 1280 px: a slightly smaller metric value font.
+_STYLE = "<style>[data-testid='stMetricValue'] { font-size: 1.6rem; }</style>"
+
+
 def run() -> None:
     """One run of the app."""
     st.set_page_config(page_title="Pitboss", page_icon=":material/casino:", layout="wide")
+    st.html(_STYLE)
     settings = _startup_settings()
     engine = state.engine()
     authenticator = _authenticator(engine, settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -71,18 +72,25 @@ def _report(result: RunResult, args: Any, console: Console) -> None:
         console.print(f"[red]ingest failed:[/red] {result.error}")
 
 
-def ingest_command(args: Any, settings: Any) -> int:
+def ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], None] | None = None) -> int:
+    """`ingest`: one run, or one every `--every` seconds; `after_run` is called after each run (ok or not)."""
     console = Console(stderr=False)
     if args.every is None:
         result = _run_once(args, settings, console)
         _report(result, args, console)
+        if after_run:
+            after_run(result)
         return 0 if result.ok else 1
     if args.every <= 0:
         print("--every must be a positive number of seconds", file=sys.stderr)
         return 2
-    failures = run_forever(
-        settings, None, args.every, on_result=lambda r: _report(r, args, console), max_runs=args.runs, full=args.full
-    )
+
+    def on_result(result: RunResult) -> None:
+        _report(result, args, console)
+        if after_run:
+            after_run(result)
+
+    failures = run_forever(settings, None, args.every, on_result=on_result, max_runs=args.runs, full=args.full)
     return 0 if failures == 0 else 1
 
 
