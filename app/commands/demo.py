@@ -2,7 +2,7 @@
 
 Steps: check settings → make a cookie key (demo only) → start the embedded PostgreSQL → migrate → seed the
 `demo` scale if the database is empty → demo staff → ingest into the warehouse → start a background ingest
-loop (fresh within a minute) → run Streamlit at http://localhost:8501 in the foreground.
+loop (fresh within a minute) and live activity → run Streamlit at http://localhost:8501 in the foreground.
 A second `make demo` reuses the data instead of regenerating it.
 """
 
@@ -16,6 +16,10 @@ import sys
 
 from app import db, migrate
 from app.settings import PROJECT_ROOT, SECRETS_FILE, SettingsError, get_settings, load_settings
+
+
+class DemoError(RuntimeError):
+    """A setup step failed; the message says which."""
 
 
 def ensure_demo_cookie_key() -> None:
@@ -57,25 +61,29 @@ def prepare(scale: str, seed_value: int) -> str:
         print(f"demo staff created: {', '.join(created)} (passwords in the README and on the login page)")
     print(f"ingesting into {settings.warehouse_path} …")
     if subprocess.call([sys.executable, "-m", "app", "ingest"], cwd=PROJECT_ROOT) != 0:
-        raise SettingsError("the first ingest failed; see the run summary above")
+        raise DemoError("the first ingest failed; see the run summary above")
     return url
 
 
 def _demo(args: argparse.Namespace) -> int:
     try:
         prepare(args.scale, args.seed)
-    except SettingsError as exc:
+    except (SettingsError, DemoError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     env = dict(os.environ)
     background = [
         subprocess.Popen([sys.executable, "-m", "app", "ingest", "--every", str(args.ingest_every)], env=env),
     ]
+    if args.live_rate > 0:  # something moving on the dashboards and in the incremental pipeline
+        background.append(
+            subprocess.Popen([sys.executable, "-m", "app", "live", "--rate", str(args.live_rate)], env=env)
+        )
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app" / "main.py"),
         "--server.port", str(args.port), "--server.headless", "true",
     ]  # fmt: skip
-    print(f"Pitboss at http://localhost:{args.port}  (Ctrl+C stops the app and the ingest loop)")
+    print(f"Pitboss at http://localhost:{args.port}  (Ctrl+C stops the app, the ingest loop and live activity)")
     try:
         return subprocess.call(cmd, env=env, cwd=PROJECT_ROOT)
     except KeyboardInterrupt:
@@ -91,4 +99,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--ingest-every", type=int, default=60, help="seconds between background ingest runs")
+    p.add_argument("--live-rate", type=float, default=2.0, help="background activity, events/s (0: none)")
     p.set_defaults(func=_demo)
