@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from app.models import BONUS_STATUSES, BONUS_TYPES, LEDGER_KINDS, PAYMENT_STATUSES
 from pipelines.generator.common import (
     DAY,
     HOUR,
@@ -55,25 +56,12 @@ HIT_P = np.array([0.28, 0.46, 0.46, 0.42, 0.45])  # by category: slots, live, ta
 WIN_SIGMA = np.array([1.3, 0.35, 0.3, 0.8, 0.35])
 STAKE_FACTOR = np.array([1.0, 1.6, 1.4, 0.8, 3.5])
 VOID_P = 0.003
-BONUS_TYPES = ("welcome", "reload", "free_spins", "cashback", "loyalty")
 BONUS_WAGER = np.array([1.0, 1.0, 0.5, 0.0, 0.5])  # wagering requirement as a multiple of the amount
-BONUS_STATUSES = ("active", "converted", "forfeited", "expired", "cancelled")
-PAY_STATUSES = ("pending", "approved", "declined", "failed", "chargeback")
-PENDING, APPROVED, DECLINED, FAILED, CHARGEBACK = range(5)
-DEP_FEE_RATE = np.array([0.018, 0.005, 0.025, 0.010, 0.040])  # by method
-LEDGER_KINDS = (
-    "deposit",
-    "withdrawal",
-    "withdrawal_reversal",
-    "bet",
-    "win",
-    "bet_void",
-    "bonus_grant",
-    "bonus_convert",
-    "bonus_forfeit",
-    "adjustment",
-    "chargeback",
+PAY_STATUSES = PAYMENT_STATUSES  # codes below index into it
+PENDING, APPROVED, DECLINED, FAILED, CHARGEBACK = (
+    PAY_STATUSES.index(s) for s in ("pending", "approved", "declined", "failed", "chargeback")
 )
+DEP_FEE_RATE = np.array([0.018, 0.005, 0.025, 0.010, 0.040])  # by method
 
 
 @dataclass
