@@ -142,3 +142,32 @@ def big_world(fresh_db: str) -> Iterator[World]:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture
+def ui(world: World, monkeypatch, tmp_path):
+    """Pages run against the test world (data dir and warehouse under tmp); `open_page(page, username)`
+    signs that staff member in through a live server-side session and runs the page with AppTest."""
+    from streamlit.testing.v1 import AppTest
+
+    from app.settings import load_settings
+    from app.ui import state as ui_state
+    from tests.conftest import PROJECT_ROOT
+
+    env = {"PITBOSS_ENV": "demo", "PITBOSS_DATA_DIR": str(tmp_path), "PITBOSS_WAREHOUSE": str(tmp_path / "wh.duckdb")}
+    monkeypatch.setattr(ui_state, "engine", lambda: world.engine)
+    monkeypatch.setattr(ui_state, "settings", lambda: load_settings(env))
+
+    def open_page(page: str, username: str) -> AppTest:
+        sid = f"page-{username}-{page}"
+        world.execute(
+            "INSERT INTO staff_sessions (id, staff_user_id, staff_version, expires_at) SELECT :sid, id, version,"
+            " now() + interval '1 hour' FROM staff_users WHERE username = :u ON CONFLICT (id) DO NOTHING",
+            sid=sid,
+            u=username,
+        )
+        at = AppTest.from_file(str(PROJECT_ROOT / "pages" / f"{page}.py"), default_timeout=30)
+        at.session_state[ui_state.SESSION_KEY] = sid
+        return at.run()
+
+    return open_page

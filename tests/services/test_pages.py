@@ -8,32 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.services import adjustments
-from app.settings import load_settings
 from app.ui import state as ui_state
 from tests.conftest import PROJECT_ROOT
 
 PAGES = PROJECT_ROOT / "pages"
-
-
-@pytest.fixture
-def ui(world, monkeypatch):
-    """Pages run against the test world; `open_page(page, username)` signs that staff member in."""
-    monkeypatch.setattr(ui_state, "engine", lambda: world.engine)
-    monkeypatch.setattr(ui_state, "settings", lambda: load_settings({"PITBOSS_ENV": "demo"}))
-
-    def open_page(page: str, username: str) -> AppTest:
-        sid = f"page-{username}-{page}"
-        world.execute(
-            "INSERT INTO staff_sessions (id, staff_user_id, staff_version, expires_at) SELECT :sid, id, version,"
-            " now() + interval '1 hour' FROM staff_users WHERE username = :u ON CONFLICT (id) DO NOTHING",
-            sid=sid,
-            u=username,
-        )
-        at = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=30)
-        at.session_state[ui_state.SESSION_KEY] = sid
-        return at.run()
-
-    return open_page
 
 
 def _texts(at: AppTest) -> str:

@@ -91,33 +91,6 @@ def compliance_beta(world: World) -> Actor:
     return add_staff(world, "compliance_beta", "compliance", [world.brands["beta"]])
 
 
-@pytest.fixture
-def ui(world: World, monkeypatch):
-    """Pages run against the test world; `open_page(page, username)` signs that staff member in."""
-    from streamlit.testing.v1 import AppTest
-
-    from app.settings import load_settings
-    from app.ui import state as ui_state
-    from tests.conftest import PROJECT_ROOT
-
-    monkeypatch.setattr(ui_state, "engine", lambda: world.engine)
-    monkeypatch.setattr(ui_state, "settings", lambda: load_settings({"PITBOSS_ENV": "demo"}))
-
-    def open_page(page: str, username: str) -> AppTest:
-        sid = f"page-{username}-{page}"
-        world.execute(
-            "INSERT INTO staff_sessions (id, staff_user_id, staff_version, expires_at) SELECT :sid, id, version,"
-            " now() + interval '1 hour' FROM staff_users WHERE username = :u ON CONFLICT (id) DO NOTHING",
-            sid=sid,
-            u=username,
-        )
-        at = AppTest.from_file(str(PROJECT_ROOT / "pages" / f"{page}.py"), default_timeout=30)
-        at.session_state[ui_state.SESSION_KEY] = sid
-        return at.run()
-
-    return open_page
-
-
 def page_text(at) -> str:
     kinds = ("markdown", "caption", "success", "error", "info", "warning", "title", "subheader")
     return "\n".join(str(e.value) for kind in kinds for e in getattr(at, kind))

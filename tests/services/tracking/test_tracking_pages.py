@@ -4,39 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.services import alerts, tracking
-from app.settings import load_settings
-from app.ui import state as ui_state
 from tests.conftest import PROJECT_ROOT
 from tests.warehouse.test_affiliates import build_fixture
 
 PAGES = PROJECT_ROOT / "pages"
 TOKEN = "EAAB" + "z" * 24 + "k9Q7"
-
-
-@pytest.fixture
-def ui(world, monkeypatch, tmp_path):
-    """Pages run against the test world (warehouse path under tmp); `open_page(page, username)` signs in."""
-    env = {"PITBOSS_ENV": "demo", "PITBOSS_DATA_DIR": str(tmp_path), "PITBOSS_WAREHOUSE": str(tmp_path / "wh.duckdb")}
-    monkeypatch.setattr(ui_state, "engine", lambda: world.engine)
-    monkeypatch.setattr(ui_state, "settings", lambda: load_settings(env))
-
-    def open_page(page: str, username: str) -> AppTest:
-        sid = f"page-{username}-{page}"
-        world.execute(
-            "INSERT INTO staff_sessions (id, staff_user_id, staff_version, expires_at) SELECT :sid, id, version,"
-            " now() + interval '1 hour' FROM staff_users WHERE username = :u ON CONFLICT (id) DO NOTHING",
-            sid=sid,
-            u=username,
-        )
-        at = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=30)
-        at.session_state[ui_state.SESSION_KEY] = sid
-        return at.run()
-
-    return open_page
 
 
 def _texts(at: AppTest) -> str:
