@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
@@ -27,35 +27,49 @@ def downsample(df: pl.DataFrame, x: str, ys: Sequence[str], max_points: int = MA
     )
 
 
-def _layout(fig: go.Figure, title: str | None, *, height: int = 320, yformat: str | None = None) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "font": {"size": 15}} if title else None,
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 30},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0},
-        hovermode="x unified",
-        template="plotly_white",
-        colorway=list(COLORS),
-    )
+Figure = dict[str, Any]  # a Plotly figure as JSON: {"data": [...], "layout": {...}}
+
+
+def _figure(
+    traces: list[dict[str, Any]], title: str | None, *, height: int = 320, yformat: str | None = None, **layout: Any
+) -> Figure:
+    """A figure as plain Plotly JSON with Pitboss's look.
+
+    Plain dicts, not `go.Figure` updates: plotly's property-by-property validation and template copies cost
+    tens of milliseconds a figure (most of a page's run time); st.plotly_chart validates the dict once and its
+    Streamlit theme styles the chart in the browser.
+    """
+    base: dict[str, Any] = {
+        "title": {"text": title, "font": {"size": 15}} if title else None,
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 30},
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0},
+        "hovermode": "x unified",
+        "colorway": list(COLORS),
+    }
     if yformat:
-        fig.update_yaxes(tickformat=yformat)
-    return fig
+        base["yaxis"] = {"tickformat": yformat}
+    for key, value in layout.items():
+        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    return {"data": traces, "layout": {k: v for k, v in base.items() if v is not None}}
 
 
-def show(fig: go.Figure, key: str | None = None) -> None:
+def show(fig: Figure, key: str | None = None) -> None:
     """Render a figure full width."""
     st.plotly_chart(fig, width="stretch", config=_CONFIG, key=key)
 
 
 def lines(
     df: pl.DataFrame, x: str, ys: Mapping[str, str], title: str | None = None, *, yformat: str | None = ",.2f"
-) -> go.Figure:
+) -> Figure:
     """One line per column in `ys` (column → legend label)."""
     data = downsample(df, x, list(ys))
-    fig = go.Figure()
-    for col, label in ys.items():
-        fig.add_trace(go.Scatter(x=data[x].to_list(), y=data[col].to_list(), name=label, mode="lines"))
-    return _layout(fig, title, yformat=yformat)
+    xs = data[x].to_list()
+    traces = [
+        {"type": "scatter", "x": xs, "y": data[col].to_list(), "name": label, "mode": "lines"}
+        for col, label in ys.items()
+    ]
+    return _figure(traces, title, yformat=yformat)
 
 
 def bars(
@@ -68,72 +82,82 @@ def bars(
     horizontal: bool = False,
     yformat: str | None = ",.2f",
     height: int = 320,
-) -> go.Figure:
+) -> Figure:
     """Grouped (or stacked) bars, one trace per column in `ys`."""
     data = downsample(df, x, list(ys))
-    fig = go.Figure()
+    xs = data[x].to_list()
+    traces = []
     for col, label in ys.items():
-        xs, vs = data[x].to_list(), data[col].to_list()
+        vs = data[col].to_list()
         if horizontal:
-            fig.add_trace(go.Bar(y=xs, x=vs, name=label, orientation="h"))
+            traces.append({"type": "bar", "y": xs, "x": vs, "name": label, "orientation": "h"})
         else:
-            fig.add_trace(go.Bar(x=xs, y=vs, name=label))
-    fig.update_layout(barmode="stack" if stacked else "group")
+            traces.append({"type": "bar", "x": xs, "y": vs, "name": label})
+    barmode = "stack" if stacked else "group"
     if horizontal:
-        fig.update_yaxes(autorange="reversed")
-        fig.update_xaxes(tickformat=yformat)
-        return _layout(fig, title, height=height)
-    return _layout(fig, title, height=height, yformat=yformat)
+        return _figure(
+            traces,
+            title,
+            height=height,
+            barmode=barmode,
+            yaxis={"autorange": "reversed"},
+            xaxis={"tickformat": yformat},
+        )
+    return _figure(traces, title, height=height, yformat=yformat, barmode=barmode)
 
 
-def choropleth(df: pl.DataFrame, iso3: str, value: str, hover: str, title: str | None, label: str) -> go.Figure:
+def choropleth(df: pl.DataFrame, iso3: str, value: str, hover: str, title: str | None, label: str) -> Figure:
     """A world map coloured by `value` per ISO3 country."""
     data = df.head(MAX_POINTS)
-    fig = go.Figure(
-        go.Choropleth(
-            locations=data[iso3].to_list(),
-            z=data[value].to_list(),
-            text=data[hover].to_list(),
-            locationmode="ISO-3",
-            colorscale="Tealgrn",
-            colorbar={"title": label},
-            marker_line_color="white",
-        )
-    )
-    fig.update_geos(showframe=False, showcoastlines=False, projection_type="natural earth")
-    fig = _layout(fig, title, height=460)
-    fig.update_layout(hovermode="closest")
-    return fig
+    trace = {
+        "type": "choropleth",
+        "locations": data[iso3].to_list(),
+        "z": data[value].to_list(),
+        "text": data[hover].to_list(),
+        "locationmode": "ISO-3",
+        "colorscale": "Tealgrn",
+        "colorbar": {"title": {"text": label}},
+        "marker": {"line": {"color": "white"}},
+    }
+    geo = {"showframe": False, "showcoastlines": False, "projection": {"type": "natural earth"}}
+    return _figure([trace], title, height=460, geo=geo, hovermode="closest")
 
 
-def heatmap(df: pl.DataFrame, row: str, col: str, value: str, title: str | None, *, zformat: str = ".0%") -> go.Figure:
+def heatmap(df: pl.DataFrame, row: str, col: str, value: str, title: str | None, *, zformat: str = ".0%") -> Figure:
     """A heatmap of `value` by `row` × `col` (long format in)."""
     wide = df.pivot(on=col, index=row, values=value, sort_columns=True).sort(row)
     cols = [c for c in wide.columns if c != row][:MAX_POINTS]
-    z = wide.select(cols).to_numpy()
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=cols,
-            y=[str(v) for v in wide[row].to_list()],
-            colorscale="Tealgrn",
-            texttemplate=f"%{{z:{zformat}}}",
-            hovertemplate=f"cohort %{{y}}<br>period %{{x}}<br>%{{z:{zformat}}}<extra></extra>",
-            colorbar={"tickformat": zformat},
-        )
+    trace = {
+        "type": "heatmap",
+        "z": wide.select(cols).rows(),
+        "x": cols,
+        "y": [str(v) for v in wide[row].to_list()],
+        "colorscale": "Tealgrn",
+        "texttemplate": f"%{{z:{zformat}}}",
+        "hovertemplate": f"cohort %{{y}}<br>period %{{x}}<br>%{{z:{zformat}}}<extra></extra>",
+        "colorbar": {"tickformat": zformat},
+    }
+    return _figure(
+        [trace],
+        title,
+        height=max(280, 26 * wide.height + 80),
+        yaxis={"autorange": "reversed", "type": "category"},
+        hovermode="closest",
     )
-    fig = _layout(fig, title, height=max(280, 26 * wide.height + 80))
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_layout(hovermode="closest")
-    return fig
 
 
-def series_lines(
-    df: pl.DataFrame, series: str, x: str, y: str, title: str | None, *, yformat: str = ",.2f"
-) -> go.Figure:
+def series_lines(df: pl.DataFrame, series: str, x: str, y: str, title: str | None, *, yformat: str = ",.2f") -> Figure:
     """One line per value of `series` (long format in), e.g. an LTV curve per cohort."""
-    fig = go.Figure()
+    traces = []
     for key, part in df.sort(series, x).group_by(series, maintain_order=True):
         part = downsample(part, x, [y])
-        fig.add_trace(go.Scatter(x=part[x].to_list(), y=part[y].to_list(), name=str(key[0]), mode="lines+markers"))
-    return _layout(fig, title, height=380, yformat=yformat)
+        traces.append(
+            {
+                "type": "scatter",
+                "x": part[x].to_list(),
+                "y": part[y].to_list(),
+                "name": str(key[0]),
+                "mode": "lines+markers",
+            }  # fmt: skip
+        )
+    return _figure(traces, title, height=380, yformat=yformat)
