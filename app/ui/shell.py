@@ -32,7 +32,6 @@ from auth.sessions import token_session_id
 
 # Demo without a configured key: a random key for this process (cookies die with the process).
 _EPHEMERAL_KEY = secrets.token_urlsafe(48)
-_DEEP_LINK_KEY = "pitboss_deep_link"
 
 
 def _startup_settings() -> Settings:
@@ -114,38 +113,25 @@ def _title(spec: navigation.PageSpec, open_alerts: int) -> str:
 
 
 def _navigation(actor: Actor, engine: Engine) -> StreamlitPage:
+    """The actor's pages by section. Every page keeps its own path (/overview, /players, …): the default page
+    is a hidden "home" that switches to the actor's landing page, because Streamlit serves the default page
+    at "/" and a deep link to its own path would otherwise be "page not found"."""
     landing = navigation.landing_for(actor)
     open_alerts = alerts.open_alert_count(engine, actor)
-    sections = {
-        section: [
-            st.Page(
-                spec.path,
-                title=_title(spec, open_alerts),
-                icon=spec.icon,
-                url_path=spec.url_path,
-                default=spec is landing,
-            )
-            for spec in specs
-        ]
-        for section, specs in navigation.by_section(navigation.pages_for(actor)).items()
-    }
+    by_file: dict[str, StreamlitPage] = {}
+    sections: dict[str, list[StreamlitPage]] = {}
+    for section, specs in navigation.by_section(navigation.pages_for(actor)).items():
+        for spec in specs:
+            page = st.Page(spec.path, title=_title(spec, open_alerts), icon=spec.icon, url_path=spec.url_path)
+            by_file[spec.file] = page
+            sections.setdefault(section, []).append(page)
+
+    def home() -> None:
+        st.switch_page(by_file[landing.file])
+
+    first = next(iter(sections))
+    sections[first].insert(0, st.Page(home, title="Home", url_path="home", default=True, visibility="hidden"))
     return st.navigation(sections, position="sidebar", expanded=True)
-
-
-def _deep_link() -> str | None:
-    """The registered page this tab was opened at (e.g. /players), if any.
-
-    The login page also answers there: no "page not found" dialog, and after sign-in the user lands on
-    that page when the role allows it. Remembered for the tab (the first URL is what counts).
-    """
-    if _DEEP_LINK_KEY not in st.session_state:
-        try:
-            url = st.context.url or ""
-        except Exception:
-            url = ""
-        stem = url.rstrip("/").rsplit("/", 1)[-1]
-        st.session_state[_DEEP_LINK_KEY] = stem if navigation.spec_for(stem) is not None else None
-    return st.session_state[_DEEP_LINK_KEY]
 
 
 # Exact amounts (cents) must fit a KPI tile at 1280 px: a slightly smaller metric value font.
@@ -168,10 +154,12 @@ def run() -> None:
         def login() -> None:
             render_login(authenticator, engine, settings)
 
+        # The sign-in page answers at every page's path: a deep link shows it (no "page not found"), and
+        # as Streamlit identifies a page by its url path, the user lands on that page after signing in.
         pages = [st.Page(login, title="Sign in", icon=":material/login:", url_path="login", default=True)]
-        deep_link = _deep_link()
-        if deep_link:
-            pages.append(st.Page(login, title="Sign in", url_path=deep_link, visibility="hidden"))
+        pages += [
+            st.Page(login, title="Sign in", url_path=spec.url_path, visibility="hidden") for spec in navigation.PAGES
+        ]
         page = st.navigation(pages, position="hidden")
         page.run()
         return

@@ -44,6 +44,15 @@ def test_first_visit_to_a_deep_link_right_after_start_shows_the_login_page(app_s
     screenshot(page, "login_page")
 
 
+def test_a_signed_in_user_opening_a_deep_link_lands_on_that_page(app_server, page):
+    login(page, app_server, "manager")
+    for tab in (page, page.context.new_page()):  # typed into the address bar, and in a new tab
+        goto(tab, app_server, "overview")  # a new Streamlit session that must restore the user from the cookie
+        tab.get_by_role("button", name="Sign out").wait_for()
+        assert tab.get_by_role("heading", name="Overview").count() == 1
+        assert tab.get_by_text("Page not found").count() == 0
+
+
 def test_login_works_and_reload_keeps_the_user_signed_in(app_server, page):
     login(page, app_server, "analyst")
     assert page.get_by_role("heading", name="Overview").count() == 1  # the analyst's landing page
