@@ -68,8 +68,8 @@ m[0].metric(f"Cash balance ({cur})", fmt.money(float(profile["cash_balance"])), 
 m[1].metric(f"Bonus balance ({cur})", fmt.money(float(profile["bonus_balance"])), border=True)
 agrees = profile["cash_balance"] == profile["ledger_cash"] and profile["bonus_balance"] == profile["ledger_bonus"]
 m[2].metric(
-    "Ledger check (balances = Σ ledger)",
-    "✓ agrees" if agrees else "MISMATCH",
+    "Ledger check",
+    "✓ = Σ ledger" if agrees else "MISMATCH",
     help=f"Σ ledger: cash {fmt.money(float(profile['ledger_cash']))}, "
     f"bonus {fmt.money(float(profile['ledger_bonus']))}",
     border=True,
