@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 from app import db, migrate
-from app.settings import PROJECT_ROOT, SECRETS_FILE, SettingsError, get_settings, load_settings
+from app.settings import PROJECT_ROOT, SECRETS_FILE, SettingsError, get_settings
 
 
 class DemoError(RuntimeError):
@@ -25,10 +25,9 @@ class DemoError(RuntimeError):
 def ensure_demo_cookie_key() -> None:
     """Write a random cookie key into the git-ignored secrets file unless one is configured."""
     settings = get_settings()
+    settings.check_production()  # production never gets a generated key: it must be configured
     if settings.cookie_key and settings.cookie_key_problem() is None:
         return
-    if not settings.is_demo:
-        raise SettingsError(f"refusing to generate a cookie key outside demo mode: {settings.cookie_key_problem()}")
     SECRETS_FILE.parent.mkdir(parents=True, exist_ok=True)
     existing = SECRETS_FILE.read_text() if SECRETS_FILE.exists() else ""
     lines = [ln for ln in existing.splitlines() if not ln.strip().startswith("cookie_key")]
@@ -44,8 +43,8 @@ def prepare(scale: str, seed_value: int) -> str:
     from app.services.staff import ensure_demo_staff
     from pipelines.generator import is_seeded, seed
 
-    settings = load_settings()
-    settings.check_production()
+    if not get_settings().is_demo:
+        raise DemoError("make demo sets up demo data and demo accounts: it runs only with PITBOSS_ENV=demo")
     ensure_demo_cookie_key()
     settings = get_settings()
     url = db.database_url(settings)
