@@ -131,6 +131,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, changed: dict[str, int] | None) 
         if before is None or _fingerprint(con, mart.name) != before:
             stale.add(mart.name)
     con.execute("CREATE OR REPLACE TABLE meta.mart_version AS SELECT ? AS version", [MARTS_VERSION])
-    con.executemany(
-        "INSERT INTO meta.mart_build VALUES (?, ?, ?, CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP))", timings
-    )
+    if timings:  # DuckDB's executemany refuses an empty list: a run that changed nothing rebuilds nothing
+        con.executemany(
+            "INSERT INTO meta.mart_build VALUES (?, ?, ?, CAST(now() AT TIME ZONE 'UTC' AS TIMESTAMP))", timings
+        )

@@ -83,7 +83,8 @@ def write_states(con: duckdb.DuckDBPyConnection, loads: list[TableLoad], specs: 
             (ld.table, spec.mode, spec.cursor, ld.state.next_from_ts, ld.state.next_from_id, hist, ld.source_rows)
             + (run_id, now)
         )
-    con.executemany("INSERT INTO meta.watermarks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    if rows:  # DuckDB's executemany refuses an empty list
+        con.executemany("INSERT INTO meta.watermarks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def _raw(spec: TableSpec) -> str:

@@ -57,6 +57,20 @@ def test_incremental_build_equals_full_build(tmp_path):
     con.close()
 
 
+def test_change_to_a_table_no_mart_reads_rebuilds_nothing(tmp_path):
+    """A run that reloaded only the ledger (no mart reads it) keeps every mart and still records the build."""
+    assert marts_to_rebuild({"ledger": 40, "audit_log": 2}, ALL) == []
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_fixture(con)
+    build_marts(con, None)
+    before = _snapshot(con)
+    con.execute("DELETE FROM meta.mart_build")
+    build_marts(con, {"ledger": 40, "audit_log": 2, "bets": 0})
+    assert con.execute("SELECT count(*) FROM meta.mart_build").fetchone()[0] == 0
+    assert _snapshot(con) == before
+    con.close()
+
+
 def test_missing_fx_rate_fails_clearly(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     load_fixture(con)
