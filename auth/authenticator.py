@@ -77,6 +77,23 @@ def issued_token(authenticator: stauth.Authenticate) -> tuple[str, dt.datetime] 
     return token, dt.datetime.fromtimestamp(model.exp_date, tz=dt.UTC)
 
 
+def cookie_username(token: str, cookie_key: str, now: dt.datetime | None = None) -> str | None:
+    """The username in a login cookie signed with `cookie_key` and not yet expired, else None.
+
+    Mirrors `CookieModel._token_decode` + its expiry check, without the library's cookie component (which
+    needs a browser round trip before the value is known)."""
+    try:
+        claims = jwt.decode(token, cookie_key, algorithms=[COOKIE_ALGORITHM])
+    except jwt.PyJWTError:
+        return None
+    username, exp = claims.get("username"), claims.get("exp_date")
+    if not isinstance(username, str) or not isinstance(exp, int | float):
+        return None
+    if exp <= (now or dt.datetime.now(dt.UTC)).timestamp():
+        return None
+    return username
+
+
 def cookie_value(cookie_name: str) -> str | None:
     """The login cookie the browser sent when this session connected (None if absent)."""
     try:

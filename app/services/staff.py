@@ -124,6 +124,14 @@ def login_rows(engine: Engine) -> list[Any]:
         )
 
 
+def display_name(engine: Engine, staff_id: int | None) -> str | None:
+    """The staff member's display name (None for unknown ids)."""
+    if staff_id is None:
+        return None
+    with read_tx(engine) as conn:
+        return conn.execute(sa.text("SELECT display_name FROM staff_users WHERE id = :i"), {"i": staff_id}).scalar()
+
+
 def attempt_login(
     engine: Engine,
     username: str,

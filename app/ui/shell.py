@@ -1,9 +1,11 @@
 """The app shell, run on every script run by `app/main.py`.
 
 1. settings: production refuses to start with a weak cookie key (a clear message, nothing else);
-2. the authenticator, its credentials built from `staff_users` for this run;
-3. who is signed in: the tab's live server-side session, or a login cookie whose session row is live
-   (a cookie whose session was ended — logout, disable, role change — is dropped and deleted);
+2. who is signed in: the tab's live server-side session, or a login cookie (sent when the tab connected)
+   whose session row is live; a cookie whose session was ended — logout, disable, role change — is
+   dropped and deleted;
+3. streamlit-authenticator (credentials built from `staff_users`) only when this run needs it: the sign-in
+   form, or deleting a cookie — signed-in runs never build it (its cookie component is an iframe per tab);
 4. the navigation, built from that actor's permissions (before sign-in only the login page exists),
    the sidebar, and the selected page.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import sys
+from collections.abc import Callable
 
 import streamlit as st
 import streamlit_authenticator as stauth
@@ -26,7 +29,7 @@ from app.settings import Settings, SettingsError
 from app.ui import state
 from app.ui.login import render_login
 from app.ui.sidebar import render_sidebar
-from auth.authenticator import cookie_value, credentials_from_rows, make_authenticator
+from auth.authenticator import cookie_username, cookie_value, credentials_from_rows, make_authenticator
 from auth.identity import Actor
 from auth.sessions import token_session_id
 
@@ -78,30 +81,55 @@ def _ended_notice(engine: Engine, session_id: str) -> str:
     return f"Your session has ended ({reason}). Please sign in again."
 
 
-def resolve_actor(authenticator: stauth.Authenticate, engine: Engine, settings: Settings) -> Actor | None:
-    """The signed-in actor of this run, or None (then only the login page exists)."""
+def _adopt_cookie_session(engine: Engine, settings: Settings) -> Actor | None:
+    """A new browser tab whose login cookie (sent when it connected) names a live server-side session: that
+    session's actor, remembered for the tab, exactly as the library's cookie restore would sign in — but
+    without building the authenticator (its cookie component costs every tab an iframe and a round trip)."""
+    token = cookie_value(settings.cookie_name)
+    if not token or st.session_state.get(state.REJECTED_COOKIE_KEY) == token:
+        return None
+    username = cookie_username(token, settings.cookie_key or _EPHEMERAL_KEY)
+    actor = staff.current_actor(engine, token_session_id(token), settings=settings) if username else None
+    if actor is None or actor.username != username:
+        return None
+    st.session_state[state.SESSION_KEY] = actor.session_id
+    st.session_state.update(
+        username=actor.username,
+        name=staff.display_name(engine, actor.staff_id),
+        roles=list(actor.roles),
+        authentication_status=True,
+    )
+    return actor
+
+
+def resolve_actor(engine: Engine, settings: Settings, authenticator: Callable[[], stauth.Authenticate]) -> Actor | None:
+    """The signed-in actor of this run, or None (then only the login page exists).
+
+    `authenticator()` builds the library object; it is only needed to sign in, or to delete a cookie."""
     sid = state.session_id()
     if st.session_state.pop(state.LOGOUT_KEY, False):
         staff.logout(engine, sid)
-        _sign_out(authenticator, "You have signed out.")
+        _sign_out(authenticator(), "You have signed out.")
         return None
     if sid:
         actor = staff.current_actor(engine, sid, settings=settings)
         if actor is not None and actor.username == st.session_state.get("username"):
             return actor
-        _sign_out(authenticator, _ended_notice(engine, sid))
+        _sign_out(authenticator(), _ended_notice(engine, sid))
         return None
-    # A new browser session: the login cookie is trusted only if its server-side session is live.
+    actor = _adopt_cookie_session(engine, settings)
+    if actor is not None:
+        return actor
+    # No usable cookie. If the library restores one (it reads the same cookie), its session is not live:
+    # drop it, and do not look at that cookie again in this tab.
+    auth = authenticator()
     with contextlib.suppress(LoginError):  # a cookie naming an unknown user: treated as no cookie
-        authenticator.login(location="unrendered")
+        auth.login(location="unrendered")
     if st.session_state.get("authentication_status"):
         token = cookie_value(settings.cookie_name)
         sid = token_session_id(token) if token else None
-        actor = staff.current_actor(engine, sid, settings=settings) if sid else None
-        if actor is not None and actor.username == st.session_state.get("username"):
-            st.session_state[state.SESSION_KEY] = sid
-            return actor
-        _sign_out(authenticator, _ended_notice(engine, sid) if sid else None)
+        st.session_state[state.REJECTED_COOKIE_KEY] = token
+        _sign_out(auth, _ended_notice(engine, sid) if sid else None)
     return None
 
 
@@ -144,15 +172,21 @@ def run() -> None:
     st.html(_STYLE)
     settings = _startup_settings()
     engine = state.engine()
-    authenticator = _authenticator(engine, settings)
-    actor = resolve_actor(authenticator, engine, settings)
+    built: list[stauth.Authenticate] = []
+
+    def authenticator() -> stauth.Authenticate:
+        if not built:
+            built.append(_authenticator(engine, settings))
+        return built[0]
+
+    actor = resolve_actor(engine, settings, authenticator)
     if actor is None or not navigation.pages_for(actor):
         if actor is not None:  # an account whose roles open no page
             staff.logout(engine, actor.session_id)
-            _sign_out(authenticator, "Your account has no pages to open; ask an admin for a role.")
+            _sign_out(authenticator(), "Your account has no pages to open; ask an admin for a role.")
 
         def login() -> None:
-            render_login(authenticator, engine, settings)
+            render_login(authenticator(), engine, settings)
 
         # The sign-in page answers at every page's path: a deep link shows it (no "page not found"), and
         # as Streamlit identifies a page by its url path, the user lands on that page after signing in.

@@ -14,6 +14,7 @@ SESSION_KEY = "pitboss_session_id"  # the live staff_sessions row of this browse
 NOTICE_KEY = "pitboss_notice"  # a message for the login page (signed out, session ended, …)
 LOGOUT_KEY = "pitboss_logout_requested"  # set by the sign-out button's callback
 CHECK_KEY = "pitboss_login_check"  # the LoginCheck of the last form submit
+REJECTED_COOKIE_KEY = "pitboss_rejected_cookie"  # a login cookie of this tab whose session is not live
 
 
 def settings() -> Settings:
