@@ -7,7 +7,7 @@ from app.ui import charts, data, fmt
 from app.ui.filters import render_filters
 from app.ui.freshness import header
 from app.ui.guard import guard_page
-from app.ui.links import definition_link, player_url
+from app.ui.links import definition_link, player_url_expr
 from warehouse import metrics
 
 actor = guard_page(__file__)
@@ -143,7 +143,7 @@ with right:
     else:
         st.dataframe(
             queue.select(
-                pl.col("player_id").map_elements(player_url, return_dtype=pl.String).alias("player"),
+                player_url_expr().alias("player"),
                 "brand",
                 "method",
                 "amount",

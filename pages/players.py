@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-import polars as pl
 import streamlit as st
 
 from app.models import ACCOUNT_STATUSES, KYC_STATUSES
@@ -13,7 +12,7 @@ from app.ui.export import export_buttons
 from app.ui.filters import bind, brand_select, country_select, publish
 from app.ui.freshness import header
 from app.ui.guard import guard_page
-from app.ui.links import player_url
+from app.ui.links import player_url_expr
 from warehouse.api import PlayerFilters
 
 actor = guard_page(__file__)
@@ -103,7 +102,7 @@ if players.is_empty():
     st.stop()
 
 shown = players.select(
-    pl.col("player_id").map_elements(player_url, return_dtype=pl.String).alias("open"),
+    player_url_expr().alias("open"),
     "player_id", "brand_code", "username", "email", "phone", "country_code", "registered_at", "account_status",
     "kyc_status", "risk_score", "affiliate", "channel", "cash_balance", "bonus_balance", "currency",
     "deposit_count", "lifetime_deposits_eur", "lifetime_withdrawals_eur", "lifetime_ngr_eur", "last_activity_at",

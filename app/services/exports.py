@@ -57,8 +57,9 @@ def safe_frame(df: pl.DataFrame) -> pl.DataFrame:
     out = []
     for name, dtype in df.schema.items():
         col = pl.col(name)
-        if dtype.is_nested() or dtype == pl.Object:
-            col = col.map_elements(_as_text, return_dtype=pl.String, skip_nulls=True)
+        if dtype.is_nested() or dtype == pl.Object:  # flattened in Python: no callbacks on polars' thread pool
+            values = [None if v is None else _as_text(v) for v in df.get_column(name).to_list()]
+            col = pl.lit(pl.Series(name, values, dtype=pl.String))
         elif not (dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)):
             out.append(col)
             continue

@@ -101,8 +101,11 @@ def mask_frame(df: pl.DataFrame, fields: Iterable[str] = PERSONAL_FIELDS) -> pl.
         if name in DROP_FIELDS:
             out.append(pl.lit(None, dtype=df.schema[name]).alias(name))
         else:
+            # In Python, not `map_elements`: a Python callback on polars' thread pool needs the GIL there, which
+            # deadlocked the server when several sessions rendered at once.
             masker = _MASKERS[name]
-            out.append(pl.col(name).cast(pl.String).map_elements(masker, return_dtype=pl.String).alias(name))
+            values = df.get_column(name).cast(pl.String).to_list()
+            out.append(pl.Series(name, [masker(v) for v in values], dtype=pl.String))
     return df.with_columns(out) if out else df
 
 

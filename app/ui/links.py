@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import polars as pl
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -33,5 +34,10 @@ def definition_link(metric: str, column: Any = st) -> None:
     page_link("metrics", "Definition", icon=":material/info:", column=column, metric=metric)
 
 
-def player_url(player_id: int) -> str:
-    return url("player_360", player=player_id)
+def player_url_expr(column: str = "player_id") -> pl.Expr:
+    """The Player 360 URL (`/player_360?player=ID`) of every row of an integer column, as a native polars
+    expression.
+
+    Served pages never run Python callbacks inside polars (`map_elements`): polars runs them on its thread
+    pool, which then needs the GIL, and with several sessions rendering at once that deadlocked the server."""
+    return pl.concat_str([pl.lit(url("player_360") + "?player="), pl.col(column).cast(pl.String)])

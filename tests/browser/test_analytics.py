@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from collections.abc import Iterator
 from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 
 from tests.browser.conftest import (
-    SCREENSHOTS,
     AppServer,
     goto,
     login,
@@ -22,13 +20,12 @@ from tests.browser.conftest import (
     start_app_server,
     wait_idle,
 )
-from tests.conftest import PROJECT_ROOT, TINY_AS_OF, drop_database
+from tests.conftest import TINY_AS_OF, drop_database
 from tests.pages.conftest import build_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 FORMULA_USERNAME = "=HYPERLINK(1+2)"
-DOCS_SHOTS = PROJECT_ROOT / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +65,6 @@ def test_manager_overview_filters_url_new_tab(server, page):
     assert page.locator(".js-plotly-plot .scatterlayer .trace, .js-plotly-plot .barlayer .trace").count() > 0
     assert "GGR (EUR)" in main_text(page)
     screenshot(page, "overview")
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(SCREENSHOTS / "overview.png", DOCS_SHOTS / "overview.png")
 
     choose(page, "Period", "Quarter to date")
     choose(page, "Brands", "Crown & Anchor (GBP)", testid="stMultiSelect")
@@ -132,6 +127,3 @@ def test_screenshots_of_every_page(server, page):
         assert "Traceback" not in text and "Error" not in text.split("\n")[0]
         name = path.split("?")[0]
         screenshot(page, f"analytics_{name}")
-        if name == "player_360":
-            DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(SCREENSHOTS / "analytics_player_360.png", DOCS_SHOTS / "player_360.png")
