@@ -799,3 +799,37 @@ class Alert(Base):
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     note: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = updated_col()
+
+
+# --------------------------------------------------------------------------- ingestion tombstones (migration 0004)
+
+
+class IngestTombstone(Base):
+    """A deleted row (or, with `row_id` NULL, a TRUNCATE) of an ingested table, written by triggers only."""
+
+    __tablename__ = "ingest_tombstones"
+    __table_args__ = (Index("ix_ingest_tombstones_deleted_at", "deleted_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(63))
+    row_id: Mapped[int | None] = mapped_column(BigInteger)
+    deleted_at: Mapped[dt.datetime] = created_col()  # the deleting transaction's start (now())
+
+
+class IngestTombstoneHorizon(Base):
+    """The single row saying since when the tombstones are complete (trigger creation, then pruning)."""
+
+    __tablename__ = "ingest_tombstone_horizon"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    complete_since: Mapped[dt.datetime] = mapped_column(TZ)
+
+
+# The ingest reads every incremental table by `updated_at` (migration 0004 adds the indexes that were missing).
+Index("ix_kyc_cases_updated_at", KycCase.updated_at)
+Index("ix_kyc_documents_updated_at", KycDocument.updated_at)
+Index("ix_blacklist_entries_updated_at", BlacklistEntry.updated_at)
+Index("ix_support_tickets_updated_at", SupportTicket.updated_at)
+Index("ix_balance_adjustments_updated_at", BalanceAdjustment.updated_at)
+Index("ix_postbacks_updated_at", Postback.updated_at)
