@@ -6,15 +6,20 @@
 Steps (under the warehouse's ingest lock): clean stale temp files and record crashed runs; capture the
 watermark facts (`watermarks.capture`); build the next snapshot in a temp file (a copy of the served file,
 or a fresh file for full runs); in ONE DuckDB transaction — one REPEATABLE READ snapshot of the source —
-check the schema for drift and load every table; build the marts (`warehouse.build.build_marts`); write
-`meta.snapshot`, `meta.watermarks`, `meta.run_log`; CHECKPOINT, close, fsync, `os.replace` onto the
-served path. Any failure leaves the served file untouched, removes the temp file and is logged.
+check the schema for drift, read the tombstone window (`tombstones.py`), load every table and check the
+deletes the tombstones cannot vouch for (a count check where they are not trusted; a full key
+reconciliation of every delta table once `reconcile_every` — PITBOSS_INGEST_RECONCILE_SECONDS, default
+one hour — has passed since its last one); build the marts (`warehouse.build.build_marts`); write
+`meta.watermarks`, `meta.snapshot`, `meta.run_log` (one transaction); CHECKPOINT, close, fsync,
+`os.replace` onto the served path. Any failure leaves the served file untouched, removes the temp file and
+is logged. After a reconciling run, old tombstones are pruned on the source (best effort).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -24,26 +29,37 @@ from typing import Any
 
 import duckdb
 
-from pipelines.ingest import runlog, snapshot
+from pipelines.ingest import runlog, snapshot, tombstones
 from pipelines.ingest.duck import attach_source, pg_query
 from pipelines.ingest.loaders import (
     TableLoad,
     TableState,
+    content_hashes,
     load_delta,
     load_full,
     raw_columns,
+    raw_counts,
     raw_table_matches,
     read_states,
+    reconcile_keys,
+    unchanged_full,
     verify_counts,
 )
 from pipelines.ingest.loaders import write_states as write_watermarks
 from pipelines.ingest.schema import CATALOG_SQL, check_drift
 from pipelines.ingest.specs import SPECS, TableSpec
-from pipelines.ingest.watermarks import capture, to_naive_utc
+from pipelines.ingest.watermarks import Capture, capture, to_naive_utc
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, dict[str, Any]], None]  # (event, info): "start" {tables}, "table" {table, ...}, "marts"
+TOMBSTONES, COUNT_CHECK, RECONCILED = "tombstones", "count check", "keys reconciled"  # TableResult.deletes
+RECONCILE_ENV = "PITBOSS_INGEST_RECONCILE_SECONDS"
+RECONCILE_EVERY = dt.timedelta(hours=1)  # default age of a table's last full key reconciliation
+# the source's time and identity (another database: nothing carries over), in the run's snapshot
+SOURCE_SQL = (
+    "SELECT now(), current_database() || '/' || (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 
 
 class IngestError(RuntimeError):
@@ -63,6 +79,7 @@ class TableResult:
     error: str | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    deletes: str | None = None  # how deletes were caught: tombstones | count check, + keys reconciled
 
 
 @dataclass
@@ -126,9 +143,10 @@ def _resolve(source: Any, warehouse_path: Path | str | None) -> tuple[str, Path]
     return database_url(source), Path(warehouse_path or source.warehouse_path).resolve()
 
 
-def _source_id(con: duckdb.DuckDBPyConnection) -> str:
-    sql = "SELECT current_database() || '/' || (SELECT oid FROM pg_database WHERE datname = current_database())"
-    return str(con.execute(f"SELECT * FROM {pg_query(sql)}").fetchone()[0])
+def reconcile_every_default() -> dt.timedelta:
+    """PITBOSS_INGEST_RECONCILE_SECONDS (0: every run), else RECONCILE_EVERY."""
+    value = os.environ.get(RECONCILE_ENV, "").strip()
+    return dt.timedelta(seconds=float(value)) if value else RECONCILE_EVERY
 
 
 def _served_state(path: Path) -> tuple[dict[str, TableState], str | None, bool]:
@@ -198,9 +216,14 @@ def run_ingest(
     lock_timeout: float = 600.0,
     specs: tuple[TableSpec, ...] = SPECS,
     build_marts: bool = True,
+    reconcile_every: dt.timedelta | None = None,
 ) -> RunResult:
-    """Run one ingestion into the warehouse; never raises for a failed run (see `RunResult.status`)."""
+    """Run one ingestion into the warehouse; never raises for a failed run (see `RunResult.status`).
+
+    `reconcile_every`: how old a table's last full key reconciliation may get (None: the default).
+    """
     url, warehouse = _resolve(source, warehouse_path)
+    every = reconcile_every_default() if reconcile_every is None else reconcile_every
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     result = RunResult(run_id, "failed", full, str(warehouse), started_at=_utcnow())
     t0 = time.perf_counter()
@@ -221,7 +244,7 @@ def run_ingest(
                 ],
             )
             try:
-                _build(url, warehouse, result, specs, progress, build_marts)
+                _build(url, warehouse, result, specs, progress, build_marts, every)
                 result.status = "ok"
             except Exception as exc:  # logged and reported; the served file is untouched
                 result.error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("schema drift") else str(exc)
@@ -266,6 +289,7 @@ def _build(
     specs: tuple[TableSpec, ...],
     progress: Progress | None,
     with_marts: bool,
+    reconcile_every: dt.timedelta,
 ) -> None:
     from app.db import libpq_dsn
 
@@ -279,49 +303,33 @@ def _build(
     t = result.mark("copy", t)
     con = duckdb.connect(str(tmp))
     try:
+        existing = raw_columns(con)  # before ATTACH: duckdb_columns() would also list the source's catalog
         attach_source(con, url)
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         con.execute("CREATE SCHEMA IF NOT EXISTS meta")
         t_load = result.mark("open_attach", t)
         con.execute("BEGIN")
-        as_of = con.execute(f"SELECT * FROM {pg_query('SELECT now()')}").fetchone()[0]
-        source_id = _source_id(con)
+        as_of, source_id = con.execute(f"SELECT * FROM {pg_query(SOURCE_SQL)}").fetchone()
         if served_source != source_id:
             states, incremental_ok = {}, False  # another database: nothing carries over
         result.full = result.full or not incremental_ok
         result.source_as_of = to_naive_utc(as_of)
-        check_drift(specs, con.execute(f"SELECT * FROM {pg_query(CATALOG_SQL)}").fetchall())
+        catalog = con.execute(f"SELECT * FROM {pg_query(CATALOG_SQL)}").fetchall()
+        check_drift(specs, catalog)
         t = result.mark("drift_check", t_load)
+        since = min((st.next_from_ts for st in states.values() if st.next_from_ts is not None), default=None)
+        window = tombstones.read_window(con, {row[0] for row in catalog}, since)
+        hashes = content_hashes(con, [s for s in specs if s.mode == "full"])
+        t = result.mark("tombstones_hashes", t)
         notify("start", {"tables": [s.name for s in specs], "full": result.full})
-        loads: list[TableLoad] = []
-        existing = raw_columns(con)
-        for spec in specs:
-            tr = TableResult(spec.name, spec.mode, started_at=_utcnow())
-            t1 = time.perf_counter()
-            try:
-                ld = _load_one(con, spec, states.get(spec.name), cap, result.full, existing)
-            except Exception as exc:
-                tr.status, tr.error = "failed", f"{type(exc).__name__}: {exc}"
-                tr.seconds, tr.finished_at = round(time.perf_counter() - t1, 3), _utcnow()
-                result.tables.append(tr)
-                raise IngestError(f"table {spec.name}: {exc}") from exc
-            loads.append(ld)
-            tr.mode, tr.rows_read, tr.rows_merged, tr.rows_deleted = (
-                ld.mode,
-                ld.rows_read,
-                ld.rows_merged,
-                ld.rows_deleted,
-            )
-            tr.watermark, tr.seconds, tr.finished_at = ld.watermark, round(time.perf_counter() - t1, 3), _utcnow()
-            result.tables.append(tr)
-            notify("table", asdict(tr))
-        by_name = {ld.table: ld for ld in loads}
-        delta_specs = [s for s in specs if by_name[s.name].mode != "full" and s.verify_count]
+        plan = _Plan(cap, result.full, existing, window, hashes)
+        loads = _load_tables(con, specs, states, plan, result, notify)
         t = result.mark("tables", t)
-        verify_counts(con, delta_specs, by_name)
-        t = result.mark("verify_counts", t)
+        deletes = _check_deletes(con, specs, states, loads, window, cap, reconcile_every, result, t)
+        t = time.perf_counter()
         for tr in result.tables:
-            tr.rows_merged, tr.rows_deleted = by_name[tr.table].rows_merged, by_name[tr.table].rows_deleted
+            ld = loads[tr.table]
+            tr.rows_merged, tr.rows_deleted, tr.deletes = ld.rows_merged, ld.rows_deleted, deletes.get(tr.table)
         con.execute("COMMIT")
         con.execute("DETACH pg")
         t = result.mark("commit", t)
@@ -335,18 +343,11 @@ def _build(
             result.marts_seconds = round(time.perf_counter() - t_marts, 3)
         t = result.mark("marts", t)
         result.snapshot_id = uuid.uuid4().hex
-        write_watermarks(con, loads, {s.name: s for s in specs}, result.run_id)
-        con.execute("ALTER TABLE meta.watermarks ADD COLUMN source VARCHAR")
-        con.execute("UPDATE meta.watermarks SET source = ?", [source_id])
-        con.execute(
-            "CREATE OR REPLACE TABLE meta.snapshot (snapshot_id VARCHAR, built_at TIMESTAMP, "
-            "source_as_of TIMESTAMP, run_id VARCHAR)"
-        )
-        con.execute(
-            "INSERT INTO meta.snapshot VALUES (?, ?, ?, ?)",
-            [result.snapshot_id, _utcnow(), result.source_as_of, result.run_id],
-        )
+        con.execute("BEGIN")
+        write_watermarks(con, list(loads.values()), {s.name: s for s in specs}, result.run_id, source_id)
+        _write_snapshot_row(con, result)
         _write_meta_run_log(con, warehouse, result)
+        con.execute("COMMIT")
         t = result.mark("meta", t)
         con.execute("CHECKPOINT")
     except BaseException:
@@ -357,10 +358,97 @@ def _build(
     t = result.mark("checkpoint_close", t)
     try:
         snapshot.publish(tmp, warehouse)
-        result.mark("publish", t)
+        t = result.mark("publish", t)
     except BaseException:
         snapshot.remove_db_file(tmp)
         raise
+    if window.available and any(RECONCILED in how for how in deletes.values()):
+        tombstones.prune(libpq_dsn(url))
+        result.mark("prune", t)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every table's load decision needs: the capture, the run kind and the source facts read first."""
+
+    cap: Capture
+    full: bool
+    existing: dict[str, list[tuple[str, str]]]  # raw table layouts of the file being built
+    window: tombstones.Window
+    hashes: dict[str, str]  # content hash per full-mode table
+
+
+def _load_tables(
+    con: duckdb.DuckDBPyConnection,
+    specs: tuple[TableSpec, ...],
+    states: dict[str, TableState],
+    plan: _Plan,
+    result: RunResult,
+    notify: Progress,
+) -> dict[str, TableLoad]:
+    """Load every table (recording a TableResult each); raise IngestError naming the table that failed."""
+    loads: dict[str, TableLoad] = {}
+    for spec in specs:
+        tr = TableResult(spec.name, spec.mode, started_at=_utcnow())
+        t1 = time.perf_counter()
+        try:
+            ld = _load_one(con, spec, states.get(spec.name), plan)
+        except Exception as exc:
+            tr.status, tr.error = "failed", f"{type(exc).__name__}: {exc}"
+            tr.seconds, tr.finished_at = round(time.perf_counter() - t1, 3), _utcnow()
+            result.tables.append(tr)
+            raise IngestError(f"table {spec.name}: {exc}") from exc
+        loads[spec.name] = ld
+        tr.mode, tr.rows_read, tr.rows_merged, tr.rows_deleted = ld.mode, ld.rows_read, ld.rows_merged, ld.rows_deleted
+        tr.watermark, tr.seconds, tr.finished_at = ld.watermark, round(time.perf_counter() - t1, 3), _utcnow()
+        result.tables.append(tr)
+        notify("table", asdict(tr))
+    return loads
+
+
+def _check_deletes(
+    con: duckdb.DuckDBPyConnection,
+    specs: tuple[TableSpec, ...],
+    states: dict[str, TableState],
+    loads: dict[str, TableLoad],
+    window: tombstones.Window,
+    cap: Capture,
+    reconcile_every: dt.timedelta,
+    result: RunResult,
+    t: float,
+) -> dict[str, str]:
+    """Deletes the tombstones cannot vouch for: the count check where they are not trusted, and the periodic
+    full key reconciliation of delta-loaded tables. Returns how deletes were caught, per delta-loaded table."""
+    delta = [s for s in specs if loads[s.name].mode != "full"]
+    untrusted = [s for s in delta if not window.trusted(states[s.name].next_from_ts)]
+    verify_counts(con, untrusted, loads)
+    t = result.mark("count_check", t)
+    how = {s.name: COUNT_CHECK if s in untrusted else TOMBSTONES for s in delta}
+    taken = to_naive_utc(cap.taken_at)
+    for spec in delta:
+        ld = loads[spec.name]
+        last = ld.state.reconciled_at
+        if last is None or taken - last >= reconcile_every:
+            deleted, fetched = reconcile_keys(con, spec)
+            ld.rows_deleted, ld.rows_merged = ld.rows_deleted + deleted, ld.rows_merged + fetched
+            ld.state.reconciled_at = taken
+            how[spec.name] += f" + {RECONCILED}"
+    for name, rows in raw_counts(con, list(specs)).items():
+        loads[name].source_rows = rows
+    result.mark("reconcile", t)
+    return how
+
+
+def _write_snapshot_row(con: duckdb.DuckDBPyConnection, result: RunResult) -> None:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS meta.snapshot (snapshot_id VARCHAR, built_at TIMESTAMP, "
+        "source_as_of TIMESTAMP, run_id VARCHAR)"
+    )
+    con.execute("DELETE FROM meta.snapshot")
+    con.execute(
+        "INSERT INTO meta.snapshot VALUES (?, ?, ?, ?)",
+        [result.snapshot_id, _utcnow(), result.source_as_of, result.run_id],
+    )
 
 
 def _marts_current(con: duckdb.DuckDBPyConnection) -> bool:
@@ -378,27 +466,35 @@ def _marts_current(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(row) and row[0] == version
 
 
-def _load_one(
-    con: duckdb.DuckDBPyConnection,
-    spec: TableSpec,
-    state: TableState | None,
-    cap: Any,
-    full: bool,
-    existing: dict[str, list[tuple[str, str]]],
-) -> TableLoad:
+def _load_one(con: duckdb.DuckDBPyConnection, spec: TableSpec, state: TableState | None, plan: _Plan) -> TableLoad:
+    matches = raw_table_matches(plan.existing, spec)
+    if spec.mode == "full" and not plan.full and matches and state and state.content_hash == plan.hashes[spec.name]:
+        return unchanged_full(spec, state)
     needs_full = (
-        full
+        plan.full
         or spec.mode == "full"
         or state is None
-        or (spec.mode == "incremental" and state.next_from_ts is None)
+        or state.next_from_ts is None
         or (spec.mode == "append" and state.next_from_id is None)
-        or not raw_table_matches(existing, spec)
+        or not matches
+        or plan.window.needs_reload(spec.name, state.truncates)  # truncated, or mass-deleted: cheaper whole
     )
+    handled = state.truncates if state else []
     if needs_full:
-        return load_full(
-            con, spec, cap, count_changes=not full and spec.mode == "full", previous=state, existing=existing
+        ld = load_full(
+            con,
+            spec,
+            plan.cap,
+            compare=not plan.full and spec.mode == "full",
+            previous=state,
+            existing=plan.existing,
+            reset_history=plan.window.new_truncates(spec.name, handled),
+            content_hash=plan.hashes.get(spec.name),
         )
-    return load_delta(con, spec, state, cap)
+    else:
+        ld = load_delta(con, spec, state, plan.cap, plan.window)
+    ld.state.truncates = plan.window.truncates.get(spec.name, [])  # all handled now: reloaded or earlier
+    return ld
 
 
 def _write_meta_run_log(con: duckdb.DuckDBPyConnection, warehouse: Path, result: RunResult) -> None:
@@ -409,7 +505,15 @@ def _write_meta_run_log(con: duckdb.DuckDBPyConnection, warehouse: Path, result:
     df = runlog.to_frame(records).tail(runlog.META_ROWS_KEPT)
     df = df.unique(subset=["run_id", "table"], keep="last", maintain_order=True)
     con.register("__run_log_df", df)
-    con.execute("CREATE OR REPLACE TABLE meta.run_log AS SELECT * FROM __run_log_df")
+    layout = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'meta' AND table_name = 'run_log' ORDER BY column_index"
+    ).fetchall()
+    if [c for (c,) in layout] == df.columns:  # in place: no catalog change to checkpoint
+        con.execute("DELETE FROM meta.run_log")
+        con.execute("INSERT INTO meta.run_log SELECT * FROM __run_log_df")
+    else:
+        con.execute("CREATE OR REPLACE TABLE meta.run_log AS SELECT * FROM __run_log_df")
     con.unregister("__run_log_df")
 
 

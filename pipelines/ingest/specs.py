@@ -3,8 +3,12 @@
 Modes:
 - `full`: small tables, re-copied whole each run through the scanner (deletes are caught for free);
 - `incremental`: rows with `cursor >= lower bound` are re-read through `postgres_query` (index-friendly)
-  and merged by primary key; deletes are caught by a count check plus key reconciliation;
-- `append`: append-only tables read by an id cursor (`id > lower bound`), merged by primary key.
+  and merged by primary key;
+- `append`: append-only tables read by an id cursor (`id > high` plus not-yet-seen id gaps), merged by
+  primary key.
+Deletes in incremental and append tables are caught through the tombstones that triggers (migration 0004)
+record, with a count check + key reconciliation as fallback and a periodic full key reconciliation as the
+safety net (see `tombstones.py`). Their primary key must be one integer column (the tombstones' `row_id`).
 
 The expected columns and types come from `app.models` (the schema the migrations create); a source that
 differs is schema drift and fails the run (see `schema.py`).
@@ -25,7 +29,6 @@ class TableSpec:
     mode: Mode
     cursor: str | None = None  # timestamp column (incremental) or id column (append)
     exclude: tuple[str, ...] = ()  # secret columns never copied into the warehouse
-    verify_count: bool = True  # compare source/warehouse counts each run; reconcile keys on mismatch
 
     def __post_init__(self) -> None:
         if self.mode != "full" and not self.cursor:
@@ -73,10 +76,19 @@ SPECS: tuple[TableSpec, ...] = (
 
 # Source tables deliberately not copied: live login sessions are secrets; the rest is Pitboss's own
 # bookkeeping, not business data: alembic's revision, the audit chain head (audit_log itself is copied),
-# request idempotency keys, and the alert rules/alerts that are evaluated FROM the warehouse after ingestion
-# (pages read them live through the services).
+# request idempotency keys, the alert rules/alerts that are evaluated FROM the warehouse after ingestion
+# (pages read them live through the services), and the ingestion's own tombstones (read, not copied).
 EXCLUDED_TABLES: frozenset[str] = frozenset(
-    {"staff_sessions", "alembic_version", "audit_chain_head", "action_requests", "alert_rules", "alerts"}
+    {
+        "staff_sessions",
+        "alembic_version",
+        "audit_chain_head",
+        "action_requests",
+        "alert_rules",
+        "alerts",
+        "ingest_tombstones",
+        "ingest_tombstone_horizon",
+    }
 )
 
 SPEC_BY_NAME: dict[str, TableSpec] = {s.name: s for s in SPECS}
