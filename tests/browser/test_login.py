@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -131,7 +132,9 @@ def test_wrong_password_then_lockout_then_login_again_after_it_expires(app_serve
     assert_login_page_without_data(page)
     locked_until = app_server.scalar("SELECT locked_until FROM staff_users WHERE username = 'manager'")
     assert locked_until is not None
-    time.sleep(LOCKOUT_SECONDS + 0.5)
+    wait = (locked_until - dt.datetime.now(dt.UTC)).total_seconds()
+    assert 0 < wait <= LOCKOUT_SECONDS
+    time.sleep(wait + 0.5)  # until the lock has expired
     submit_login(page, "manager", "manager-demo-pass")
     page.get_by_role("button", name="Sign out").wait_for()
     assert "Overview" in nav_links(page)
