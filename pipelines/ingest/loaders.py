@@ -1,10 +1,11 @@
 """Per-table loads into `raw.<table>` of the file being built (inside the run's DuckDB transaction).
 
 - full: `CREATE TABLE raw.t AS SELECT <typed columns> FROM pg.public.t` (the scanner, parallel). In an
-  incremental run a `full`-mode table is read into a temp table and raw.t is rewritten in place only when
-  it differs (unchanged tables cost no write and no checkpoint work);
+  incremental run a `full`-mode table whose `content_hashes` value is unchanged is not read at all; a
+  changed one is read into a temp table and raw.t rewritten in place only where it differs;
 - incremental: `postgres_query` pass-through `WHERE updated_at >= <bound>` (index-friendly), then merge by
-  primary key — only rows that are new or whose `updated_at` differs are deleted and re-inserted;
+  primary key — only rows that are new or whose `updated_at` differs are deleted (by rowid, found in one
+  join) and re-inserted;
 - append: `postgres_query` `WHERE id > <high> OR id BETWEEN <gap lo> AND <gap hi> …` (see watermarks.py),
   rows not yet present inserted; the new high and gaps come from the rows read.
 Deletes (incremental and append tables): `apply_tombstones` applies the run's tombstone window
@@ -326,16 +327,15 @@ def load_delta(
     else:
         where = _append_where(cursor, state)
     sql = f"SELECT {_source_cols(spec)} FROM public.{table} WHERE {where}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __delta AS SELECT {_select_list(spec)} FROM {pg_query(sql)}")
-    rows_read = _count(con, "SELECT count(*) FROM __delta")
+    rows_read = _count(con, f"CREATE OR REPLACE TEMP TABLE __delta AS SELECT {_select_list(spec)} FROM {pg_query(sql)}")
     if spec.mode == "append":
-        new_state = _append_state_after_delta(con, spec, state, capture)
+        new_state = _append_state_after_delta(con, spec, state, capture, rows_read)
     else:
         new_state = TableState(next_from_ts=to_naive_utc(capture.time_lower_bound), reconciled_at=state.reconciled_at)
     revived, deleted = 0, 0
     if window is not None and window.counts.get(spec.name):
         revived, deleted = apply_tombstones(con, spec, window)
-    merged = _merge_delta(con, spec)
+    merged = _merge_delta(con, spec) if rows_read + revived else 0
     con.execute("DROP TABLE __delta")
     return TableLoad(
         spec.name, spec.mode, rows_read + revived, merged, deleted, -1, _describe(spec, new_state), new_state
@@ -350,36 +350,42 @@ def _merge_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     append rows are only inserted when their key is new.
     """
     raw, key, cursor = _raw(spec), _key(spec), quote_ident(spec.cursor or "")
-    low = con.execute(f"SELECT min({key}) FROM __delta").fetchone()[0]
-    if low is None:
-        return 0
+    low = int(con.execute(f"SELECT min({key}) FROM __delta").fetchone()[0])
     if spec.mode == "incremental":
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE __hits AS SELECT r.rid, d.{key} AS k, "
             f"r.{cursor} IS NOT DISTINCT FROM d.{cursor} AS same "
-            f"FROM (SELECT rowid AS rid, {key}, {cursor} FROM {raw} WHERE {key} >= {int(low)}) r "
+            f"FROM (SELECT rowid AS rid, {key}, {cursor} FROM {raw} WHERE {key} >= {low}) r "
             f"JOIN __delta d ON r.{key} = d.{key}"
         )
         con.execute(f"DELETE FROM {raw} WHERE rowid IN (SELECT rid FROM __hits WHERE NOT same)")
         present = "SELECT k FROM __hits WHERE same"
     else:
-        present = f"SELECT {key} AS k FROM {raw} WHERE {key} >= {int(low)}"
+        present = f"SELECT {key} AS k FROM {raw} WHERE {key} >= {low}"
     merged = _count(con, f"INSERT INTO {raw} SELECT d.* FROM __delta d ANTI JOIN ({present}) p ON p.k = d.{key}")
-    con.execute("DROP TABLE IF EXISTS __hits")
+    if spec.mode == "incremental":
+        con.execute("DROP TABLE __hits")
     return merged
 
 
 def _append_state_after_delta(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, state: TableState, capture: Capture
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, state: TableState, capture: Capture, rows: int
 ) -> TableState:
     """The new high and gaps from the rows just read (exactly the rows of the ranges asked for)."""
     key = _key(spec)
     old_high = int(state.next_from_id or 0)
-    high = max(old_high, _count(con, f"SELECT coalesce(max({key}), 0) FROM __delta"))
+    high, above = old_high, 0
+    if rows:
+        sql = f"SELECT max({key}), count(*) FILTER (WHERE {key} > {old_high}) FROM __delta"
+        top, above = con.execute(sql).fetchone()
+        high = max(old_high, int(top))
     asked = [*state.gaps, *([(old_high + 1, high)] if high > old_high else [])]
+    if not state.gaps and above == high - old_high:
+        open_ids: Ranges = []  # the new ids are contiguous: no hole to look for
+    else:
+        open_ids = holes(con, "__delta", key, asked) if rows else asked
     history = [*state.history, (capture.taken_at, capture.max_ids.get(spec.name))][-HISTORY_KEPT:]
-    permanent = next_id_bound(history, capture.id_bound_time)
-    gaps = cap_ranges(clip_ranges(holes(con, "__delta", key, asked), permanent))
+    gaps = cap_ranges(clip_ranges(open_ids, next_id_bound(history, capture.id_bound_time)))
     return TableState(to_naive_utc(capture.time_lower_bound), high, gaps, history, state.reconciled_at)
 
 

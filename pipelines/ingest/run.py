@@ -5,14 +5,18 @@
 
 Steps (under the warehouse's ingest lock): clean stale temp files and record crashed runs; capture the
 watermark facts (`watermarks.capture`); build the next snapshot in a temp file (a copy of the served file,
-or a fresh file for full runs); in ONE DuckDB transaction — one REPEATABLE READ snapshot of the source —
-check the schema for drift, read the tombstone window (`tombstones.py`), load every table and check the
-deletes the tombstones cannot vouch for (a count check where they are not trusted; a full key
-reconciliation of every delta table once `reconcile_every` — PITBOSS_INGEST_RECONCILE_SECONDS, default
-one hour — has passed since its last one); build the marts (`warehouse.build.build_marts`); write
-`meta.watermarks`, `meta.snapshot`, `meta.run_log` (one transaction); CHECKPOINT, close, fsync,
-`os.replace` onto the served path. Any failure leaves the served file untouched, removes the temp file and
-is logged. After a reconciling run, old tombstones are pruned on the source (best effort).
+whose cursor states are read through the same connection, or a fresh file for full runs); in ONE DuckDB
+transaction — one REPEATABLE READ snapshot of the source — check the schema for drift, read the tombstone
+window (`tombstones.py`) and the content hashes of the full-mode tables (unchanged ones are not read),
+load every table and check the deletes the tombstones cannot vouch for (a count check where they are not
+trusted; a full key reconciliation of every delta table once `reconcile_every` — env
+PITBOSS_INGEST_RECONCILE_SECONDS, default one hour — has passed since its last one); COMMIT (with
+checkpoint_threshold 0 the commit is the checkpoint: the changes go into the file once, not through the
+WAL first); build the marts
+(`warehouse.build.build_marts`); write `meta.watermarks`, `meta.run_log`, `meta.snapshot` (one
+transaction); close, fsync, `os.replace` onto the served path. Any failure leaves the served file
+untouched, removes the temp file and is logged. After a reconciling run, old tombstones are pruned on the
+source (best effort).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import duckdb
 
 from pipelines.ingest import runlog, snapshot, tombstones
 from pipelines.ingest.duck import attach_source, pg_query
+from pipelines.ingest.duck import connect as duck_connect
 from pipelines.ingest.loaders import (
     TableLoad,
     TableState,
@@ -55,6 +60,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, dict[str, Any]], None]  # (event, info): "start" {tables}, "table" {table, ...}, "marts"
 TOMBSTONES, COUNT_CHECK, RECONCILED = "tombstones", "count check", "keys reconciled"  # TableResult.deletes
 RECONCILE_ENV = "PITBOSS_INGEST_RECONCILE_SECONDS"
+META_TAIL_BYTES = 256 << 10  # sidecar bytes read for meta.run_log when the copy already holds the history
+CHECKPOINT_ON_COMMIT = "0b"  # checkpoint_threshold for the load and meta commits (the file is checkpointed anyway)
 RECONCILE_EVERY = dt.timedelta(hours=1)  # default age of a table's last full key reconciliation
 # the source's time and identity (another database: nothing carries over), in the run's snapshot
 SOURCE_SQL = (
@@ -149,31 +156,59 @@ def reconcile_every_default() -> dt.timedelta:
     return dt.timedelta(seconds=float(value)) if value else RECONCILE_EVERY
 
 
-def _served_state(path: Path) -> tuple[dict[str, TableState], str | None, bool]:
-    """(cursor states, source id, usable for incremental) of the served warehouse."""
+def _states_of(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, TableState], str | None]:
+    """(cursor states, source id) recorded in a warehouse file; ({}, None) when none are usable."""
+    try:
+        states = read_states(con)
+        row = con.execute("SELECT any_value(source) FROM meta.watermarks").fetchone() if states else None
+    except duckdb.Error:
+        return {}, None
+    return states, (row[0] if row else None)
+
+
+def _served_state(path: Path) -> tuple[dict[str, TableState], str | None]:
+    """(cursor states, source id) of the served warehouse, read-only (full runs keep its id history)."""
     if not path.exists():
-        return {}, None, False
+        return {}, None
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         log.warning("served warehouse %s cannot be opened (%s): full rebuild", path, exc)
-        return {}, None, False
+        return {}, None
     try:
-        states = read_states(con)
-        src = None
-        if states:
-            row = con.execute("SELECT any_value(source) FROM meta.watermarks").fetchone()
-            src = row[0] if row else None
-        return states, src, bool(states) and not snapshot.wal_path(path).exists()
-    except duckdb.Error:
-        return {}, None, False
+        return _states_of(con)
     finally:
         con.close()
 
 
+def _open_build_file(
+    warehouse: Path, run_id: str, full: bool
+) -> tuple[duckdb.DuckDBPyConnection, Path, dict[str, TableState], str | None, bool]:
+    """(connection, temp path, states, source id, incremental possible) of the file the run builds.
+
+    Incremental: a copy of the served file, whose states are read through the same connection (one open);
+    a copy without usable states, or one that cannot be opened, is dropped for a fresh file.
+    """
+    if not full and warehouse.exists() and not snapshot.wal_path(warehouse).exists():
+        tmp = snapshot.prepare(warehouse, run_id, copy_served=True)
+        try:
+            con = duck_connect(str(tmp))
+        except duckdb.Error as exc:
+            log.warning("served warehouse %s cannot be opened (%s): full rebuild", warehouse, exc)
+        else:
+            states, source = _states_of(con)
+            if states:
+                return con, tmp, states, source, True
+            con.close()
+        snapshot.remove_db_file(tmp)
+    states, source = _served_state(warehouse) if full else ({}, None)
+    tmp = snapshot.prepare(warehouse, run_id, copy_served=False)
+    return duck_connect(str(tmp)), tmp, states, source, False
+
+
 def _recover_log(warehouse: Path) -> None:
     """Record runs that died without their end line (crashed, or killed right after publishing)."""
-    records = runlog.read_records(warehouse)
+    records = runlog.read_records(warehouse, runlog.TAIL_BYTES)
     dead = runlog.unfinished_runs(records)
     if not dead:
         return
@@ -295,19 +330,16 @@ def _build(
 
     notify = progress or (lambda event, info: None)
     t = time.perf_counter()
-    states, served_source, incremental_ok = _served_state(warehouse)
-    t = result.mark("served_state", t)
     cap = capture(libpq_dsn(url), [s for s in specs if s.mode == "append"])
     t = result.mark("capture", t)
-    tmp = snapshot.prepare(warehouse, result.run_id, copy_served=incremental_ok and not result.full)
-    t = result.mark("copy", t)
-    con = duckdb.connect(str(tmp))
+    con, tmp, states, served_source, incremental_ok = _open_build_file(warehouse, result.run_id, result.full)
+    t = result.mark("copy_open", t)
     try:
         existing = raw_columns(con)  # before ATTACH: duckdb_columns() would also list the source's catalog
         attach_source(con, url)
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         con.execute("CREATE SCHEMA IF NOT EXISTS meta")
-        t_load = result.mark("open_attach", t)
+        t_load = result.mark("attach", t)
         con.execute("BEGIN")
         as_of, source_id = con.execute(f"SELECT * FROM {pg_query(SOURCE_SQL)}").fetchone()
         if served_source != source_id:
@@ -330,7 +362,8 @@ def _build(
         for tr in result.tables:
             ld = loads[tr.table]
             tr.rows_merged, tr.rows_deleted, tr.deletes = ld.rows_merged, ld.rows_deleted, deletes.get(tr.table)
-        con.execute("COMMIT")
+        con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_ON_COMMIT}'")
+        con.execute("COMMIT")  # a checkpoint: the changes go straight into the file, not through the WAL first
         con.execute("DETACH pg")
         t = result.mark("commit", t)
         result.load_seconds = round(time.perf_counter() - t_load, 3)
@@ -339,23 +372,26 @@ def _build(
             t_marts = time.perf_counter()
             from warehouse.build import build_marts
 
+            con.execute("RESET checkpoint_threshold")  # the mart build commits many times: WAL as usual
             build_marts(con, None if result.full else result.changed)
+            con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_ON_COMMIT}'")
             result.marts_seconds = round(time.perf_counter() - t_marts, 3)
         t = result.mark("marts", t)
         result.snapshot_id = uuid.uuid4().hex
         con.execute("BEGIN")
         write_watermarks(con, list(loads.values()), {s.name: s for s in specs}, result.run_id, source_id)
+        _write_meta_run_log(con, warehouse, result)  # before the snapshot row: it reads the previous one
         _write_snapshot_row(con, result)
-        _write_meta_run_log(con, warehouse, result)
         con.execute("COMMIT")
         t = result.mark("meta", t)
-        con.execute("CHECKPOINT")
+        con.execute("CHECKPOINT")  # whatever is left in the WAL (normally nothing)
+        t = result.mark("checkpoint", t)
     except BaseException:
         con.close()
         snapshot.remove_db_file(tmp)
         raise
     con.close()
-    t = result.mark("checkpoint_close", t)
+    t = result.mark("close", t)
     try:
         snapshot.publish(tmp, warehouse)
         t = result.mark("publish", t)
@@ -498,23 +534,50 @@ def _load_one(con: duckdb.DuckDBPyConnection, spec: TableSpec, state: TableState
 
 
 def _write_meta_run_log(con: duckdb.DuckDBPyConnection, warehouse: Path, result: RunResult) -> None:
-    """meta.run_log = recent sidecar history + this run (as it will be logged when it completes)."""
+    """meta.run_log = recent sidecar history + this run (as it will be logged when it completes).
+
+    The copied file already holds the history up to the previous snapshot, so only the sidecar records
+    from that snapshot's run on are merged in (the oldest rows beyond META_ROWS_KEPT then dropped); a file
+    without a current meta.run_log, or whose run is no longer in the sidecar's tail, gets it rebuilt.
+    """
     done = RunResult(**{**result.__dict__, "status": "ok", "finished_at": _utcnow()})
     done.seconds = round((done.finished_at - done.started_at).total_seconds(), 3)
-    records = runlog.read_records(warehouse) + _log_records(done)
-    df = runlog.to_frame(records).tail(runlog.META_ROWS_KEPT)
+    previous = _previous_snapshot_run(con)
+    records = runlog.read_records(warehouse, META_TAIL_BYTES) if previous else []
+    first = next((i for i, r in enumerate(records) if r.get("run_id") == previous), None)
+    if previous and first is None:
+        records = runlog.read_records(warehouse, runlog.TAIL_BYTES)
+        first = next((i for i, r in enumerate(records) if r.get("run_id") == previous), None)
+    if first is None:
+        records = runlog.read_records(warehouse, runlog.TAIL_BYTES) + _log_records(done)
+        df = runlog.to_frame(records).tail(runlog.META_ROWS_KEPT)
+        df = df.unique(subset=["run_id", "table"], keep="last", maintain_order=True)
+        con.register("__run_log_df", df)
+        con.execute("CREATE OR REPLACE TABLE meta.run_log AS SELECT * FROM __run_log_df")
+        con.unregister("__run_log_df")
+        return
+    df = runlog.to_frame(records[first:] + _log_records(done))
     df = df.unique(subset=["run_id", "table"], keep="last", maintain_order=True)
     con.register("__run_log_df", df)
-    layout = con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = 'meta' AND table_name = 'run_log' ORDER BY column_index"
-    ).fetchall()
-    if [c for (c,) in layout] == df.columns:  # in place: no catalog change to checkpoint
-        con.execute("DELETE FROM meta.run_log")
-        con.execute("INSERT INTO meta.run_log SELECT * FROM __run_log_df")
-    else:
-        con.execute("CREATE OR REPLACE TABLE meta.run_log AS SELECT * FROM __run_log_df")
+    con.execute('DELETE FROM meta.run_log m USING __run_log_df n WHERE m.run_id = n.run_id AND m."table" = n."table"')
+    con.execute("INSERT INTO meta.run_log SELECT * FROM __run_log_df")
     con.unregister("__run_log_df")
+    con.execute(
+        "DELETE FROM meta.run_log WHERE rowid IN (SELECT rowid FROM meta.run_log "
+        f"ORDER BY started_at DESC NULLS LAST OFFSET {runlog.META_ROWS_KEPT})"
+    )
+
+
+def _previous_snapshot_run(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run id of the copied snapshot when its meta.run_log has the current layout (else None)."""
+    layout = con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'meta' AND table_name IN ('run_log', 'snapshot') ORDER BY table_name, column_index"
+    ).fetchall()
+    if [c for t, c in layout if t == "run_log"] != list(runlog.COLUMNS) or not any(t == "snapshot" for t, _ in layout):
+        return None
+    row = con.execute("SELECT run_id FROM meta.snapshot").fetchone()
+    return row[0] if row else None
 
 
 def run_forever(

@@ -9,7 +9,9 @@ killed before its end line is found by the next run (a `start` without a `run` l
 A torn last line (kill -9 mid-write) is terminated before appending and skipped by readers.
 
 Every successful snapshot copies the recent sidecar rows (plus its own) into `meta.run_log` in the
-warehouse file, so the log is also queryable next to the data. `recent_runs()` reads the sidecar.
+warehouse file, so the log is also queryable next to the data. `recent_runs()` reads the sidecar. A run
+itself only reads the sidecar's last TAIL_BYTES (crash recovery and meta.run_log need recent lines only:
+every run records the crashed runs before it), so its cost does not grow with the sidecar.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ RUN_ROW = "*"  # the `table` value of a run's summary row
 META_ROWS_KEPT = 5000  # rows of history copied into meta.run_log
 SIDECAR_MAX_LINES = 100_000  # beyond this the sidecar is trimmed to its newest SIDECAR_KEEP_LINES
 SIDECAR_KEEP_LINES = 50_000
+TAIL_BYTES = 2 << 20  # what a run reads of the sidecar: more than META_ROWS_KEPT lines (~250 bytes each)
 
 
 def sidecar_path(warehouse: Path) -> Path:
@@ -97,13 +100,21 @@ def trim(warehouse: Path, max_lines: int = SIDECAR_MAX_LINES, keep: int = SIDECA
     return True
 
 
-def read_records(warehouse: Path) -> list[dict[str, Any]]:
-    """All parseable lines of the sidecar, oldest first."""
+def read_records(warehouse: Path, tail_bytes: int | None = None) -> list[dict[str, Any]]:
+    """All parseable lines of the sidecar (or of its last `tail_bytes`), oldest first."""
     path = sidecar_path(warehouse)
     if not path.exists():
         return []
+    with path.open("rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        start = 0 if tail_bytes is None else max(0, size - tail_bytes)
+        fh.seek(start)
+        data = fh.read()
+    lines = data.splitlines()
+    if start > 0 and lines:
+        lines = lines[1:]  # the first line was cut by the seek
     out = []
-    for line in path.read_bytes().splitlines():
+    for line in lines:
         try:
             rec = json.loads(line)
         except ValueError:

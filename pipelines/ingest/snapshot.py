@@ -2,10 +2,14 @@
 
 A run builds the next snapshot in `<warehouse>.tmp-<run_id>` in the same directory (a copy of the served
 file for incremental runs, a fresh file for full runs), checkpoints and closes it, fsyncs it and
-`os.replace`s it onto the served path, then fsyncs the directory. The copy's write-back starts at once in
-a background thread (an early fsync that overlaps with the run's reads; the final fsync stays). Readers
-that still hold the old file keep reading the old snapshot; new opens see the new one. A crash leaves at
-most a stale temp file, which the next run deletes (under the lock).
+`os.replace`s it onto the served path, then fsyncs the directory. Readers that still hold the old file
+keep reading the old snapshot; new opens see the new one. A crash leaves at most a stale temp file,
+which the next run deletes (under the lock).
+
+Two things are kept off the run's path: the copy's write-back starts at once in a background thread (an
+early fsync that overlaps with the run's reads; the final fsync stays), and the replaced file is
+hard-linked before the replace and unlinked in a background thread (freeing a big file's blocks takes
+tens of milliseconds; a link left behind by a crash is removed by the next run).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 TMP_MARK = ".tmp-"
+OLD_MARK = ".old-"  # a replaced snapshot, unlinked in the background
 
 
 class LockTimeout(RuntimeError):
@@ -69,11 +74,12 @@ def remove_db_file(db_file: Path) -> None:
 
 
 def clean_stale_temps(warehouse: Path) -> list[Path]:
-    """Delete temp files of crashed runs (call with the lock held); return what was removed."""
+    """Delete temp files of crashed runs and replaced snapshots left behind (call with the lock held)."""
     removed = []
-    for p in sorted(warehouse.parent.glob(f"{warehouse.name}{TMP_MARK}*")):
-        p.unlink(missing_ok=True)
-        removed.append(p)
+    for mark in (TMP_MARK, OLD_MARK):
+        for p in sorted(warehouse.parent.glob(f"{warehouse.name}{mark}*")):
+            p.unlink(missing_ok=True)
+            removed.append(p)
     return removed
 
 
@@ -116,8 +122,23 @@ def publish(tmp: Path, warehouse: Path) -> None:
     _fsync(tmp)
     # A stale WAL of the served file would be replayed onto the new file: it must not survive.
     wal_path(warehouse).unlink(missing_ok=True)
+    old = _keep_old(warehouse, tmp)
     os.replace(tmp, warehouse)
     _fsync(warehouse.parent, directory=True)
+    if old is not None:  # freeing a big file's blocks takes a while: not on the run's path
+        threading.Thread(target=old.unlink, kwargs={"missing_ok": True}, name=f"unlink-{old.name}").start()
+
+
+def _keep_old(warehouse: Path, tmp: Path) -> Path | None:
+    """Hard-link the served file to a name the replace leaves alone, so `os.replace` does not free it."""
+    old = warehouse.with_name(warehouse.name + OLD_MARK + tmp.name.rsplit(TMP_MARK, 1)[-1])
+    try:
+        os.link(warehouse, old)
+    except FileNotFoundError:
+        return None
+    except OSError:  # no hard links here: the replace frees the old file itself
+        return None
+    return old
 
 
 def file_identity(path: Path) -> tuple[int, int, int] | None:

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -176,8 +177,14 @@ def test_run_log_sidecar_and_meta_and_crash_recovery(source_db: str, warehouse: 
     )
     stale = snapshot.temp_path(warehouse, "dead-run")
     stale.write_bytes(b"half a database")
+    replaced = warehouse.with_name(warehouse.name + snapshot.OLD_MARK + "dead-run")  # killed before its unlink
+    replaced.write_bytes(b"an old snapshot")
     second = run_ingest(source_db, warehouse).raise_for_status()
-    assert not stale.exists()
+    assert not stale.exists() and not replaced.exists()
+    deadline = time.monotonic() + 10  # the replaced snapshot is unlinked in the background
+    while list(warehouse.parent.glob(f"*{snapshot.OLD_MARK}*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not list(warehouse.parent.glob(f"*{snapshot.OLD_MARK}*"))
     runs = runlog.recent_runs(warehouse, limit=10, per_table=False)
     status = dict(zip(runs["run_id"], runs["status"], strict=True))
     assert status == {first.run_id: "ok", "dead-run": "crashed", second.run_id: "ok"}
@@ -223,3 +230,25 @@ def test_sidecar_survives_a_torn_line_and_stays_bounded(tmp_path: Path) -> None:
     assert len(runlog.sidecar_path(wh).read_bytes().splitlines()) == 50
     runs = runlog.recent_runs(wh, limit=100, per_table=False)
     assert runs["run_id"][0] == "r79" and runs.height == 25
+
+
+def test_meta_run_log_merges_failed_runs_and_stays_bounded(
+    source_db: str, engine: sa.Engine, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = run_ingest(source_db, warehouse, build_marts=False).raise_for_status()
+    with engine.begin() as c:
+        c.exec_driver_sql("ALTER TABLE bets ADD COLUMN promo_code text")
+    failed = run_ingest(source_db, warehouse, build_marts=False)
+    assert failed.status == "failed"
+    with engine.begin() as c:
+        c.exec_driver_sql("ALTER TABLE bets DROP COLUMN promo_code")
+    last = run_ingest(source_db, warehouse, build_marts=False).raise_for_status()
+    meta = dict(q(warehouse, "SELECT run_id, status FROM meta.run_log WHERE \"table\" = '*'"))
+    assert meta == {first.run_id: "ok", failed.run_id: "failed", last.run_id: "ok"}
+    per_run = dict(q(warehouse, "SELECT run_id, count(*) FROM meta.run_log GROUP BY 1"))
+    assert per_run[last.run_id] == len(SPECS) + 1  # one row per table and the run row, no duplicates
+    monkeypatch.setattr(runlog, "META_ROWS_KEPT", 2 * (len(SPECS) + 1))
+    for _ in range(3):
+        newest = run_ingest(source_db, warehouse, build_marts=False).raise_for_status()
+    rows = q(warehouse, "SELECT run_id FROM meta.run_log")
+    assert len(rows) == 2 * (len(SPECS) + 1) and (newest.run_id,) in rows
