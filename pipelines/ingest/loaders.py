@@ -110,14 +110,11 @@ def write_states(
     specs: dict[str, TableSpec],
     run_id: str,
     source: str,
+    layout: list[tuple[str, str]] | None,
 ) -> None:
-    """Replace meta.watermarks (in place when its layout is current: no catalog change)."""
+    """Replace meta.watermarks (in place when its `layout`, from `table_columns`, is current)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
-    layout = con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = 'meta' AND table_name = 'watermarks' ORDER BY column_index"
-    ).fetchall()
-    if [tuple(c) for c in layout] == list(WATERMARK_COLUMNS):
+    if layout == list(WATERMARK_COLUMNS):
         con.execute("DELETE FROM meta.watermarks")
     else:
         cols = ", ".join(f"{name} {dtype}" for name, dtype in WATERMARK_COLUMNS)
@@ -161,15 +158,24 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(con.execute(sql).fetchone()[0])
 
 
-def raw_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
-    """Columns (name, type) of every raw.<table> in the file being built."""
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, list[tuple[str, str]]]:
+    """Columns (name, type) of every table of `schema` in the file being built.
+
+    Call it before the source is attached: duckdb_columns() would list the source's catalog too.
+    """
     out: dict[str, list[tuple[str, str]]] = {}
     for table, name, dtype in con.execute(
         "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = 'raw' ORDER BY table_name, column_index"
+        "AND schema_name = ? ORDER BY table_name, column_index",
+        [schema],
     ).fetchall():
         out.setdefault(table, []).append((name, dtype))
     return out
+
+
+def raw_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """Columns (name, type) of every raw.<table> in the file being built."""
+    return table_columns(con, "raw")
 
 
 def raw_table_matches(existing: dict[str, list[tuple[str, str]]], spec: TableSpec) -> bool:

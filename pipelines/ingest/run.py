@@ -47,6 +47,7 @@ from pipelines.ingest.loaders import (
     raw_table_matches,
     read_states,
     reconcile_keys,
+    table_columns,
     unchanged_full,
     verify_counts,
 )
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, dict[str, Any]], None]  # (event, info): "start" {tables}, "table" {table, ...}, "marts"
 TOMBSTONES, COUNT_CHECK, RECONCILED = "tombstones", "count check", "keys reconciled"  # TableResult.deletes
 RECONCILE_ENV = "PITBOSS_INGEST_RECONCILE_SECONDS"
-META_TAIL_BYTES = 256 << 10  # sidecar bytes read for meta.run_log when the copy already holds the history
+META_TAIL_BYTES = 256 << 10  # sidecar bytes read for crash recovery, and for meta.run_log when the copy holds it
 CHECKPOINT_ON_COMMIT = "0b"  # checkpoint_threshold for the load and meta commits (the file is checkpointed anyway)
 RECONCILE_EVERY = dt.timedelta(hours=1)  # default age of a table's last full key reconciliation
 # the source's time and identity (another database: nothing carries over), in the run's snapshot
@@ -208,7 +209,7 @@ def _open_build_file(
 
 def _recover_log(warehouse: Path) -> None:
     """Record runs that died without their end line (crashed, or killed right after publishing)."""
-    records = runlog.read_records(warehouse, runlog.TAIL_BYTES)
+    records = runlog.read_records(warehouse, META_TAIL_BYTES)  # every run recovers the dead runs before it
     dead = runlog.unfinished_runs(records)
     if not dead:
         return
@@ -336,6 +337,8 @@ def _build(
     t = result.mark("copy_open", t)
     try:
         existing = raw_columns(con)  # before ATTACH: duckdb_columns() would also list the source's catalog
+        meta_layout = table_columns(con, "meta")
+        marts_current = with_marts and _marts_current(con)
         attach_source(con, url)
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         con.execute("CREATE SCHEMA IF NOT EXISTS meta")
@@ -362,28 +365,25 @@ def _build(
         for tr in result.tables:
             ld = loads[tr.table]
             tr.rows_merged, tr.rows_deleted, tr.deletes = ld.rows_merged, ld.rows_deleted, deletes.get(tr.table)
-        con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_ON_COMMIT}'")
-        con.execute("COMMIT")  # a checkpoint: the changes go straight into the file, not through the WAL first
-        con.execute("DETACH pg")
-        t = result.mark("commit", t)
-        result.load_seconds = round(time.perf_counter() - t_load, 3)
-        if with_marts and (result.full or any(result.changed.values()) or not _marts_current(con)):
-            notify("marts", {})
-            t_marts = time.perf_counter()
-            from warehouse.build import build_marts
-
-            con.execute("RESET checkpoint_threshold")  # the mart build commits many times: WAL as usual
-            build_marts(con, None if result.full else result.changed)
-            con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_ON_COMMIT}'")
-            result.marts_seconds = round(time.perf_counter() - t_marts, 3)
-        t = result.mark("marts", t)
+        con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_ON_COMMIT}'")  # a commit is a checkpoint: the
+        # changes go straight into the file instead of through the WAL first (the file is checkpointed anyway)
+        if with_marts and (result.full or any(result.changed.values()) or not marts_current):
+            con.execute("COMMIT")
+            con.execute("DETACH pg")
+            t = result.mark("commit", t)
+            result.load_seconds = round(time.perf_counter() - t_load, 3)
+            _build_marts(con, result, notify)
+            t = result.mark("marts", t)
+            con.execute("BEGIN")
         result.snapshot_id = uuid.uuid4().hex
-        con.execute("BEGIN")
-        write_watermarks(con, list(loads.values()), {s.name: s for s in specs}, result.run_id, source_id)
-        _write_meta_run_log(con, warehouse, result)  # before the snapshot row: it reads the previous one
+        by_spec = {s.name: s for s in specs}
+        write_watermarks(con, list(loads.values()), by_spec, result.run_id, source_id, meta_layout.get("watermarks"))
+        _write_meta_run_log(con, warehouse, result, meta_layout)  # before the snapshot row: reads the previous
         _write_snapshot_row(con, result)
-        con.execute("COMMIT")
         t = result.mark("meta", t)
+        con.execute("COMMIT")  # without marts: the load and the meta in one transaction, one checkpoint
+        result.load_seconds = result.load_seconds or round(time.perf_counter() - t_load, 3)
+        t = result.mark("commit", t)
         con.execute("CHECKPOINT")  # whatever is left in the WAL (normally nothing)
         t = result.mark("checkpoint", t)
     except BaseException:
@@ -487,6 +487,18 @@ def _write_snapshot_row(con: duckdb.DuckDBPyConnection, result: RunResult) -> No
     )
 
 
+def _build_marts(con: duckdb.DuckDBPyConnection, result: RunResult, notify: Progress) -> None:
+    """Build the marts (all after a full load, else those reading a changed table); WAL as usual meanwhile."""
+    from warehouse.build import build_marts
+
+    notify("marts", {})
+    t_marts = time.perf_counter()
+    con.execute("RESET checkpoint_threshold")  # the mart build commits many times
+    build_marts(con, None if result.full else result.changed)
+    con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_ON_COMMIT}'")
+    result.marts_seconds = round(time.perf_counter() - t_marts, 3)
+
+
 def _marts_current(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the copied file's marts were built by the current mart definitions (then an incremental run
     that changed no raw row can skip the mart step: the copied marts already match the raw tables)."""
@@ -533,7 +545,9 @@ def _load_one(con: duckdb.DuckDBPyConnection, spec: TableSpec, state: TableState
     return ld
 
 
-def _write_meta_run_log(con: duckdb.DuckDBPyConnection, warehouse: Path, result: RunResult) -> None:
+def _write_meta_run_log(
+    con: duckdb.DuckDBPyConnection, warehouse: Path, result: RunResult, meta_layout: dict[str, list[tuple[str, str]]]
+) -> None:
     """meta.run_log = recent sidecar history + this run (as it will be logged when it completes).
 
     The copied file already holds the history up to the previous snapshot, so only the sidecar records
@@ -542,7 +556,7 @@ def _write_meta_run_log(con: duckdb.DuckDBPyConnection, warehouse: Path, result:
     """
     done = RunResult(**{**result.__dict__, "status": "ok", "finished_at": _utcnow()})
     done.seconds = round((done.finished_at - done.started_at).total_seconds(), 3)
-    previous = _previous_snapshot_run(con)
+    previous = _previous_snapshot_run(con, meta_layout)
     records = runlog.read_records(warehouse, META_TAIL_BYTES) if previous else []
     first = next((i for i, r in enumerate(records) if r.get("run_id") == previous), None)
     if previous and first is None:
@@ -568,13 +582,10 @@ def _write_meta_run_log(con: duckdb.DuckDBPyConnection, warehouse: Path, result:
     )
 
 
-def _previous_snapshot_run(con: duckdb.DuckDBPyConnection) -> str | None:
+def _previous_snapshot_run(con: duckdb.DuckDBPyConnection, meta_layout: dict[str, list[tuple[str, str]]]) -> str | None:
     """The run id of the copied snapshot when its meta.run_log has the current layout (else None)."""
-    layout = con.execute(
-        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = 'meta' AND table_name IN ('run_log', 'snapshot') ORDER BY table_name, column_index"
-    ).fetchall()
-    if [c for t, c in layout if t == "run_log"] != list(runlog.COLUMNS) or not any(t == "snapshot" for t, _ in layout):
+    run_log = [name for name, _ in meta_layout.get("run_log", [])]
+    if run_log != list(runlog.COLUMNS) or "snapshot" not in meta_layout:
         return None
     row = con.execute("SELECT run_id FROM meta.snapshot").fetchone()
     return row[0] if row else None

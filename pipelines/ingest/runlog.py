@@ -10,8 +10,9 @@ A torn last line (kill -9 mid-write) is terminated before appending and skipped 
 
 Every successful snapshot copies the recent sidecar rows (plus its own) into `meta.run_log` in the
 warehouse file, so the log is also queryable next to the data. `recent_runs()` reads the sidecar. A run
-itself only reads the sidecar's last TAIL_BYTES (crash recovery and meta.run_log need recent lines only:
-every run records the crashed runs before it), so its cost does not grow with the sidecar.
+itself only reads the sidecar's tail (`read_records(..., tail_bytes)`: crash recovery and meta.run_log
+need recent lines only, every run records the crashed runs before it), so its cost does not grow with
+the sidecar.
 """
 
 from __future__ import annotations
