@@ -68,7 +68,7 @@ shown = df if by_campaign else df.drop("campaign_id", "campaign")
 st.dataframe(
     shown,
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
     column_config={
         "ftd_conversion": st.column_config.NumberColumn("FTD conversion", format="percent"),
         "ngr_per_ftd_30d": st.column_config.NumberColumn("NGR/FTD 30d", format="%.2f"),
@@ -83,4 +83,4 @@ if revshare.height:
     names = dict(zip(revshare["affiliate_id"].to_list(), revshare["affiliate"].to_list(), strict=True))
     chosen = st.selectbox("Affiliate", list(names), format_func=lambda i: names[i])
     with data.shown_errors():
-        st.dataframe(_statement(path, key, chosen, last, scope), hide_index=True, use_container_width=True)
+        st.dataframe(_statement(path, key, chosen, last, scope), hide_index=True, width="stretch")

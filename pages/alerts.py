@@ -90,7 +90,7 @@ with tab_rules:
             for r in rules
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     if has_permission(actor, Permission.MANAGE_STAFF):
         by_code = {r["code"]: r for r in rules}

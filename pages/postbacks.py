@@ -59,7 +59,7 @@ st.caption(f"{df.height:,} postbacks (newest first, at most 1,000)")
 event = st.dataframe(
     df.drop("url"),
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
     on_select="rerun",
     selection_mode="single-row",
     key="pb_table",

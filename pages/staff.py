@@ -52,7 +52,7 @@ st.dataframe(
         ]
     ),
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
 )
 
 by_name = {u["username"]: u for u in users}

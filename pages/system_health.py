@@ -90,14 +90,14 @@ if summary.is_empty():
     st.info("No ingestion runs recorded yet.", icon=":material/hourglass_empty:")
 else:
     st.markdown("**Recent runs** (newest first)")
-    st.dataframe(summary, hide_index=True, use_container_width=True)
+    st.dataframe(summary, hide_index=True, width="stretch")
     st.markdown(f"**Freshness per table** (target: loaded within {target:g} min)")
     stale = fresh.filter(~fresh["within_target"]).height
     (st.warning if stale else st.success)(f"{stale} of {fresh.height} tables outside the freshness target")
     st.dataframe(
         fresh,
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
         column_config={"minutes_since_ok": st.column_config.NumberColumn("minutes since last load", format="%.1f")},
     )
 
@@ -123,6 +123,4 @@ if st.button("Run reconciliation now", icon=":material/rule:"):
     st.rerun()
 
 st.subheader("Versions")
-st.dataframe(
-    [{"component": k, "version": v} for k, v in health.versions().items()], hide_index=True, use_container_width=False
-)
+st.dataframe([{"component": k, "version": v} for k, v in health.versions().items()], hide_index=True, width="content")

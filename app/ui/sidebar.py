@@ -29,5 +29,5 @@ def render_sidebar(actor: Actor) -> None:
             key="pitboss_sign_out",
             icon=":material/logout:",
             on_click=_request_logout,
-            use_container_width=True,
+            width="stretch",
         )
