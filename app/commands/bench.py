@@ -1,242 +1,25 @@
 """`python -m app bench [--scale S]`: every benchmark in one run on the same data (what `make bench` calls).
 
-Uses its own database (embedded server under `PITBOSS_DATA_DIR/bench-<scale>/`, or database
-`pitboss_bench_<scale>` on `PITBOSS_DATABASE_URL`'s server) because the ingest benchmark changes ~1 % of
-the source rows. Writes `docs/bench/<scale>.json` and the scale's section of `docs/BENCHMARKS.md`.
+The benchmarks and their harness live in the top-level `bench` package; this command only parses the
+arguments and calls `bench.run.main`.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
-import re
-import time
-from importlib import metadata
-from pathlib import Path
-from typing import Any
 
-from app import db, migrate
-from app.settings import PROJECT_ROOT, get_settings
-
-DOCS = PROJECT_ROOT / "docs"
-BENCH_MD = DOCS / "BENCHMARKS.md"
-
-
-def machine() -> dict[str, Any]:
-    """The machine and the versions the numbers were measured with."""
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    except (OSError, AttributeError):
-        mem_kb = 0
-    versions = {name: metadata.version(name) for name in ("duckdb", "polars", "streamlit", "SQLAlchemy", "psycopg")}
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gib": round(mem_kb / 1024 / 1024, 1),
-        "python": platform.python_version(),
-        "os": platform.platform(),
-        **versions,
-    }
-
-
-def bench_database(scale: str) -> tuple[str, Path]:
-    """(database URL, work directory) of the benchmark data set for `scale`."""
-    settings = get_settings()
-    workdir = settings.data_dir / f"bench-{scale}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    if settings.database_url:
-        server = db.normalise_url(settings.database_url)
-        name = f"pitboss_bench_{scale}"
-        db.ensure_database(server, name)
-        from sqlalchemy.engine import make_url
-
-        return make_url(server).set(database=name).render_as_string(hide_password=False), workdir
-    return db.embedded_url(workdir / "pg"), workdir
-
-
-def _pg_version(url: str) -> str:
-    import sqlalchemy as sa
-
-    engine = db.create_engine(url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        version = conn.scalar(sa.text("SHOW server_version"))
-    engine.dispose()
-    return version
-
-
-def run(scale: str, seed_value: int, *, with_dlt: bool, with_pages: bool) -> dict[str, Any]:
-    from pipelines.generator import is_seeded, seed
-    from pipelines.ingest import bench as ingest_bench
-    from pipelines.ingest import run_ingest
-    from pipelines.ingest.specs import SPECS
-    from warehouse import bench as wh_bench
-
-    url, workdir = bench_database(scale)
-    migrate.upgrade(url)
-    result: dict[str, Any] = {
-        "scale": scale,
-        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {**machine(), "postgresql": _pg_version(url)},
-    }
-    if not is_seeded(url):
-        t0 = time.perf_counter()
-        counts = seed(url, scale, seed=seed_value, progress=True)
-        result["seed"] = {"seconds": round(time.perf_counter() - t0, 1), "rows": counts}
-    print("ingest benchmark …")
-    result["ingest"] = ingest_bench.measure(url, workdir)
-    if with_dlt:
-        from pipelines.bench_dlt import dlt_full_load
-
-        print("dlt baseline …")
-        dlt = dlt_full_load(url, [s.name for s in SPECS], workdir)
-        dlt["pitboss_vs_dlt"] = round(result["ingest"]["full_rows_per_s"] / dlt["rows_per_s"], 2)
-        result["dlt"] = dlt
-    served = workdir / "warehouse.duckdb"
-    run_ingest(url, served, full=True).raise_for_status()
-    print("warehouse query benchmark …")
-    result["warehouse"] = wh_bench.measure(served)
-    result["warehouse_build"] = wh_bench.measure_build(served)
-    result["postgres_kpi"] = wh_bench.measure_pg(url)
-    kpi_wh = result["warehouse"]["queries"]["kpis"]["p95_ms"]
-    result["warehouse_vs_postgres"] = round(result["postgres_kpi"]["kpi"]["p95_ms"] / kpi_wh, 1) if kpi_wh else None
-    if with_pages:
-        from app.bench.pages import measure as measure_pages
-
-        print("page benchmark …")
-        result["pages"] = measure_pages(url=url, warehouse=served)
-    return result
-
-
-def _row(name: str, value: str, target: str, met: bool | None) -> str:
-    verdict = "" if met is None else ("met" if met else "**missed**")
-    return f"| {name} | {value} | {target} | {verdict} |"
-
-
-def markdown(r: dict[str, Any]) -> str:
-    """The scale's section of docs/BENCHMARKS.md."""
-    m = r["machine"]
-    lines = [
-        f"Measured {r['measured_at']} on {m['cpu']} ({m['cores']} cores, {m['ram_gib']} GiB), {m['os']}; "
-        f"Python {m['python']}, PostgreSQL {m['postgresql']}, duckdb {m['duckdb']}, polars {m['polars']}, "
-        f"streamlit {m['streamlit']}. Raw numbers: `docs/bench/{r['scale']}.json`.",
-        "",
-        "| measure | value | target | |",
-        "|---|---|---|---|",
-    ]
-    if "seed" in r:
-        rows = sum(r["seed"]["rows"].values()) if isinstance(r["seed"]["rows"], dict) else r["seed"]["rows"]
-        lines.append(_row("generate (seed)", f"{r['seed']['seconds']} s, {rows:,} rows", "≤ 90 s at demo", None))
-    i = r["ingest"]
-    lines += [
-        _row("bare scanner copy", f"{i['bare_scanner_seconds']} s ({i['bare_scanner_rows_per_s']:,} rows/s)", "", None),
-        _row(
-            "full load (Pitboss)",
-            f"{i['full_seconds']} s ({i['full_rows_per_s']:,} rows/s) = {i['full_vs_bare']} × bare",
-            "≥ 0.8 × bare",
-            i["full_vs_bare"] >= 0.8,
-        ),
-    ]
-    if "dlt" in r:
-        d = r["dlt"]
-        lines.append(
-            _row(
-                "dlt sql_database (pyarrow)",
-                f"{d['seconds']} s ({d['rows_per_s']:,} rows/s); Pitboss = {d['pitboss_vs_dlt']} × dlt",
-                "Pitboss ≥ 5 × dlt",
-                d["pitboss_vs_dlt"] >= 5,
-            )
-        )
-    lines += [
-        _row(
-            "incremental after ~1 % changed",
-            f"{i['incremental_seconds']} s = {i['incremental_fraction']:.1%} of full "
-            f"({i['changed_rows']:,} rows changed)",
-            "≤ 10 % of full",
-            i["incremental_fraction"] <= 0.10,
-        ),
-        _row("full load with marts", f"{i['full_with_marts_seconds']} s (marts {i['marts_seconds']} s)", "", None),
-    ]
-    limit = 100 if r["scale"] != "large" else 500
-    for name, q in r["warehouse"]["queries"].items():
-        lines.append(
-            _row(
-                f"Overview query `{name}`",
-                f"p50 {q['p50_ms']} ms, p95 {q['p95_ms']} ms",
-                f"p95 ≤ {limit} ms",
-                q["p95_ms"] <= limit,
-            )  # fmt: skip
-        )
-    pg = r["postgres_kpi"]["kpi"]
-    lines.append(
-        _row(
-            "KPI on PostgreSQL vs warehouse",
-            f"PostgreSQL p95 {pg['p95_ms']} ms = {r['warehouse_vs_postgres']} × the warehouse",
-            "warehouse ≥ 20 × faster",
-            (r["warehouse_vs_postgres"] or 0) >= 20,
-        )
-    )
-    for name, p in (r.get("pages") or {}).get("pages", {}).items():
-        lines.append(_row(f"page `{name}` warm rerun", f"{p['p50_ms']} ms (p95 {p['p95_ms']} ms)", "≤ 100 ms",
-                          p["p50_ms"] <= 100))  # fmt: skip
-    conc = (r.get("pages") or {}).get("concurrent_overview")
-    if conc and "p95_s" in conc:
-        lines.append(
-            _row(
-                f"{conc['sessions']} new sessions loading the Overview at once (server delivers the whole page)",
-                f"p50 {conc['p50_s']} s, p95 {conc['p95_s']} s, {conc['failed']} failed; "
-                f"server CPU {conc['server_cpu_s']} s for the whole benchmark",
-                "p95 ≤ 3.5 s",
-                conc["p95_s"] <= 3.5,
-            )
-        )
-        one = conc.get("single_browser_tab") or {}
-        if "p50_s" in one:
-            lines.append(_row("one Chromium tab loading the Overview (drawn)", f"p50 {one['p50_s']} s", "", None))
-        tabs = conc.get("browser_tabs_same_machine") or {}
-        if "p95_s" in tabs:
-            lines.append(
-                _row(
-                    f"{tabs['n']} Chromium tabs at once on the server's own 2 cores (drawn)",
-                    f"p50 {tabs['p50_s']} s, p95 {tabs['p95_s']} s, {tabs['failed']} failed",
-                    "",
-                    None,
-                )
-            )
-    return "\n".join(lines)
-
-
-def write_docs(result: dict[str, Any]) -> None:
-    scale = result["scale"]
-    (DOCS / "bench").mkdir(parents=True, exist_ok=True)
-    (DOCS / "bench" / f"{scale}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    start, end = f"<!-- bench:{scale}:start -->", f"<!-- bench:{scale}:end -->"
-    section = f"{start}\n## Benchmark run, scale `{scale}`\n\n{markdown(result)}\n{end}"
-    text = BENCH_MD.read_text() if BENCH_MD.exists() else "# Benchmarks\n"
-    if start in text:
-        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    BENCH_MD.write_text(text)
+SCALES = ("tiny", "small", "demo", "large")
 
 
 def _bench(args: argparse.Namespace) -> int:
-    result = run(args.scale, args.seed, with_dlt=not args.no_dlt, with_pages=not args.no_pages)
-    write_docs(result)
-    print(markdown(result))
-    return 0
+    from bench.run import main
+
+    return main(args.scale, args.seed, with_dlt=not args.no_dlt, with_pages=not args.no_pages)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run the benchmarks; results into docs/BENCHMARKS.md (make bench)")
-    p.add_argument("--scale", default="demo", choices=["tiny", "small", "demo", "large"])
+    p.add_argument("--scale", default="demo", choices=SCALES)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--no-dlt", action="store_true", help="skip the dlt baseline (needs requirements-bench.txt)")
     p.add_argument("--no-pages", action="store_true", help="skip the page timings")

@@ -4,7 +4,6 @@ Public API:
     run_ingest(pg_url, warehouse_path, full=False) -> RunResult   (or run_ingest(settings))
     reconcile(pg_url, warehouse_path) -> ReconcileReport          (or reconcile(settings))
     runlog.recent_runs(settings, limit) -> polars.DataFrame
-    bench.measure(url, workdir) -> dict
 """
 
 from pipelines.ingest.run import IngestError, RunResult, TableResult, run_forever, run_ingest

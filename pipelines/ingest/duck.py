@@ -68,10 +68,3 @@ def attach_source(con: duckdb.DuckDBPyConnection, pg_url: str) -> None:
 def pg_query(sql: str) -> str:
     """A `postgres_query` table-function call running `sql` verbatim on the source (in the same transaction)."""
     return f"postgres_query({sql_literal(PG_ALIAS)}, {sql_literal(sql)})"
-
-
-def source_connection(pg_url: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the source attached (reconcile, bench)."""
-    con = duckdb.connect(":memory:")
-    attach_source(con, pg_url)
-    return con

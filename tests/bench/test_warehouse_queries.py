@@ -1,8 +1,8 @@
-"""The benchmark helpers run on a served warehouse and write their section of docs/BENCHMARKS.md."""
+"""The warehouse benchmark helpers run on a served warehouse and write their section of docs/BENCHMARKS.md."""
 
 from __future__ import annotations
 
-from warehouse import bench
+from bench import warehouse_queries as bench
 
 
 def test_measure_and_report(fixture_warehouse, tmp_path):

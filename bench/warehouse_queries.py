@@ -2,8 +2,8 @@
 KPI computed directly on PostgreSQL for comparison.
 
 `measure(path)` → p50/p95 (ms) of every Overview read; `measure_pg(url)` → p50/p95 of the Overview KPI
-query on PostgreSQL; `measure_build(path)` → seconds of a full mart build; `synthetic_raw(con, ...)`
-fills `raw` with demo-scale synthetic rows (for benchmarking the marts without PostgreSQL).
+query on PostgreSQL; `measure_build(path)` → seconds of a full mart build; `run_and_write(path, url)` runs
+the three and writes the "Warehouse queries" section of docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg
 
 from warehouse import api
 from warehouse.build import build_marts
 from warehouse.gateway import Gateway
-from warehouse.schema import create_meta_schema, create_raw_schema
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -109,8 +109,6 @@ SELECT (SELECT sum(b.handle * r.rate) FROM b JOIN rates r USING (operator_id, da
 
 def measure_pg(url: str, *, repeats: int = 5, days: int = 30) -> dict[str, Any]:
     """p50/p95 (ms) of the Overview KPI computed directly on PostgreSQL (`url`: a libpq / SQLAlchemy URL)."""
-    import psycopg  # only the benchmark talks to PostgreSQL from here
-
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn) as conn:
         last = conn.execute("SELECT max(settled_at) FROM bets").fetchone()[0]
@@ -163,137 +161,6 @@ def measure_build(path: str | os.PathLike) -> dict[str, Any]:
         "per_mart_s": per_mart,
         "rows": counts,
     }
-
-
-_COUNTRY_CODES = ("MT", "GB", "DE", "SE", "FI", "NO", "DK", "IE", "NL", "BE", "FR", "ES", "IT", "PT", "AT", "CH")
-
-
-def _run(con: duckdb.DuckDBPyConnection, script: str, params: dict[str, Any]) -> None:
-    """Execute each `;`-separated statement of `script` with the parameters it uses."""
-    for statement in script.split(";\n"):
-        if statement.strip():
-            used = {k: v for k, v in params.items() if f"${k}" in statement}
-            con.execute(statement, used)
-
-
-def synthetic_raw(
-    con: duckdb.DuckDBPyConnection, *, players: int = 50_000, bets: int = 3_000_000, days: int = 90, seed: float = 0.42
-) -> None:
-    """Fill empty `raw` + `meta` schemas with synthetic rows shaped like the generator's (3 brands in EUR,
-    GBP and SEK, a duty change mid-range). For benchmarks of the marts and reads only."""
-    create_raw_schema(con)
-    create_meta_schema(con)
-    con.execute(f"SELECT setseed({seed})")
-    end = dt.date(2026, 1, 31)
-    start = end - dt.timedelta(days=days - 1)
-    p = {"start": start, "end": end, "players": players, "bets": bets, "days": days}
-    codes = list(_COUNTRY_CODES)
-    _run(
-        con,
-        """
-        INSERT INTO raw.operators VALUES
-          (1, 'alpha', 'Alpha', 'A Ltd', 'EUR', 'MT', 'active', '2024-01-01', 100, '2024-01-01', '2024-01-01'),
-          (2, 'beta', 'Beta', 'B plc', 'GBP', 'GB', 'active', '2024-01-01', 100, '2024-01-01', '2024-01-01'),
-          (3, 'gamma', 'Gamma', 'G AB', 'SEK', 'SE', 'active', '2024-01-01', 1000, '2024-01-01', '2024-01-01');
-        INSERT INTO raw.countries
-          SELECT c, c || 'X', 'Country ' || c, 'Region ' || (i % 5), false
-          FROM (SELECT i, $codes[i + 1] AS c FROM range(16) t(i));
-        INSERT INTO raw.fx_rates
-          SELECT CAST(d AS DATE), cur, CASE cur WHEN 'EUR' THEN 1 WHEN 'GBP' THEN 1.15 + random() / 50
-                                                  ELSE 0.087 + random() / 1000 END
-          FROM range(CAST($start AS TIMESTAMP), CAST($end AS TIMESTAMP) + INTERVAL 1 DAY, INTERVAL 1 DAY) r(d),
-               (VALUES ('EUR'), ('GBP'), ('SEK')) c(cur);
-        INSERT INTO raw.tax_rates VALUES
-          (1, 'MT', 'ggr', 0.05, '2020-01-01', NULL), (2, 'GB', 'ggr', 0.21, '2020-01-01', $start + 45),
-          (3, 'GB', 'ggr', 0.40, $start + 45, NULL), (4, 'SE', 'ggr', 0.18, '2020-01-01', NULL);
-        INSERT INTO raw.providers SELECT i, 'Provider ' || i, 0.08 + i / 100 FROM range(1, 9) t(i);
-        INSERT INTO raw.games
-          SELECT i, 1 + i % 8, 'g' || i, 'Game ' || i, ['slots', 'live', 'table', 'crash', 'sports'][1 + i % 5],
-                 0.92 + (i % 7) / 100, true, '2024-01-01', '2024-01-01'
-          FROM range(1, 201) t(i);
-        INSERT INTO raw.affiliates
-          SELECT i, 'Affiliate ' || i, 'cpa', 50, 20, 0, NULL, true, '2024-01-01', '2024-01-01' FROM range(1, 21) t(i);
-        INSERT INTO raw.players
-          SELECT i, 1 + i % 3, 'user' || i, 'user' || i || '@example.com', NULL, 'F' || i, 'L' || i,
-                 $codes[1 + i * 7 % 16], '1990-01-01',
-                 CAST($start AS TIMESTAMP) + to_seconds(CAST(random() * 86400 * ($days - 1) AS BIGINT)),
-                 NULL, NULL, 'active', NULL, 'verified', CAST(random() * 100 AS INTEGER),
-                 CASE WHEN i % 4 = 0 THEN 1 + i % 20 END, NULL, NULL,
-                 CASE WHEN i % 4 = 0 THEN 'affiliate' ELSE 'organic' END, i % 100 = 0,
-                 round(random() * 200, 2), 0, 1, CAST($end AS TIMESTAMP)
-          FROM range(1, $players + 1) t(i);
-        """,
-        p | {"codes": codes},
-    )
-    con.execute(
-        """
-        INSERT INTO raw.bets
-        WITH src AS (
-            SELECT i, 1 + CAST(floor(pow(random(), 2) * $players) AS BIGINT) AS player_id, random() AS u,
-                   random() AS v
-            FROM range(1, $bets + 1) t(i)
-        )
-        SELECT s.i, s.player_id, pl.operator_id, 1 + s.i % 200, NULL,
-               round(0.1 + s.u * 20, 2) AS stake, 0,
-               CASE WHEN s.v < 0.3 THEN round((0.1 + s.u * 20) * s.v * 10.5, 2) ELSE 0 END, 0, 0,
-               CASE WHEN s.i % 50 = 0 THEN 'void' WHEN s.i % 97 = 0 THEN 'open' ELSE 'settled' END,
-               pl.registered_at + to_seconds(CAST(s.v * epoch(CAST($end AS TIMESTAMP) + INTERVAL 1 DAY
-                                                            - pl.registered_at - INTERVAL 1 MINUTE) AS BIGINT)),
-               CASE WHEN s.i % 50 = 0 OR s.i % 97 = 0 THEN NULL ELSE pl.registered_at + to_seconds(
-                   CAST(s.v * epoch(CAST($end AS TIMESTAMP) + INTERVAL 1 DAY - pl.registered_at
-                                    - INTERVAL 1 MINUTE) AS BIGINT) + 30) END,
-               CAST($end AS TIMESTAMP)
-        FROM src s JOIN raw.players pl ON pl.id = s.player_id
-        """,
-        {"players": players, "bets": bets, "end": end},
-    )
-    _run(
-        con,
-        """
-        INSERT INTO raw.payments
-        SELECT i, pl.id, pl.operator_id, CASE WHEN i % 3 = 0 THEN 'withdrawal' ELSE 'deposit' END,
-               round(10 + random() * 190, 2), ['EUR', 'GBP', 'SEK'][pl.operator_id], 'card', 'ref',
-               round(random() * 2, 2),
-               CASE WHEN i % 41 = 0 THEN 'pending' WHEN i % 13 = 0 THEN 'declined'
-                    WHEN i % 3 <> 0 AND i % 101 = 0 THEN 'chargeback' ELSE 'approved' END,
-               pl.registered_at + INTERVAL 10 MINUTE + to_seconds(CAST(random() * 86400 * 20 AS BIGINT)),
-               pl.registered_at + INTERVAL 20 MINUTE + to_seconds(CAST(random() * 86400 * 20 AS BIGINT))
-        FROM range(1, $players * 4 + 1) t(i) JOIN raw.players pl ON pl.id = 1 + i % $players;
-        INSERT INTO raw.bonuses
-        SELECT i, pl.id, pl.operator_id, 'welcome', 20, 100, 50,
-               CASE WHEN i % 2 = 0 THEN 'converted' ELSE 'forfeited' END,
-               pl.registered_at, CASE WHEN i % 2 = 0 THEN pl.registered_at + INTERVAL 2 DAY END, NULL,
-               CASE WHEN i % 2 = 0 THEN 10 ELSE 0 END, pl.registered_at
-        FROM range(1, $players // 2 + 1) t(i) JOIN raw.players pl ON pl.id = i * 2;
-        INSERT INTO raw.sessions
-        SELECT i, pl.id, pl.operator_id, pl.registered_at + INTERVAL 1 HOUR, NULL, NULL, NULL, NULL, 'ok',
-               pl.registered_at
-        FROM range(1, $players + 1) t(i) JOIN raw.players pl ON pl.id = i;
-        INSERT INTO meta.snapshot VALUES ('synthetic', now(), CAST($end AS TIMESTAMP), 'synthetic');
-        """,
-        p,
-    )
-    # payments dated after the end of the data range are clipped to it (the source cannot be in the future)
-    con.execute(
-        """UPDATE raw.payments SET created_at = least(created_at, CAST($end AS TIMESTAMP) + INTERVAL 23 HOUR),
-                                   updated_at = least(updated_at, CAST($end AS TIMESTAMP) + INTERVAL 23 HOUR)""",
-        {"end": end},
-    )
-
-
-def synthetic_warehouse(path: str | os.PathLike, **kwargs: Any) -> dict[str, Any]:
-    """Write a synthetic served warehouse to `path` (raw rows + marts); returns generation/build seconds."""
-    con = duckdb.connect(str(path))
-    try:
-        t0 = time.perf_counter()
-        synthetic_raw(con, **kwargs)
-        generated = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        build_marts(con, None)
-        built = time.perf_counter() - t1
-    finally:
-        con.close()
-    return {"generate_s": round(generated, 2), "full_build_s": round(built, 3)}
 
 
 SECTION_START = "<!-- warehouse-queries:start -->"
@@ -378,12 +245,12 @@ def run_and_write(
     finally:
         con.close()
     note = (
-        f"Measured by `warehouse.bench.run_and_write` on `{Path(path).name}` ({players:,} players, {bets:,} bets, "
-        f"{days} days), {os.cpu_count()} CPUs, load average {min(load):.1f}–{max(load):.1f} during the run (wall "
-        "times include waiting for a CPU on a shared machine; the CPU column — this process, all DuckDB threads — "
-        "is what a read costs on an idle one). Every read goes through the gateway (read-only ATTACH, bound "
-        "parameters, brand scope, limits) and returns a polars DataFrame; `kpis` answers the range and the "
-        "previous range of equal length in one query; `kpis_one_brand` is a caller scoped to brand 1."
+        f"Measured by `bench.warehouse_queries.run_and_write` on `{Path(path).name}` ({players:,} players, "
+        f"{bets:,} bets, {days} days), {os.cpu_count()} CPUs, load average {min(load):.1f}–{max(load):.1f} during "
+        "the run (wall times include waiting for a CPU on a shared machine; the CPU column — this process, all "
+        "DuckDB threads — is what a read costs on an idle one). Every read goes through the gateway (read-only "
+        "ATTACH, bound parameters, brand scope, limits) and returns a polars DataFrame; `kpis` answers the range "
+        "and the previous range of equal length in one query; `kpis_one_brand` is a caller scoped to brand 1."
     )
     text = markdown(queries, pg, build, note)
     extra = [""]
@@ -421,8 +288,9 @@ def run_and_write(
         ]
     extra += [
         "",
-        'Reproduce: `python -c "from warehouse.bench import run_and_write; run_and_write(WAREHOUSE_FILE, PG_URL)"` '
-        "after `python -m app seed --scale demo` and `python -m app ingest --full` (the build is measured on a copy).",
+        'Reproduce: `python -c "from bench.warehouse_queries import run_and_write; '
+        'run_and_write(WAREHOUSE_FILE, PG_URL)"` after `python -m app seed --scale demo` and '
+        "`python -m app ingest --full` (the build is measured on a copy).",
     ]
     text = text.replace("\n" + SECTION_END, "\n".join(extra) + "\n\n" + SECTION_END)
     write_section(text, doc)

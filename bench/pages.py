@@ -1,4 +1,4 @@
-"""Page benchmarks (wired into `make bench` by app/commands/bench.py):
+"""Page benchmarks (wired into `make bench` by bench/run.py):
 
 - warm rerun time of every analytics page with Streamlit's AppTest (signed in as the demo admin; the first run
   fills the caches, then `reruns` reruns are timed) — target ≤ 100 ms at demo scale;
@@ -28,7 +28,7 @@ import psutil
 import sqlalchemy as sa
 
 from app.db import create_engine
-from app.services import staff
+from app.services.staff import writes as staff
 from app.settings import PROJECT_ROOT, get_settings, load_settings
 
 PAGES = ("overview", "regions", "games", "operators", "cohorts", "metrics", "players", "player_360")
@@ -143,7 +143,7 @@ async def _concurrent(base: str, sessions: int) -> dict[str, Any]:
     """Protocol sessions at once (the target), then one browser tab alone, then `sessions` browser tabs at once."""
     from playwright.async_api import async_playwright
 
-    from app.bench.ws_sessions import load_concurrently
+    from bench.ws_sessions import load_concurrently
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
