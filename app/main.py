@@ -1,7 +1,7 @@
 """Pitboss — the Streamlit entry point: `python -m streamlit run app/main.py`.
 
 It lives in `app/`, not beside `pages/`, so Streamlit's automatic `pages/` discovery never exposes a
-page: the navigation is built per user on every run from `app.navigation.PAGES` (see app/ui/shell.py).
+page: the navigation is built per user on every run from `app.ui.navigation.PAGES` (see app/ui/shell.py).
 """
 
 from __future__ import annotations

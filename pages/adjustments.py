@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from app.models import ADJUSTMENT_STATUSES
-from app.services import adjustments
 from app.services.core import ServiceError
+from app.services.payments import writes as adjustments
+from app.services.vocabulary import ADJUSTMENT_STATUSES
 from app.ui import state as ui_state
 from app.ui.action_forms import form_state, show_done, submit
 from app.ui.guard import guard_page

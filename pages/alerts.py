@@ -5,7 +5,7 @@ import json
 
 import streamlit as st
 
-from app.services import alerts
+from app.services.alerts import writes as alerts
 from app.services.core import ServiceError
 from app.ui import state
 from app.ui.forms import flash, request_id, rotate_request_id, show_flash

@@ -4,9 +4,10 @@ import datetime as dt
 
 import streamlit as st
 
-from app.models import AUDIT_OUTCOMES
-from app.services import audit_read, exports
+from app.services.audit import reads as audit_read
 from app.services.core import ServiceError
+from app.services.exports import writes as exports
+from app.services.vocabulary import AUDIT_OUTCOMES
 from app.ui import state as ui_state
 from app.ui.guard import guard_page
 from auth.permissions import Permission, has_permission

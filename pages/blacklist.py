@@ -3,11 +3,11 @@ and a CSV upload with a dry-run preview and a confirmed all-or-nothing commit.""
 
 import streamlit as st
 
-from app.models import BLACKLIST_CATEGORIES, BLACKLIST_SOURCES
-from app.services import blacklist
-from app.services.blacklist_csv import MAX_BYTES, MAX_ROWS, TEMPLATE, CsvRejected
-from app.services.blacklist_values import CATEGORY_LABELS
+from app.services.blacklist import writes as blacklist
+from app.services.blacklist.csv_upload import MAX_BYTES, MAX_ROWS, TEMPLATE, CsvRejected
+from app.services.blacklist.rules import CATEGORY_LABELS
 from app.services.core import ServiceError
+from app.services.vocabulary import BLACKLIST_CATEGORIES, BLACKLIST_SOURCES
 from app.ui import state as ui_state
 from app.ui.action_forms import form_state, is_done, reset_form, show_done, submit
 from app.ui.guard import guard_page

@@ -5,9 +5,9 @@ import datetime as dt
 
 import streamlit as st
 
-from app.services import kyc
 from app.services.core import ServiceError, new_request_id
-from app.services.kyc_scoring import is_override
+from app.services.kyc import writes as kyc
+from app.services.kyc.rules import is_override
 from app.ui import state as ui_state
 from app.ui.action_forms import form_state, is_done, show_done, submit
 from app.ui.guard import guard_page

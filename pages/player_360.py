@@ -4,8 +4,8 @@ bets, payments, sessions and logins, KYC, tickets, blacklist hits, audit history
 import polars as pl
 import streamlit as st
 
-from app.services import player_view
 from app.services.core import ServiceError
+from app.services.players import reads as player_view
 from app.ui import fmt, state
 from app.ui.guard import guard_page
 from app.ui.links import page_link

@@ -4,15 +4,15 @@ import datetime as dt
 
 import streamlit as st
 
-from app.models import ACCOUNT_STATUSES, KYC_STATUSES
-from app.navigation import spec_for
-from app.services import masking
+from app.services.players import masking as masking
+from app.services.vocabulary import ACCOUNT_STATUSES, KYC_STATUSES
 from app.ui import data, fmt
 from app.ui.export import export_buttons
 from app.ui.filters import bind, brand_select, country_select, publish
 from app.ui.freshness import header
 from app.ui.guard import guard_page
 from app.ui.links import player_url_expr
+from app.ui.navigation import spec_for
 from warehouse.api import PlayerFilters
 
 actor = guard_page(__file__)

@@ -5,9 +5,9 @@ import datetime as dt
 
 import streamlit as st
 
-from app.models import POSTBACK_EVENTS, POSTBACK_STATUSES
-from app.services import postbacks
 from app.services.core import ServiceError
+from app.services.tracking import postbacks as postbacks
+from app.services.vocabulary import POSTBACK_EVENTS, POSTBACK_STATUSES
 from app.ui import state
 from app.ui.forms import flash, request_id, rotate_request_id, show_flash
 from app.ui.guard import guard_page

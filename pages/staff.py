@@ -3,8 +3,8 @@
 import polars as pl
 import streamlit as st
 
-from app.services import staff
 from app.services.core import ServiceError
+from app.services.staff import writes as staff
 from app.ui import state
 from app.ui.forms import flash, request_id, rotate_request_id, show_flash
 from app.ui.guard import guard_page

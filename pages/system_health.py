@@ -5,8 +5,8 @@ import time
 
 import streamlit as st
 
-from app.services import system_health as health
 from app.services.core import ServiceError
+from app.services.health import reads as health
 from app.ui import state
 from app.ui.forms import request_id, rotate_request_id
 from app.ui.guard import guard_page

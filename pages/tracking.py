@@ -4,9 +4,10 @@
 import polars as pl
 import streamlit as st
 
-from app.services import staff, tracking
 from app.services.core import Invalid, ServiceError
-from app.services.tracking_validation import PLATFORMS
+from app.services.staff import writes as staff
+from app.services.tracking import writes as tracking
+from app.services.tracking.rules import PLATFORMS
 from app.ui import state
 from app.ui.forms import flash, request_id, rotate_request_id, show_flash
 from app.ui.guard import guard_page

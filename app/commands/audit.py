@@ -6,7 +6,7 @@ import argparse
 import json
 
 from app import db
-from app.services.audit import verify_chain
+from app.services.audit.chain import verify_chain
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 from app import db, migrate
+from app.commands.platform import PLATFORM_RULES
 from app.settings import PROJECT_ROOT, SECRETS_FILE, SettingsError, get_settings
 
 
@@ -40,7 +41,7 @@ def ensure_demo_cookie_key() -> None:
 
 def prepare(scale: str, seed_value: int) -> str:
     """Everything before the app starts; returns the database URL."""
-    from app.services.staff import ensure_demo_staff
+    from app.services.staff.writes import ensure_demo_staff
     from pipelines.generator import is_seeded, seed
 
     if not get_settings().is_demo:
@@ -54,7 +55,7 @@ def prepare(scale: str, seed_value: int) -> str:
         print("demo data present: reusing it (make clean to start over)")
     else:
         print(f"seeding scale {scale} (seed {seed_value}) …")
-        seed(url, scale, seed=seed_value, progress=True)
+        seed(url, scale, seed=seed_value, progress=True, rules=PLATFORM_RULES)
     created = ensure_demo_staff(db.get_engine(settings), settings)
     if created:
         print(f"demo staff created: {', '.join(created)} (passwords in the README and on the login page)")

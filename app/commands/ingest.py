@@ -11,8 +11,8 @@ from app.settings import get_settings
 def _evaluate_alerts(_result) -> None:
     """After every ingest run (ok or failed): evaluate the alert rules on the new state."""
     from app.db import get_engine
-    from app.services.alerts import evaluate_alerts
-    from pipelines.ingest.runlog import recent_runs
+    from app.services.alerts.writes import evaluate_alerts
+    from warehouse.runlog import recent_runs
 
     settings = get_settings()
     try:

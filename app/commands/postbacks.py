@@ -7,7 +7,7 @@ import json
 import time
 
 from app import db
-from app.services import postback_worker
+from app.services.tracking import worker as postback_worker
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import sys
 import time
 
 from app import db, migrate
+from app.commands.platform import PLATFORM_RULES
 
 
 def _date(value: str) -> dt.date:
@@ -35,7 +36,15 @@ def _seed(args: argparse.Namespace) -> int:
     migrate.upgrade(url)
     started = time.perf_counter()
     try:
-        counts = seed(url, args.scale, args.seed, progress=not args.quiet, as_of=args.as_of, force=args.force)
+        counts = seed(
+            url,
+            args.scale,
+            args.seed,
+            progress=not args.quiet,
+            as_of=args.as_of,
+            force=args.force,
+            rules=PLATFORM_RULES,
+        )
     except AlreadySeeded as exc:
         print(f"refusing to seed: {exc}", file=sys.stderr)
         return 1
@@ -55,7 +64,7 @@ def _live(args: argparse.Namespace) -> int:
         return 1
     if args.seconds is None:
         print(f"producing {args.rate:g} events/s until Ctrl-C …", file=sys.stderr)
-    counts = live(url, args.rate, args.seconds, seed=args.seed)
+    counts = live(url, args.rate, args.seconds, seed=args.seed, rules=PLATFORM_RULES)
     print(json.dumps(counts, indent=2, sort_keys=True))
     return 0
 

@@ -12,8 +12,8 @@ import json
 import sys
 
 from app import db
-from app.services import staff
 from app.services.core import ServiceError
+from app.services.staff import writes as staff
 from app.settings import get_settings
 from auth.identity import Actor
 from auth.permissions import ROLES

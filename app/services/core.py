@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 
 from app.db import APP_ROLE
-from app.services.audit import jsonable, write_audit
+from app.services.audit.chain import jsonable, write_audit
 from auth.identity import Actor
 from auth.permissions import AccessDenied, Permission, has_permission, require
 from auth.sessions import validate_session

@@ -15,8 +15,8 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from app.services import exports
 from app.services.core import ServiceError, new_request_id
+from app.services.exports import writes as exports
 from app.ui import state
 from auth.identity import Actor
 from auth.permissions import Permission, has_permission

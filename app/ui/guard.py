@@ -6,9 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.navigation import spec_for
-from app.services import staff
+from app.services.staff import writes as staff
 from app.ui import state
+from app.ui.navigation import spec_for
 from auth.identity import Actor
 
 
@@ -16,7 +16,7 @@ def guard_page(file: str) -> Actor:
     """The signed-in actor allowed to see this page; otherwise stop the page before it renders anything.
 
     Re-validates the server-side session (an ended, expired or changed session stops the page), looks the
-    page up in `app.navigation.PAGES`, and audits an attempt to open a page the role may not use.
+    page up in `app.ui.navigation.PAGES`, and audits an attempt to open a page the role may not use.
     """
     sid = state.session_id()
     if not sid:

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from app.navigation import spec_for
+from app.ui.navigation import spec_for
 
 
 def url(page: str, **params: Any) -> str:

@@ -7,7 +7,7 @@ import streamlit_authenticator as stauth
 from sqlalchemy.engine import Engine
 from streamlit_authenticator.utilities import LoginError
 
-from app.services import staff
+from app.services.staff import writes as staff
 from app.settings import Settings
 from app.ui import state
 from auth.authenticator import issued_token

@@ -11,7 +11,8 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from app.models import ADJUSTMENT_REASONS
-from app.services import accounts, adjustments
+from app.services.payments import writes as adjustments
+from app.services.players import writes as accounts
 from app.ui import state as ui_state
 from app.ui.action_forms import form_state, is_done, show_done, submit
 from auth.identity import Actor

@@ -24,10 +24,10 @@ from sqlalchemy.engine import Engine
 from streamlit.navigation.page import StreamlitPage
 from streamlit_authenticator.utilities import LoginError
 
-from app import navigation
-from app.services import alerts, staff
+from app.services.alerts import writes as alerts
+from app.services.staff import writes as staff
 from app.settings import Settings, SettingsError
-from app.ui import state
+from app.ui import navigation, state
 from app.ui.login import render_login
 from app.ui.sidebar import render_sidebar
 from auth.authenticator import cookie_username, cookie_value, credentials_from_rows, make_authenticator

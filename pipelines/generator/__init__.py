@@ -1,9 +1,11 @@
 """The synthetic data generator (deterministic for a seed) and live mode.
 
-- `seed(url, scale, seed=42, progress=True, *, as_of=None, force=False) -> dict` (row counts per table);
+- `seed(url, scale, seed=42, progress=True, *, rules, as_of=None, force=False) -> dict` (row counts per table);
   `seed_database` is the same function
 - `is_seeded(url) -> bool`
-- `live(url, rate, seconds=None, seed=None) -> dict` (events produced per kind)
+- `live(url, rate, seconds=None, seed=None, *, rules) -> dict` (events produced per kind)
+- `rules` is a `platform.PlatformRules`: the back office's rules the simulated platform honours, handed in
+  by the composition root (`app.commands.platform.PLATFORM_RULES`), since `pipelines` may not import `app.services`
 - `check_invariants(url) -> list[str]` (violated rules; empty when the data is consistent)
 
 Modules: `scales` (sizes), `reference` (brands, countries, games, fx, tax), `marketing` (affiliates,

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from pipelines.generator.common import DAY, HOUR, MINUTE, SECOND, Clock, pick, ts
+from pipelines.generator.platform import PlatformRules
 from pipelines.generator.players import (
     BLOCKED,
     SELF_EXCLUDED,
@@ -74,13 +75,6 @@ TICKETS = (
 CATEGORIES = ("email", "phone", "ip", "device", "document", "payment_account")
 
 
-def normalize(category: str, value: str) -> str | None:
-    """The blacklist's normalised form of `value` (the blacklist service's rules); None if invalid."""
-    from app.services.blacklist_values import try_normalize
-
-    return try_normalize(category, value)
-
-
 @dataclass
 class Activity:
     """What the compliance stage needs from the activity stage (arrays over all players)."""
@@ -99,11 +93,17 @@ def doc_numbers(pid: np.ndarray, country: np.ndarray) -> list[str]:
 
 
 def build_compliance(
-    rng: np.random.Generator, clock: Clock, ref: Reference, p: Players, act: Activity, blacklist_n: int
+    rng: np.random.Generator,
+    clock: Clock,
+    ref: Reference,
+    p: Players,
+    act: Activity,
+    blacklist_n: int,
+    rules: PlatformRules,
 ) -> tuple[dict[str, pl.DataFrame], dict[str, pl.Series]]:
     """The compliance tables, and the player columns they determine (kyc_status, risk_score)."""
     docs = doc_numbers(p.id, p.country)
-    blacklist, hits = _blacklist(rng, clock, p, docs, blacklist_n)
+    blacklist, hits = _blacklist(rng, clock, p, docs, blacklist_n, rules)
     cases, documents, kyc_status, kyc_score = _kyc(rng, clock, ref, p, act, docs, hits)
     tickets = _tickets(rng, clock, p, act)
     risk = np.clip(
@@ -126,7 +126,7 @@ def build_compliance(
 
 
 def _blacklist(
-    rng: np.random.Generator, clock: Clock, p: Players, docs: list[str], n: int
+    rng: np.random.Generator, clock: Clock, p: Players, docs: list[str], n: int, rules: PlatformRules
 ) -> tuple[pl.DataFrame, np.ndarray]:
     """Entries in all six categories; some match players (blocked ones first), some are brand-scoped,
     expired or removed. Self-excluded players get an all-brand e-mail entry (source self_exclusion)."""
@@ -150,7 +150,7 @@ def _blacklist(
         expires: int | None,
         removed: int | None,
     ) -> bool:
-        norm = normalize(cat, value)
+        norm = rules.normalize(cat, value)
         key = (cat, norm, op or 0)
         if not norm or key in seen:
             return False

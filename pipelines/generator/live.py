@@ -20,6 +20,7 @@ import numpy as np
 import psycopg
 
 from pipelines.generator.load import connect
+from pipelines.generator.platform import PlatformRules
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +41,9 @@ EVENT_WEIGHTS = {
 }
 
 
-def _registration_blocked(
-    conn: psycopg.Connection,
-    email: str,
-    phone: str | None,
-    ip: str | None,
-    device: str | None,
-    operator_id: int | None = None,
-) -> bool:
-    """True when an active blacklist entry (all brands, or brand `operator_id`) matches the registration.
-
-    Delegates to the blacklist service's registration check (`app.services.blacklist_match`)."""
-    from app.services.blacklist_match import check_registration
-
-    hits = check_registration(conn, email=email, phone=phone, ip=ip, device_id=device, operator_id=operator_id)
-    return bool(hits)
-
-
 class _Live:
-    def __init__(self, conn: psycopg.Connection, rng: np.random.Generator):
-        self.conn, self.rng = conn, rng
+    def __init__(self, conn: psycopg.Connection, rng: np.random.Generator, rules: PlatformRules):
+        self.conn, self.rng, self.rules = conn, rng, rules
         self.ops = conn.execute("SELECT id, currency FROM operators ORDER BY id").fetchall()
         games = conn.execute("SELECT id, theoretical_rtp, category FROM games WHERE enabled ORDER BY id").fetchall()
         if not self.ops or not games:
@@ -127,7 +111,9 @@ class _Live:
         phone = f"+44{int(rng.integers(7_000_000_000, 7_999_999_999))}"
         ip = f"{rng.integers(11, 223)}.{rng.integers(0, 256)}.{rng.integers(0, 256)}.{rng.integers(1, 255)}"
         device = f"dev-{int(rng.integers(0, 10**12)):012d}"
-        if _registration_blocked(self.conn, email, phone, ip, device, op_id):
+        if self.rules.registration_blocked(
+            self.conn, email=email, phone=phone, ip=ip, device_id=device, operator_id=op_id
+        ):
             return "registration_blocked"
         country = self.countries[int(rng.integers(0, len(self.countries)))]
         pid = self.conn.execute(
@@ -375,7 +361,9 @@ class _Live:
         return "old_row_update" if n else "skipped"
 
 
-def live(url: str, rate: float, seconds: float | None = None, seed: int | None = None) -> dict[str, int]:
+def live(
+    url: str, rate: float, seconds: float | None = None, seed: int | None = None, *, rules: PlatformRules
+) -> dict[str, int]:
     """Produce `rate` events per second for `seconds` (until Ctrl-C when None); returns counts per event."""
     if rate <= 0:
         raise ValueError("rate must be positive (events per second)")
@@ -387,7 +375,7 @@ def live(url: str, rate: float, seconds: float | None = None, seed: int | None =
     p /= p.sum()
     counts: Counter[str] = Counter()
     with connect(url) as conn:
-        state = _Live(conn, rng)
+        state = _Live(conn, rng, rules)
         conn.autocommit = True  # each event is its own explicit transaction
         start = time.monotonic()
         i = 0

@@ -22,6 +22,7 @@ from pipelines.generator.activity import Ids, simulate_chunk
 from pipelines.generator.common import Clock, default_as_of, ts
 from pipelines.generator.compliance import Activity, build_compliance
 from pipelines.generator.marketing import build_marketing, build_postbacks
+from pipelines.generator.platform import PlatformRules
 from pipelines.generator.players import build_players, players_frame
 from pipelines.generator.reference import build_reference
 from pipelines.generator.scales import get_scale
@@ -54,6 +55,7 @@ def seed(
     seed: int = 42,
     progress: bool = True,
     *,
+    rules: PlatformRules,
     as_of: dt.datetime | dt.date | None = None,
     force: bool = False,
 ) -> dict[str, int]:
@@ -116,7 +118,7 @@ def seed(
                 bar.advance(task)
             # compliance and postbacks are generated while the last chunks are still being copied
             act = Activity(summary["ftd"], summary["first_day"], summary["deposited"], summary["last"], chargeback)
-            comp_tables, comp_cols = build_compliance(rng_comp, clock, ref, players, act, sc.blacklist)
+            comp_tables, comp_cols = build_compliance(rng_comp, clock, ref, players, act, sc.blacklist, rules)
             for name, df in comp_tables.items():
                 loader.put(name, df)
             pb = build_postbacks(rng_pb, clock, mk, players.frame, summary["ftd"], summary["ftd_amount"])

@@ -10,9 +10,9 @@ from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
 from app import settings as app_settings
-from app.navigation import PAGES
-from app.services import staff
+from app.services.staff import writes as staff
 from app.settings import get_settings
+from app.ui.navigation import PAGES
 from auth.permissions import ROLES
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from app import navigation
+from app.ui import navigation
 from auth.identity import Actor
 from auth.permissions import ROLES
 

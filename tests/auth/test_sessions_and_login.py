@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from app.services import staff
+from app.services.staff import writes as staff
 from auth import sessions as sess
 from auth.login import LockoutPolicy
 from auth.passwords import hash_password, password_problem, verify_password

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from app.cli import main as cli_main
-from app.services import staff
 from app.services.core import Denied, Invalid, Stale
+from app.services.staff import writes as staff
 from app.settings import get_settings
 from auth import sessions as sess
 from auth.identity import Actor

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from app.db import create_engine
-from app.services import staff
+from app.services.staff import writes as staff
 from app.settings import get_settings, load_settings
 from app.ui import state
 from pipelines.ingest.run import run_ingest

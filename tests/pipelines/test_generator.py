@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app import cli, migrate
+from app.commands.platform import PLATFORM_RULES
 from app.settings import get_settings
 from pipelines.generator import AlreadySeeded, seed
 from pipelines.generator.invariants import check_invariants
-from pipelines.generator.live import _registration_blocked, live
+from pipelines.generator.live import live
 from pipelines.generator.load import GENERATED_TABLES, connect
 from tests.conftest import TINY_AS_OF, TINY_SEED, create_database, drop_database
 
@@ -29,7 +30,7 @@ SMALL_AS_OF = dt.datetime(2026, 10, 15, tzinfo=dt.UTC)
 def small_db(pg_server_url: str, migrated_template: str) -> Iterator[str]:
     name = f"pb_small_{uuid.uuid4().hex[:8]}"
     url = create_database(pg_server_url, name, template=migrated_template)
-    seed(url, "small", 42, progress=False, as_of=SMALL_AS_OF)
+    seed(url, "small", 42, progress=False, as_of=SMALL_AS_OF, rules=PLATFORM_RULES)
     yield url
     drop_database(pg_server_url, name)
 
@@ -219,13 +220,13 @@ def check_small_shapes(small_db: str) -> None:
 def test_same_seed_same_rows_other_seed_other_rows(
     tiny_db: str, fresh_db: str, pg_server_url: str, migrated_template: str
 ) -> None:
-    seed(fresh_db, "tiny", TINY_SEED, progress=False, as_of=TINY_AS_OF)
+    seed(fresh_db, "tiny", TINY_SEED, progress=False, as_of=TINY_AS_OF, rules=PLATFORM_RULES)
     first, second = checksums(tiny_db), checksums(fresh_db)
     assert first == second
     other_name = f"pb_t_{uuid.uuid4().hex[:10]}"
     other = create_database(pg_server_url, other_name, template=migrated_template)
     try:
-        seed(other, "tiny", TINY_SEED + 1, progress=False, as_of=TINY_AS_OF)
+        seed(other, "tiny", TINY_SEED + 1, progress=False, as_of=TINY_AS_OF, rules=PLATFORM_RULES)
         third = checksums(other)
     finally:
         drop_database(pg_server_url, other_name)
@@ -236,9 +237,9 @@ def test_same_seed_same_rows_other_seed_other_rows(
 def test_refuses_a_seeded_database_unless_forced(tiny_db_fresh: str) -> None:
     before = checksums(tiny_db_fresh)
     with pytest.raises(AlreadySeeded, match="--force"):
-        seed(tiny_db_fresh, "tiny", 7, progress=False, as_of=TINY_AS_OF)
+        seed(tiny_db_fresh, "tiny", 7, progress=False, as_of=TINY_AS_OF, rules=PLATFORM_RULES)
     assert checksums(tiny_db_fresh) == before  # nothing changed
-    counts = seed(tiny_db_fresh, "tiny", TINY_SEED, progress=False, as_of=TINY_AS_OF, force=True)
+    counts = seed(tiny_db_fresh, "tiny", TINY_SEED, progress=False, as_of=TINY_AS_OF, force=True, rules=PLATFORM_RULES)
     assert counts["players"] == 300
     assert checksums(tiny_db_fresh) == before  # same seed: the same rows again
     # identity sequences continue after the explicit ids
@@ -252,7 +253,7 @@ def test_refuses_a_seeded_database_unless_forced(tiny_db_fresh: str) -> None:
 
 def test_unknown_scale_is_refused(fresh_db: str) -> None:
     with pytest.raises(ValueError, match="unknown scale 'huge'"):
-        seed(fresh_db, "huge", progress=False)
+        seed(fresh_db, "huge", progress=False, rules=PLATFORM_RULES)
     assert scalar(fresh_db, "SELECT count(*) FROM operators") == 0
 
 
@@ -301,7 +302,7 @@ def test_live_mode_keeps_the_invariants(tiny_db_fresh: str) -> None:
         rows(tiny_db_fresh, "SELECT 'bets', count(*) FROM bets UNION ALL SELECT 'ledger', count(*) FROM ledger")
     )
     settled_open = scalar(tiny_db_fresh, "SELECT count(*) FROM bets WHERE status = 'open'")
-    counts = live(tiny_db_fresh, rate=60, seconds=3, seed=3)
+    counts = live(tiny_db_fresh, rate=60, seconds=3, seed=3, rules=PLATFORM_RULES)
     assert sum(counts.values()) >= 60
     assert counts.get("bet", 0) > 10
     assert check_invariants(tiny_db_fresh) == []
@@ -322,7 +323,7 @@ def test_live_mode_keeps_the_invariants(tiny_db_fresh: str) -> None:
 
 def test_live_mode_refuses_bad_input(tiny_db_fresh: str) -> None:
     with pytest.raises(ValueError, match="rate must be positive"):
-        live(tiny_db_fresh, rate=0, seconds=1)
+        live(tiny_db_fresh, rate=0, seconds=1, rules=PLATFORM_RULES)
 
 
 def test_registration_check_uses_the_blacklist(tiny_db_fresh: str) -> None:
@@ -332,13 +333,20 @@ def test_registration_check_uses_the_blacklist(tiny_db_fresh: str) -> None:
         "AND (expires_at IS NULL OR expires_at > now()) LIMIT 1",
     )[0][0]
     with connect(tiny_db_fresh) as conn:
-        assert _registration_blocked(conn, active, None, None, None, 1)
-        assert _registration_blocked(conn, active.upper(), None, None, None, 2)
-        assert not _registration_blocked(conn, "nobody.new@example.org", "+447700900999", "203.0.113.9", "dev-x")
+        assert blocked(conn, active, None, None, None, 1)
+        assert blocked(conn, active.upper(), None, None, None, 2)
+        assert not blocked(conn, "nobody.new@example.org", "+447700900999", "203.0.113.9", "dev-x", None)
         conn.execute(
             "UPDATE blacklist_entries SET removed_at = now(), removal_reason = 'test' WHERE value = %s", (active,)
         )
-        assert not _registration_blocked(conn, active, None, None, None, 1)
+        assert not blocked(conn, active, None, None, None, 1)
+
+
+def blocked(conn, email, phone, ip, device, operator_id) -> bool:
+    """The platform's registration check as the live generator calls it."""
+    return PLATFORM_RULES.registration_blocked(
+        conn, email=email, phone=phone, ip=ip, device_id=device, operator_id=operator_id
+    )
 
 
 # --------------------------------------------------------------------------- CLI
@@ -375,12 +383,15 @@ def test_seed_without_superuser_rights_loads_with_triggers_on(pg_server_url: str
     url = make_url(pg_server_url).set(database=name, username=role).render_as_string(hide_password=False)
     try:
         migrate.upgrade(url)
-        counts = seed(url, "tiny", TINY_SEED, progress=False, as_of=TINY_AS_OF)
+        counts = seed(url, "tiny", TINY_SEED, progress=False, as_of=TINY_AS_OF, rules=PLATFORM_RULES)
         assert counts["players"] == 300
         assert check_invariants(url) == []
         # with triggers on, the database stamped updated_at itself (now, not the generated history)
         assert scalar(url, "SELECT min(updated_at) FROM bets") > TINY_AS_OF
-        assert seed(url, "tiny", TINY_SEED, progress=False, as_of=TINY_AS_OF, force=True)["players"] == 300
+        assert (
+            seed(url, "tiny", TINY_SEED, progress=False, as_of=TINY_AS_OF, force=True, rules=PLATFORM_RULES)["players"]
+            == 300
+        )
         assert check_invariants(url) == []
     finally:
         drop_database(pg_server_url, name)

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from app.services import adjustments
-from app.services.audit import verify_chain
+from app.services.audit.chain import verify_chain
 from app.services.core import Change, Denied, Invalid, ServiceError, perform
+from app.services.payments import writes as adjustments
 from auth.identity import Actor
 from auth.permissions import Permission
 

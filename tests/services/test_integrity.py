@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from app.services import adjustments as adj
-from app.services.accounts import add_months, change_status
 from app.services.core import ServiceError, Stale
+from app.services.payments import writes as adj
+from app.services.players.writes import add_months, change_status
 
 TODAY = dt.datetime.now(dt.UTC).date()
 

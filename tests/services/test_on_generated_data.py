@@ -7,9 +7,9 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from app.db import create_engine
-from app.services import adjustments
-from app.services.accounts import change_status
-from app.services.audit import verify_chain
+from app.services.audit.chain import verify_chain
+from app.services.payments import writes as adjustments
+from app.services.players.writes import change_status
 from auth.identity import Actor
 
 

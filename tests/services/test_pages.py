@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.services import adjustments
+from app.services.payments import writes as adjustments
 from app.ui import state as ui_state
 from tests.conftest import PROJECT_ROOT
 
@@ -120,7 +120,7 @@ def test_audit_page_shows_a_broken_chain(ui, world):
 def _actions_script(player_id: int) -> str:
     return f"""
 import streamlit as st
-from app.services import staff
+from app.services.staff import writes as staff
 from app.ui import state
 from app.ui.player_actions import render_player_actions
 actor = staff.current_actor(state.engine(), state.session_id(), settings=state.settings())

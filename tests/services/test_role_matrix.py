@@ -10,9 +10,11 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from app.services import adjustments, audit_read, exports
-from app.services.accounts import add_months, change_status
+from app.services.audit import reads as audit_read
 from app.services.core import Denied
+from app.services.exports import writes as exports
+from app.services.payments import writes as adjustments
+from app.services.players.writes import add_months, change_status
 from tests.services.conftest import add_player
 
 TODAY = dt.datetime.now(dt.UTC).date()

@@ -13,10 +13,10 @@ from decimal import Decimal
 
 import pytest
 
-from app.services import adjustments as adj
-from app.services.accounts import change_status
-from app.services.audit import verify_chain
+from app.services.audit.chain import verify_chain
 from app.services.core import ServiceError
+from app.services.payments import writes as adj
+from app.services.players.writes import change_status
 from tests.services.conftest import add_player, build_world
 
 pytestmark = pytest.mark.slow

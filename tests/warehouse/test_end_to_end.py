@@ -11,6 +11,7 @@ import duckdb
 import psycopg
 import pytest
 
+from app.commands.platform import PLATFORM_RULES
 from pipelines.ingest import run_ingest
 from warehouse import api
 from warehouse.build import build_marts
@@ -99,7 +100,7 @@ def test_incremental_marts_equal_a_full_rebuild(tiny_db_fresh: str, tmp_path: Pa
 
     wh = tmp_path / "warehouse.duckdb"
     run_ingest(tiny_db_fresh, wh, full=True).raise_for_status()
-    written = live(tiny_db_fresh, rate=200, seconds=2, seed=7)
+    written = live(tiny_db_fresh, rate=200, seconds=2, seed=7, rules=PLATFORM_RULES)
     assert sum(written.values()) > 0
     inc = run_ingest(tiny_db_fresh, wh).raise_for_status()
     assert not inc.full and any(inc.changed.values())

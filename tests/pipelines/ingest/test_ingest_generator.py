@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from app.commands.platform import PLATFORM_RULES
 from pipelines.generator.live import live
 from pipelines.ingest import run_ingest
 from pipelines.ingest.reconcile import reconcile
@@ -21,7 +22,9 @@ def test_seed_ingest_reconcile_then_live_during_ingest(tiny_db_fresh: str, tmp_p
     assert report.daily.height > 100  # real day × brand cells were compared
 
     counts: dict = {}
-    writer = threading.Thread(target=lambda: counts.update(live(tiny_db_fresh, rate=60, seconds=4, seed=5)))
+    writer = threading.Thread(
+        target=lambda: counts.update(live(tiny_db_fresh, rate=60, seconds=4, seed=5, rules=PLATFORM_RULES))
+    )
     writer.start()
     runs = 0
     while writer.is_alive() or runs < 2:

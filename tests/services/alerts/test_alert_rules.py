@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.db import create_engine
-from app.services import alerts
+from app.services.alerts import writes as alerts
 from app.services.core import Denied, Invalid
 from tests.services.alerts.alert_helpers import AlertWorld, build
 

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from app.services import blacklist
-from app.services.blacklist_csv import CsvRejected
+from app.services.blacklist import writes as blacklist
+from app.services.blacklist.csv_upload import CsvRejected
 from app.services.core import AlreadyDone, Denied, Invalid, Stale
 from tests.services.blacklist.conftest import entries
 from tests.services.blacklist.csv_battery import BATTERY

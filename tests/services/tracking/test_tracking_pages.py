@@ -6,7 +6,8 @@ import datetime as dt
 
 from streamlit.testing.v1 import AppTest
 
-from app.services import alerts, tracking
+from app.services.alerts import writes as alerts
+from app.services.tracking import writes as tracking
 from tests.conftest import PROJECT_ROOT
 from tests.warehouse.test_affiliates import build_fixture
 

@@ -1,0 +1,1 @@
+"""The blacklist: value rules, CSV upload, matching players, and the audited add/end/upload actions."""

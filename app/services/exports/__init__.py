@@ -1,0 +1,1 @@
+"""Audited, formula-safe exports of what the viewer already sees."""

@@ -1,0 +1,1 @@
+"""System health: pipeline runs, freshness, reconciliation, and starting an ingestion run."""

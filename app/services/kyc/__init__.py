@@ -1,0 +1,1 @@
+"""KYC: the queue, claims and audited decisions, and the automated score (pure rules)."""

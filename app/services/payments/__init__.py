@@ -1,0 +1,1 @@
+"""Money that staff move: balance adjustments (four eyes) and their approval queue."""

@@ -1,0 +1,1 @@
+"""Staff: sign-in and sessions, staff administration, demo accounts."""

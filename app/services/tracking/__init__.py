@@ -1,0 +1,1 @@
+"""Tracking: ad-platform configurations, postbacks and their delivery worker."""

@@ -1,0 +1,257 @@
+"""Tracking configurations (Meta, Google Ads, TikTok, AppsFlyer): list, add, edit, enable/disable — audited.
+
+Every change goes through `perform` (permission MANAGE_TRACKING, brand scope of the configuration; an
+all-brand configuration needs an all-brand actor). The audit row's before/after carry the non-secret
+fields and a fingerprint of the secrets, never the secrets themselves; reads return secrets masked.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+
+from app.services.core import ActionResult, AlreadyDone, Change, Invalid, Target, UnitOfWork, perform, read_tx
+from app.services.tracking.rules import (
+    PLATFORMS,
+    TrackingValidationError,
+    decode_secrets,
+    encode_secrets,
+    fingerprint,
+    masked_secrets,
+    validate,
+)
+from auth.identity import Actor
+from auth.permissions import AccessDenied, Permission, require
+
+P = Permission.MANAGE_TRACKING
+_COLUMNS = "id, operator_id, platform, name, settings, secret, enabled, created_at, created_by, version, updated_at"
+
+
+def audit_state(row) -> dict:
+    """The configuration as the audit log records it: no secret, only its fingerprint."""
+    return {
+        "platform": row.platform,
+        "name": row.name,
+        "operator_id": row.operator_id,
+        "settings": dict(row.settings or {}),
+        "enabled": row.enabled,
+        "secret_fingerprint": fingerprint(row.secret),
+        "secret_fields": sorted(decode_secrets(row.secret)),
+    }
+
+
+def public_view(row) -> dict:
+    """A configuration for display: secrets masked (last 4 characters only)."""
+    return {
+        "id": row.id,
+        "operator_id": row.operator_id,
+        "platform": row.platform,
+        "platform_label": PLATFORMS[row.platform].label,
+        "name": row.name,
+        "settings": dict(row.settings or {}),
+        "secrets_masked": masked_secrets(row.secret),
+        "enabled": row.enabled,
+        "version": row.version,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def list_configs(engine: Engine, actor: Actor) -> list[dict]:
+    """The configurations the actor may manage (their brands and, for all-brand actors, the shared ones)."""
+    require(actor, P, any_brand=True)
+    with read_tx(engine) as conn:
+        rows = conn.execute(sa.text(f"SELECT {_COLUMNS} FROM tracking_configs ORDER BY platform, name, id")).all()
+    return [public_view(r) for r in rows if actor.sees_brand(r.operator_id)]
+
+
+def _invalid(exc: TrackingValidationError) -> Invalid:
+    return Invalid(str(exc), errors=exc.errors)
+
+
+def _load(config_id: int):
+    def load(uow: UnitOfWork) -> Target | None:
+        row = uow.execute(
+            f"SELECT {_COLUMNS} FROM tracking_configs WHERE id = :i FOR UPDATE", {"i": config_id}
+        ).one_or_none()
+        if row is None:
+            return None
+        return Target(brand_id=row.operator_id, version=row.version, state=audit_state(row), row=row)
+
+    return load
+
+
+def _check_brand(uow: UnitOfWork, operator_id: int | None) -> None:
+    if (
+        operator_id is not None
+        and uow.execute("SELECT 1 FROM operators WHERE id = :o", {"o": operator_id}).scalar() is None
+    ):
+        raise Invalid(f"brand {operator_id} does not exist")
+
+
+def add_config(
+    engine: Engine,
+    actor: Actor,
+    *,
+    platform: str,
+    name: str,
+    values: dict[str, str],
+    operator_id: int | None = None,
+    enabled: bool = True,
+    request_id: str | None = None,
+) -> ActionResult:
+    """Create a configuration after validating the platform's fields (Invalid lists every bad field)."""
+    parsed: dict = {}
+
+    def check() -> None:
+        try:
+            parsed["name"], parsed["settings"], parsed["secrets"] = validate(platform, name, values)
+        except TrackingValidationError as exc:
+            raise _invalid(exc) from exc
+
+    def apply(uow: UnitOfWork, target: Target) -> Change:
+        _check_brand(uow, operator_id)
+        if uow.execute(
+            "SELECT 1 FROM tracking_configs WHERE platform = :p AND lower(name) = lower(:n)"
+            " AND coalesce(operator_id, 0) = coalesce(CAST(:o AS integer), 0)",
+            {"p": platform, "n": parsed["name"], "o": operator_id},
+        ).scalar():
+            raise Invalid(f"a {PLATFORMS[platform].label} configuration named {parsed['name']!r} already exists")
+        row = uow.execute(
+            sa.text(
+                "INSERT INTO tracking_configs (operator_id, platform, name, settings, secret, enabled, created_by)"
+                f" VALUES (:o, :p, :n, :s, :sec, :en, :by) RETURNING {_COLUMNS}"
+            ).bindparams(sa.bindparam("s", type_=JSONB)),
+            {
+                "o": operator_id,
+                "p": platform,
+                "n": parsed["name"],
+                "s": parsed["settings"],
+                "sec": encode_secrets(parsed["secrets"]),
+                "en": enabled,
+                "by": uow.actor.staff_id,
+            },
+        ).one()
+        return Change(
+            before=None,
+            after=audit_state(row),
+            result={"id": row.id},
+            message=f"{PLATFORMS[platform].label} configuration {parsed['name']!r} added",
+            target_id=row.id,
+        )
+
+    return perform(
+        engine,
+        actor,
+        action="tracking.add",
+        permission=P,
+        request_id=request_id,
+        target_type="tracking_config",
+        brand_id=operator_id,
+        validate=check,
+        apply=apply,
+    )
+
+
+def edit_config(
+    engine: Engine,
+    actor: Actor,
+    *,
+    config_id: int,
+    name: str,
+    values: dict[str, str],
+    expected_version: int,
+    request_id: str | None = None,
+) -> ActionResult:
+    """Change a configuration's name and fields; an empty secret field keeps the stored secret."""
+
+    def apply(uow: UnitOfWork, target: Target) -> Change:
+        row = target.row
+        try:
+            clean_name, settings, secrets = validate(
+                row.platform, name, values, existing_secrets=decode_secrets(row.secret)
+            )
+        except TrackingValidationError as exc:
+            raise _invalid(exc) from exc
+        new = uow.execute(
+            sa.text(
+                "UPDATE tracking_configs SET name = :n, settings = :s, secret = :sec"
+                f" WHERE id = :i RETURNING {_COLUMNS}"
+            ).bindparams(sa.bindparam("s", type_=JSONB)),
+            {"n": clean_name, "s": settings, "sec": encode_secrets(secrets), "i": row.id},
+        ).one()
+        after = audit_state(new)
+        if after == target.state:
+            raise AlreadyDone("nothing changed")
+        return Change(after=after, result={"id": row.id, "version": new.version}, message="configuration saved")
+
+    return perform(
+        engine,
+        actor,
+        action="tracking.edit",
+        permission=P,
+        request_id=request_id,
+        target_type="tracking_config",
+        target_id=config_id,
+        load=_load(config_id),
+        expected_version=expected_version,
+        apply=apply,
+    )
+
+
+def set_enabled(
+    engine: Engine,
+    actor: Actor,
+    *,
+    config_id: int,
+    enabled: bool,
+    expected_version: int,
+    reason: str | None = None,
+    request_id: str | None = None,
+) -> ActionResult:
+    """Enable or disable a configuration (postbacks of a disabled one are suppressed by the worker)."""
+
+    def apply(uow: UnitOfWork, target: Target) -> Change:
+        if target.row.enabled == enabled:
+            raise AlreadyDone(f"the configuration is already {'enabled' if enabled else 'disabled'}")
+        new = uow.execute(
+            f"UPDATE tracking_configs SET enabled = :e WHERE id = :i RETURNING {_COLUMNS}",
+            {"e": enabled, "i": config_id},
+        ).one()
+        return Change(
+            after=audit_state(new),
+            result={"id": config_id, "version": new.version},
+            message="configuration enabled" if enabled else "configuration disabled",
+        )
+
+    return perform(
+        engine,
+        actor,
+        action="tracking.enable" if enabled else "tracking.disable",
+        permission=P,
+        request_id=request_id,
+        target_type="tracking_config",
+        target_id=config_id,
+        load=_load(config_id),
+        expected_version=expected_version,
+        reason=reason,
+        apply=apply,
+    )
+
+
+def platform_form(platform: str) -> list[dict]:
+    """The fields of a platform's "add tracking" form (for pages): key, label, secret, required, hint."""
+    spec = PLATFORMS[platform]
+    return [
+        {"key": f.key, "label": f.label, "secret": f.secret, "required": f.required, "hint": f.hint}
+        for f in spec.fields
+    ]
+
+
+def may_manage(actor: Actor) -> bool:
+    try:
+        require(actor, P, any_brand=True)
+    except AccessDenied:
+        return False
+    return True
