@@ -6,27 +6,13 @@ import datetime as dt
 
 import streamlit as st
 
-from app.ui import data, state
+from app.ui import data
 from app.ui.guard import guard_page
 from warehouse import affiliates
 
 actor = guard_page(__file__)
+scope = actor.brand_scope
 st.title("Affiliates")
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _report(path: str, key: str, first: dt.date, last: dt.date, by_campaign: bool, scope: tuple | None):
-    scope_set = None if scope is None else frozenset(scope)
-    return affiliates.report_from_gateway(
-        data.gateway(), first, last, by_campaign=by_campaign, selected=None, scope=scope_set
-    )
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _statement(path: str, key: str, affiliate_id: int, last: dt.date, scope: tuple | None):
-    scope_set = None if scope is None else frozenset(scope)
-    return affiliates.statement_from_gateway(data.gateway(), affiliate_id, last, selected=None, scope=scope_set)
-
 
 today = dt.datetime.now(dt.UTC).date()
 months = [affiliates.month_start(today)]
@@ -36,13 +22,10 @@ c1, c2, c3 = st.columns([1, 1, 2])
 first = c1.selectbox("From month", months, index=2, format_func=lambda d: d.strftime("%Y-%m"))
 last = c2.selectbox("To month", months, index=0, format_func=lambda d: d.strftime("%Y-%m"))
 by_campaign = c3.radio("Rows", ["by affiliate", "by campaign"], horizontal=True) == "by campaign"
-scope = None if actor.brand_scope is None else tuple(sorted(actor.brand_scope))
-path = str(state.settings().warehouse_path)
 
 with data.shown_errors():
-    key = data.snapshot_key()
     try:
-        df = _report(path, key, first, last, by_campaign, scope)
+        df = data.read("scoped_report", first, last, by_campaign=by_campaign, scope=scope)
     except affiliates.AffiliateReportError as exc:
         st.warning(str(exc))
         st.stop()
@@ -83,4 +66,4 @@ if revshare.height:
     names = dict(zip(revshare["affiliate_id"].to_list(), revshare["affiliate"].to_list(), strict=True))
     chosen = st.selectbox("Affiliate", list(names), format_func=lambda i: names[i])
     with data.shown_errors():
-        st.dataframe(_statement(path, key, chosen, last, scope), hide_index=True, width="stretch")
+        st.dataframe(data.read("scoped_statement", chosen, last, scope=scope), hide_index=True, width="stretch")

@@ -13,19 +13,6 @@ from warehouse import metrics
 actor = guard_page(__file__)
 scope = actor.brand_scope
 
-TILES = (
-    "ggr",
-    "ngr",
-    "handle",
-    "hold_pct",
-    "active_players",
-    "deposits",
-    "withdrawals",
-    "net_deposits",
-    "ftds",
-    "arpu",
-)
-
 with data.shown_errors():
     header("Overview", "GGR, NGR, players and money in and out for the period, against the previous period.")
     sel = render_filters(actor)
@@ -47,21 +34,21 @@ st.caption(
 
 # --------------------------------------------------------------------------- KPI tiles
 rows = {r["metric"]: r for r in kpis.iter_rows(named=True)}
-for line in (TILES[:5], TILES[5:]):
-    for col, name in zip(st.columns(5), line, strict=True):
-        r = rows[name]
-        m = metrics.metric(name)
+tiles = metrics.KPI_TILES
+for line in (tiles[:5], tiles[5:]):
+    for col, tile in zip(st.columns(5), line, strict=True):
+        r = rows[tile.key]
         unit = f" ({r['currency']})" if r["currency"] else ""
         with col:
             st.metric(
-                f"{r['label']}{unit}",
-                fmt.value(r["unit"], r["value"], None),
+                f"{tile.label}{unit}",
+                fmt.value(tile.unit, r["value"], None),
                 delta=fmt.change(r["change"]),
-                delta_color="normal" if m.higher_is_better else "inverse",
-                help=f"{m.formula}. Previous period: {fmt.value(r['unit'], r['previous'], r['currency'])}.",
+                delta_color="normal" if tile.higher_is_better else "inverse",
+                help=f"{tile.definition}. Previous period: {fmt.value(tile.unit, r['previous'], r['currency'])}.",
                 border=True,
             )
-            definition_link(name)
+            definition_link(tile.key)
 
 if rows["handle"]["value"] in (None, 0.0) and rows["deposits"]["value"] in (None, 0.0):
     st.info("No bets or deposits in this period for this selection.", icon=":material/info:")

@@ -1,8 +1,10 @@
 """Affiliate analytics: registrations, FTDs, conversion, deposits, NGR, estimated commission, cohort quality.
 
-Reads the marts (`mart.player_dim`, `mart.cohort_player`, `mart.player_day`: the same NGR and FTD definitions
-as every other page, test accounts excluded, money in EUR) and the deal terms in `raw.affiliates` /
-`raw.campaigns`. Everything is by calendar month (UTC); a report covers the months `first`..`last` inclusive.
+Reads through the query gateway (`warehouse.gateway.Gateway.query`, restricted to the brands asked for) the
+marts `player_dim`, `cohort_player`, `player_day` (the same NGR and FTD definitions as every other page, test
+accounts excluded, money in EUR) and the deal terms (`affiliate_deals`, `campaigns`); the queries return rows
+per affiliate × campaign (× month), never per player. Everything is by calendar month (UTC); a report covers
+the months `first`..`last` inclusive.
 
 Definitions (per affiliate, or per campaign of an affiliate):
 - registrations: affiliate players registered in the period;
@@ -31,8 +33,9 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
-import duckdb
 import polars as pl
+
+from warehouse.gateway import Gateway
 
 CENT = Decimal("0.01")
 QUALITY_WINDOWS = (30, 90)
@@ -85,67 +88,74 @@ def _money(value: Decimal | None) -> float | None:
     return None if value is None else float(Decimal(value).quantize(CENT))
 
 
-def _brand_clause(brands: frozenset[int] | None, column: str) -> tuple[str, dict]:
-    if brands is None:
-        return "", {}
-    if not isinstance(brands, frozenset):
+def _checked(brands: frozenset[int] | None) -> frozenset[int] | None:
+    if brands is not None and not isinstance(brands, frozenset):
         raise AffiliateReportError("brands must be a frozenset of brand ids or None (all brands)")
-    return f" AND list_contains($brands, {column})", {"brands": sorted(int(b) for b in brands)}
+    return brands
 
 
-def as_of_day(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The last day the warehouse has data for (end of `mart.calendar`)."""
-    row = con.execute("SELECT max(day) FROM mart.calendar").fetchone()
-    return row[0] if row else None
+def as_of_day(gw: Gateway) -> dt.date | None:
+    """The last day the warehouse has data for (end of `mart.calendar`, which holds no brand data)."""
+    row = gw.query("SELECT max(day) AS day FROM {calendar}", brands=None).rows()
+    return row[0][0] if row else None
 
 
-def _players(con, brands) -> list[tuple]:
-    clause, params = _brand_clause(brands, "d.brand_id")
-    return con.execute(
-        f"""
-        SELECT d.player_id, d.affiliate_id, d.campaign_id, d.reg_date,
-               CAST(c.ftd_at AS DATE) AS ftd_date, c.ftd_amount_eur
-        FROM mart.player_dim d LEFT JOIN mart.cohort_player c ON c.player_id = d.player_id
-        WHERE d.affiliate_id IS NOT NULL AND NOT d.is_test {clause}
-        """,
-        params,
-    ).fetchall()
+def _player_counts(gw: Gateway, brands, first: dt.date, end_excl: dt.date, as_of: dt.date) -> list[tuple]:
+    """(affiliate_id, campaign_id, registrations, converted, FTDs, qualifying FTDs) for affiliate players."""
+    sql = """
+    WITH p AS (
+        SELECT d.affiliate_id, d.campaign_id, d.reg_date >= $first AND d.reg_date < $end_excl AS registered,
+               CAST(c.ftd_at AS DATE) AS ftd_date,
+               coalesce(c.ftd_amount_eur, 0) >= coalesce(a.cpa_min_deposit, 0) AS qualifies
+        FROM {player_dim} d LEFT JOIN {cohort_player} c ON c.player_id = d.player_id
+        LEFT JOIN {affiliate_deals} a ON a.affiliate_id = d.affiliate_id
+        WHERE d.affiliate_id IS NOT NULL AND NOT d.is_test
+    )
+    SELECT affiliate_id, campaign_id,
+           count(*) FILTER (WHERE registered) AS registrations,
+           count(*) FILTER (WHERE registered AND ftd_date <= $as_of) AS converted,
+           count(*) FILTER (WHERE ftd_date >= $first AND ftd_date < $end_excl) AS ftds,
+           count(*) FILTER (WHERE ftd_date >= $first AND ftd_date < $end_excl AND qualifies) AS qualifying_ftds
+    FROM p GROUP BY ALL
+    """
+    params = {"first": first, "end_excl": end_excl, "as_of": as_of}
+    return gw.query(sql, params, brands=brands).rows()
 
 
-def _monthly(con, brands) -> list[tuple]:
+def _monthly(gw: Gateway, brands) -> list[tuple]:
     """(affiliate_id, campaign_id, month, deposits_eur, ngr_eur) for affiliate players."""
-    clause, params = _brand_clause(brands, "pd.brand_id")
-    return con.execute(
-        f"""
-        SELECT d.affiliate_id, d.campaign_id, CAST(date_trunc('month', pd.day) AS DATE) AS month,
-               sum(pd.deposits_eur), sum(pd.ngr_eur)
-        FROM mart.player_day pd JOIN mart.player_dim d ON d.player_id = pd.player_id
-        WHERE d.affiliate_id IS NOT NULL AND NOT d.is_test {clause}
-        GROUP BY ALL
-        """,
-        params,
-    ).fetchall()
+    sql = """
+    SELECT d.affiliate_id, d.campaign_id, CAST(date_trunc('month', pd.day) AS DATE) AS month,
+           sum(pd.deposits_eur) AS deposits_eur, sum(pd.ngr_eur) AS ngr_eur
+    FROM {player_day} pd JOIN {player_dim} d ON d.player_id = pd.player_id
+    WHERE d.affiliate_id IS NOT NULL AND NOT d.is_test
+    GROUP BY ALL
+    """
+    return gw.query(sql, brands=brands).rows()
 
 
-def _window_ngr(con, brands, first: dt.date, end_excl: dt.date, n: int) -> list[tuple]:
-    """(player_id, FTD day, NGR within n days of the FTD) for affiliate players whose FTD is in the period."""
-    clause, params = _brand_clause(brands, "c.brand_id")
-    return con.execute(
-        f"""
-        SELECT c.player_id, CAST(c.ftd_at AS DATE), coalesce(sum(pd.ngr_eur), 0)
-        FROM mart.cohort_player c
-        JOIN mart.player_dim d ON d.player_id = c.player_id
-        LEFT JOIN mart.player_day pd ON pd.player_id = c.player_id
+def _quality(gw: Gateway, brands, first: dt.date, end_excl: dt.date, as_of: dt.date, n: int) -> list[tuple]:
+    """(affiliate_id, campaign_id, Σ NGR within n days of the FTD, mature FTDs) over the affiliate players whose
+    FTD is in the period and whose n-day window has fully elapsed by `as_of`."""
+    sql = """
+    WITH w AS (
+        SELECT d.affiliate_id, d.campaign_id, c.player_id, coalesce(sum(pd.ngr_eur), 0) AS ngr
+        FROM {cohort_player} c
+        JOIN {player_dim} d ON d.player_id = c.player_id
+        LEFT JOIN {player_day} pd ON pd.player_id = c.player_id
              AND pd.day >= CAST(c.ftd_at AS DATE) AND pd.day < CAST(c.ftd_at AS DATE) + $n
         WHERE d.affiliate_id IS NOT NULL AND NOT d.is_test AND c.ftd_at IS NOT NULL
-          AND CAST(c.ftd_at AS DATE) >= $first AND CAST(c.ftd_at AS DATE) < $end_excl {clause}
-        GROUP BY c.player_id, c.ftd_at
-        """,
-        {"n": n, "first": first, "end_excl": end_excl, **params},
-    ).fetchall()
+          AND CAST(c.ftd_at AS DATE) >= $first AND CAST(c.ftd_at AS DATE) < $end_excl
+          AND CAST(c.ftd_at AS DATE) + ($n - 1) <= $as_of
+        GROUP BY d.affiliate_id, d.campaign_id, c.player_id, c.ftd_at
+    )
+    SELECT affiliate_id, campaign_id, sum(ngr) AS ngr, count(*) AS ftds FROM w GROUP BY ALL
+    """
+    params = {"n": n, "first": first, "end_excl": end_excl, "as_of": as_of}
+    return gw.query(sql, params, brands=brands).rows()
 
 
-def _deals(con) -> tuple[dict[int, dict], dict[int, str]]:
+def _deals(gw: Gateway, brands) -> tuple[dict[int, dict], dict[int, str]]:
     deals = {
         r[0]: {
             "name": r[1],
@@ -154,11 +164,12 @@ def _deals(con) -> tuple[dict[int, dict], dict[int, str]]:
             "cpa_min_deposit": Decimal(r[4] or 0),
             "revshare_rate": Decimal(r[5] or 0),
         }
-        for r in con.execute(
-            "SELECT id, name, deal_type, cpa_amount, cpa_min_deposit, revshare_rate FROM raw.affiliates"
-        ).fetchall()
+        for r in gw.query(
+            "SELECT affiliate_id, name, deal_type, cpa_amount, cpa_min_deposit, revshare_rate FROM {affiliate_deals}",
+            brands=brands,
+        ).rows()
     }
-    campaigns = dict(con.execute("SELECT id, name FROM raw.campaigns").fetchall())
+    campaigns = dict(gw.query("SELECT campaign_id, name FROM {campaigns}", brands=brands).rows())
     return deals, campaigns
 
 
@@ -177,7 +188,7 @@ def revshare_by_month(ngr_by_month: dict[dt.date, Decimal], rate: Decimal, last:
 
 
 def _report(
-    con: duckdb.DuckDBPyConnection,
+    gw: Gateway,
     first: dt.date,
     last: dt.date,
     brands: frozenset[int] | None,
@@ -187,9 +198,10 @@ def _report(
     first, last = month_start(first), month_start(last)
     if last < first:
         raise AffiliateReportError(f"the period ends ({last:%Y-%m}) before it starts ({first:%Y-%m})")
+    brands = _checked(brands)
     end_excl = _next_month(last)
-    as_of = as_of or as_of_day(con) or (end_excl - dt.timedelta(days=1))
-    deals, campaign_names = _deals(con)
+    as_of = as_of or as_of_day(gw) or (end_excl - dt.timedelta(days=1))
+    deals, campaign_names = _deals(gw, brands)
 
     def key(aff: int, camp: int | None) -> tuple:
         return (aff, camp) if by_campaign else (aff, None)
@@ -206,32 +218,23 @@ def _report(
             "quality": {n: [Decimal(0), 0] for n in QUALITY_WINDOWS},
         }
     )
-    ftd_player_key: dict[int, tuple] = {}
-    for player_id, aff, camp, reg_date, ftd_date, ftd_amount in _players(con, brands):
-        k = key(aff, camp)
-        a = acc[k]
-        if first <= reg_date < end_excl:
-            a["registrations"] += 1
-            if ftd_date is not None and ftd_date <= as_of:
-                a["converted"] += 1
-        if ftd_date is not None and first <= ftd_date < end_excl:
-            a["ftds"] += 1
-            ftd_player_key[player_id] = k
-            if Decimal(ftd_amount or 0) >= deals.get(aff, {}).get("cpa_min_deposit", Decimal(0)):
-                a["qualifying_ftds"] += 1
-    for aff, camp, month, deposits, ngr in _monthly(con, brands):
+    for aff, camp, registrations, converted, ftds, qualifying in _player_counts(gw, brands, first, end_excl, as_of):
+        a = acc[key(aff, camp)]
+        a["registrations"] += registrations
+        a["converted"] += converted
+        a["ftds"] += ftds
+        a["qualifying_ftds"] += qualifying
+    for aff, camp, month, deposits, ngr in _monthly(gw, brands):
         a = acc[key(aff, camp)]
         a["ngr_months"][month] += Decimal(ngr or 0)
         if first <= month < end_excl:
             a["deposits"] += Decimal(deposits or 0)
             a["ngr"] += Decimal(ngr or 0)
     for n in QUALITY_WINDOWS:
-        for player_id, ftd_date, ngr in _window_ngr(con, brands, first, end_excl, n):
-            k = ftd_player_key.get(player_id)
-            if k is None or ftd_date + dt.timedelta(days=n - 1) > as_of:
-                continue  # not this report's FTD, or its window has not fully elapsed
-            acc[k]["quality"][n][0] += Decimal(ngr)
-            acc[k]["quality"][n][1] += 1
+        for aff, camp, ngr, count in _quality(gw, brands, first, end_excl, as_of, n):
+            quality = acc[key(aff, camp)]["quality"][n]
+            quality[0] += Decimal(ngr)
+            quality[1] += count
     out = []
     for (aff, camp), a in sorted(acc.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         deal = deals.get(aff)
@@ -291,7 +294,7 @@ def _report(
 
 
 def affiliate_report(
-    con: duckdb.DuckDBPyConnection,
+    gw: Gateway,
     first: dt.date,
     last: dt.date,
     *,
@@ -299,11 +302,11 @@ def affiliate_report(
     as_of: dt.date | None = None,
 ) -> pl.DataFrame:
     """One row per affiliate for the months `first`..`last` (see the module docstring for definitions)."""
-    return _report(con, first, last, brands, False, as_of)
+    return _report(gw, first, last, brands, False, as_of)
 
 
 def campaign_report(
-    con: duckdb.DuckDBPyConnection,
+    gw: Gateway,
     first: dt.date,
     last: dt.date,
     *,
@@ -311,19 +314,18 @@ def campaign_report(
     as_of: dt.date | None = None,
 ) -> pl.DataFrame:
     """One row per affiliate campaign for the months `first`..`last`."""
-    return _report(con, first, last, brands, True, as_of)
+    return _report(gw, first, last, brands, True, as_of)
 
 
-def revshare_statement(
-    con: duckdb.DuckDBPyConnection, affiliate_id: int, last: dt.date, *, brands: frozenset[int] | None
-) -> pl.DataFrame:
+def revshare_statement(gw: Gateway, affiliate_id: int, last: dt.date, *, brands: frozenset[int] | None) -> pl.DataFrame:
     """An affiliate's month-by-month revenue share (NGR, carry-in, commission) up to the month of `last`."""
-    deals, _ = _deals(con)
+    brands = _checked(brands)
+    deals, _ = _deals(gw, brands)
     deal = deals.get(affiliate_id)
     if deal is None:
         raise AffiliateReportError(f"affiliate {affiliate_id} does not exist")
     months: dict[dt.date, Decimal] = defaultdict(Decimal)
-    for aff, _camp, month, _dep, ngr in _monthly(con, brands):
+    for aff, _camp, month, _dep, ngr in _monthly(gw, brands):
         if aff == affiliate_id:
             months[month] += Decimal(ngr or 0)
     rows = revshare_by_month(months, deal["revshare_rate"], month_start(last))
@@ -349,24 +351,26 @@ def scoped_brands(selected: frozenset[int] | None, scope: frozenset[int] | None)
     return selected
 
 
-def report_from_gateway(
-    gw,
+def scoped_report(
+    gw: Gateway,
     first: dt.date,
     last: dt.date,
     *,
     by_campaign: bool,
-    selected: frozenset[int] | None,
     scope: frozenset[int] | None,
+    selected: frozenset[int] | None = None,
 ) -> pl.DataFrame:
-    """`affiliate_report` / `campaign_report` on the served warehouse (a `warehouse.gateway.Gateway`)."""
-    brands = scoped_brands(selected, scope)
-    with gw.cursor() as cur:
-        return _report(cur, first, last, brands, by_campaign, None)
+    """The page read: `affiliate_report` / `campaign_report` of the selected brands within the caller's `scope`."""
+    return _report(gw, first, last, scoped_brands(selected, scope), by_campaign, None)
 
 
-def statement_from_gateway(
-    gw, affiliate_id: int, last: dt.date, *, selected: frozenset[int] | None, scope: frozenset[int] | None
+def scoped_statement(
+    gw: Gateway,
+    affiliate_id: int,
+    last: dt.date,
+    *,
+    scope: frozenset[int] | None,
+    selected: frozenset[int] | None = None,
 ) -> pl.DataFrame:
-    brands = scoped_brands(selected, scope)
-    with gw.cursor() as cur:
-        return revshare_statement(cur, affiliate_id, last, brands=brands)
+    """The page read: `revshare_statement` of the selected brands within the caller's `scope`."""
+    return revshare_statement(gw, affiliate_id, last, brands=scoped_brands(selected, scope))

@@ -169,12 +169,7 @@ _KPI_ADDITIVE = (
     "handle",
     "real_wins",
     "ggr",
-    "bonus_cost",
-    "jackpot_contributions",
-    "provider_fees",
-    "payment_fees",
-    "chargebacks",
-    "gaming_duty",
+    *metrics.NGR_DEDUCTIONS,
     "ngr",
     "deposits",
     "withdrawals",
@@ -230,7 +225,10 @@ def _kpi_values(gw: Gateway, f: Filters, suffix: str, scope: frozenset[int] | No
     return out
 
 
-KPI_ORDER = (*metrics.KPI_TILES, "depositing_players") + tuple(n for n in _KPI_ADDITIVE if n not in metrics.KPI_TILES)
+# The order of `kpis` rows: the Overview tiles, the other KPIs, then the remaining additive metrics (NGR components).
+_TILE_KEYS = tuple(t.key for t in metrics.KPI_TILES)
+_KPI_OTHERS = ("registrations", "arppu", "ftd_conversion", "depositing_players")
+KPI_ORDER = (*_TILE_KEYS, *_KPI_OTHERS) + tuple(n for n in _KPI_ADDITIVE if n not in (*_TILE_KEYS, *_KPI_OTHERS))
 
 
 def kpis(gw: Gateway, f: Filters, *, scope: frozenset[int] | None) -> pl.DataFrame:

@@ -3,7 +3,8 @@
 - Values are bound as parameters (`$name`), never formatted into SQL.
 - Tables are named in a query template as `{player_day}`; the gateway replaces each with the mart
   filtered to the caller's brand scope (a required argument), so a scoped caller never gets rows of
-  other brands, whatever the query does with them. Direct references to schemas are refused.
+  other brands, whatever the query does with them. Direct references to schemas are refused. The
+  affiliate deal terms, which have no mart, are read from the raw copy as fixed column lists (`SOURCES`).
 - A time limit (the connection is interrupted from a timer) and a row limit.
 - The served file is replaced atomically by ingestion (os.replace). It is opened read-only, by ATTACH
   into a private in-memory database (DuckDB caches database instances by path, so re-connecting to the
@@ -29,7 +30,8 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-# Mart tables readable through the gateway → the column that holds the brand (None: no brand data).
+# Tables readable through the gateway (the marts, and the SOURCES below) → the column that holds the brand
+# (None: no brand data).
 TABLES: dict[str, str | None] = {
     "calendar": None,
     "games": None,
@@ -46,6 +48,16 @@ TABLES: dict[str, str | None] = {
     "daily_kpi": "brand_id",
     "player_period": "brand_id",
     "players": "brand_id",
+    "affiliate_deals": None,
+    "campaigns": None,
+}
+
+# Readable tables that are not marts: the SELECT each `{name}` stands for (`{db}` = the attached file).
+# Affiliate deal terms are not brand data (a deal covers every brand); only these columns are readable.
+SOURCES: dict[str, str] = {
+    "affiliate_deals": "SELECT id AS affiliate_id, name, deal_type, cpa_amount, cpa_min_deposit, revshare_rate "
+    "FROM {db}.raw.affiliates",
+    "campaigns": "SELECT id AS campaign_id, affiliate_id, name FROM {db}.raw.campaigns",
 }
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -226,6 +238,8 @@ class Gateway:
             name = match.group(1)
             if name not in TABLES:
                 raise GatewayError(f"unknown mart {name!r}")
+            if name in SOURCES:
+                return f"({SOURCES[name].format(db=alias)})"
             column = TABLES[name]
             if column is None or brands is None:
                 return f"{alias}.mart.{name}"

@@ -20,7 +20,7 @@ Decisions that apply to every metric:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
@@ -43,11 +43,10 @@ class Metric:
     sql: str | None = None
     computed_by: str = ""
     higher_is_better: bool = True
-    tags: tuple[str, ...] = field(default=())
 
 
-_NGR_PARTS = (
-    "ggr",
+# The NGR deductions, in order (each a metric of its own below): NGR = GGR − each of them.
+NGR_DEDUCTIONS = (
     "bonus_cost",
     "jackpot_contributions",
     "provider_fees",
@@ -55,6 +54,7 @@ _NGR_PARTS = (
     "chargebacks",
     "gaming_duty",
 )
+NGR_COMPONENTS = ("ggr", *NGR_DEDUCTIONS)
 
 CATALOGUE: tuple[Metric, ...] = (
     Metric(
@@ -93,7 +93,6 @@ CATALOGUE: tuple[Metric, ...] = (
         excluded="granted, wagered, forfeited, expired or cancelled bonus money (no cash right, DOMAIN §1.1)",
         sql="sum(bonus_cost{c})",
         higher_is_better=False,
-        tags=("ngr_component",),
     ),
     Metric(
         "jackpot_contributions",
@@ -102,7 +101,6 @@ CATALOGUE: tuple[Metric, ...] = (
         "Σ jackpot_contribution of settled bets",
         sql="sum(jackpot{c})",
         higher_is_better=False,
-        tags=("ngr_component",),
     ),
     Metric(
         "provider_fees",
@@ -112,7 +110,6 @@ CATALOGUE: tuple[Metric, ...] = (
         included="signed: a game whose players won more than they staked reduces the fee",
         sql="sum(provider_fee{c})",
         higher_is_better=False,
-        tags=("ngr_component",),
     ),
     Metric(
         "payment_fees",
@@ -122,7 +119,6 @@ CATALOGUE: tuple[Metric, ...] = (
         excluded="fees of pending, declined and failed payments",
         sql="sum(payment_fees{c})",
         higher_is_better=False,
-        tags=("ngr_component",),
     ),
     Metric(
         "chargebacks",
@@ -131,7 +127,6 @@ CATALOGUE: tuple[Metric, ...] = (
         "Σ amount of deposits in status chargeback, dated updated_at",
         sql="sum(chargebacks{c})",
         higher_is_better=False,
-        tags=("ngr_component",),
     ),
     Metric(
         "gaming_duty",
@@ -142,14 +137,13 @@ CATALOGUE: tuple[Metric, ...] = (
         "a day with negative GGR gives a negative duty that offsets other days of the period",
         sql="sum(duty{c})",
         higher_is_better=False,
-        tags=("ngr_component",),
     ),
     Metric(
         "ngr",
         "NGR",
         "money",
         "GGR − bonus cost − jackpot contributions − provider fees − payment fees − chargebacks − gaming duty",
-        components=_NGR_PARTS,
+        components=NGR_COMPONENTS,
         included="every deduction is a named metric of its own",
         excluded="affiliate commissions, platform fees (not modelled)",
         sql="sum(ngr{c})",
@@ -283,21 +277,39 @@ CATALOGUE: tuple[Metric, ...] = (
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in CATALOGUE}
 
-# The KPI tiles of the Overview, in order.
-KPI_TILES = (
-    "ggr",
-    "ngr",
-    "handle",
-    "hold_pct",
-    "active_players",
-    "deposits",
-    "withdrawals",
-    "net_deposits",
-    "ftds",
-    "arpu",
-    "registrations",
-    "arppu",
-    "ftd_conversion",
+
+@dataclass(frozen=True)
+class Tile:
+    """A KPI tile of the Overview: the metric it shows (`key`), its label, its unit (a "money" tile shows the
+    currency of the figures read: EUR or the brands' own), its definition text, and whether a rise is good."""
+
+    key: str
+    label: str
+    unit: Unit
+    definition: str
+    higher_is_better: bool
+
+
+def _tile(name: str) -> Tile:
+    m = BY_NAME[name]
+    return Tile(m.name, m.label, m.unit, m.formula, m.higher_is_better)
+
+
+# The KPI tiles of the Overview (SPEC §4), in order.
+KPI_TILES: tuple[Tile, ...] = tuple(
+    _tile(name)
+    for name in (
+        "ggr",
+        "ngr",
+        "handle",
+        "hold_pct",
+        "active_players",
+        "deposits",
+        "withdrawals",
+        "net_deposits",
+        "ftds",
+        "arpu",
+    )
 )
 
 

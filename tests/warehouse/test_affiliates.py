@@ -23,6 +23,7 @@ import pytest
 
 from warehouse import affiliates as aff
 from warehouse.build import build_marts
+from warehouse.gateway import Gateway
 from warehouse.schema import create_meta_schema, create_raw_schema
 
 JAN, FEB, MAR = dt.date(2026, 1, 1), dt.date(2026, 2, 1), dt.date(2026, 3, 1)
@@ -119,24 +120,23 @@ def build_fixture(path) -> None:
 
 
 @pytest.fixture(scope="module")
-def con(tmp_path_factory) -> duckdb.DuckDBPyConnection:
+def gw(tmp_path_factory) -> Gateway:
+    """The fixture warehouse, served: every affiliate read goes through the query gateway."""
     path = tmp_path_factory.mktemp("aff") / "wh.duckdb"
     build_fixture(path)
-    c = duckdb.connect(str(path))
-    yield c
-    c.close()
+    return Gateway(path)
 
 
 def _by(df, col="affiliate"):
     return {r[col]: r for r in df.iter_rows(named=True)}
 
 
-def test_as_of_is_the_last_data_day(con):
-    assert aff.as_of_day(con) == dt.date(2026, 4, 30)
+def test_as_of_is_the_last_data_day(gw):
+    assert aff.as_of_day(gw) == dt.date(2026, 4, 30)
 
 
-def test_affiliate_totals_q1(con):
-    rows = _by(aff.affiliate_report(con, JAN, MAR, brands=None))
+def test_affiliate_totals_q1(gw):
+    rows = _by(aff.affiliate_report(gw, JAN, MAR, brands=None))
     assert set(rows) == {"CpaCo", "RevCo", "HybCo"}
     cpa, rev, hyb = rows["CpaCo"], rows["RevCo"], rows["HybCo"]
     # CpaCo: 4 registrations (p5 is a test account), 3 of them deposited; 2 qualifying FTDs × 100
@@ -155,12 +155,12 @@ def test_affiliate_totals_q1(con):
     assert hyb["carry_over_eur"] == -50.0 and hyb["ngr_eur"] == 50.0
 
 
-def test_carry_over_from_before_the_period_counts(con):
-    rev = _by(aff.affiliate_report(con, MAR, MAR, brands=None))["RevCo"]
+def test_carry_over_from_before_the_period_counts(gw):
+    rev = _by(aff.affiliate_report(gw, MAR, MAR, brands=None))["RevCo"]
     assert rev["ngr_eur"] == 250.0 and rev["revshare_commission_eur"] == 60.0  # 0.3 × (250 − 50 carried)
-    feb = _by(aff.affiliate_report(con, FEB, FEB, brands=None))["RevCo"]
+    feb = _by(aff.affiliate_report(gw, FEB, FEB, brands=None))["RevCo"]
     assert feb["ngr_eur"] == 250.0 and feb["commission_eur"] == 0.0 and feb["carry_over_eur"] == -50.0
-    statement = aff.revshare_statement(con, 2, MAR, brands=None)
+    statement = aff.revshare_statement(gw, 2, MAR, brands=None)
     assert statement.to_dicts() == [
         {"month": JAN, "ngr_eur": -300.0, "carry_in_eur": 0.0, "commission_eur": 0.0},
         {"month": FEB, "ngr_eur": 250.0, "carry_in_eur": -300.0, "commission_eur": 0.0},
@@ -168,16 +168,16 @@ def test_carry_over_from_before_the_period_counts(con):
     ]
 
 
-def test_january_cohort_conversion_counts_later_ftds(con):
-    cpa = _by(aff.affiliate_report(con, JAN, JAN, brands=None))["CpaCo"]
+def test_january_cohort_conversion_counts_later_ftds(gw):
+    cpa = _by(aff.affiliate_report(gw, JAN, JAN, brands=None))["CpaCo"]
     # registered in January: p1, p2, p3; p1 and p2 deposited → 2/3; January FTDs p1 (qualifies), p2 (10 < 20)
     assert (cpa["registrations"], cpa["converted"]) == (3, 2)
     assert cpa["ftd_conversion"] == pytest.approx(2 / 3)
     assert (cpa["ftds"], cpa["qualifying_ftds"], cpa["commission_eur"]) == (2, 1, 100.0)
 
 
-def test_cohort_quality_ngr_per_ftd(con):
-    rows = _by(aff.affiliate_report(con, JAN, MAR, brands=None))
+def test_cohort_quality_ngr_per_ftd(gw):
+    rows = _by(aff.affiliate_report(gw, JAN, MAR, brands=None))
     # CpaCo 30 d: p1 +20, p2 0, p4 +10 → 30 / 3; 90 d: p4 (Feb 3) is not mature by Apr 30 → (20 + 0) / 2
     assert (rows["CpaCo"]["ngr_per_ftd_30d"], rows["CpaCo"]["ftds_mature_30d"]) == (10.0, 3)
     assert (rows["CpaCo"]["ngr_per_ftd_90d"], rows["CpaCo"]["ftds_mature_90d"]) == (10.0, 2)
@@ -187,12 +187,12 @@ def test_cohort_quality_ngr_per_ftd(con):
     assert rows["RevCo"]["ftds_mature_90d"] == 1
     assert (rows["HybCo"]["ngr_per_ftd_30d"], rows["HybCo"]["ngr_per_ftd_90d"]) == (100.0, 50.0)
     # nothing is mature for 90 days when the as-of day is early
-    early = _by(aff.affiliate_report(con, JAN, MAR, brands=None, as_of=dt.date(2026, 3, 31)))
+    early = _by(aff.affiliate_report(gw, JAN, MAR, brands=None, as_of=dt.date(2026, 3, 31)))
     assert early["CpaCo"]["ngr_per_ftd_90d"] is None and early["CpaCo"]["ftds_mature_90d"] == 0
 
 
-def test_campaign_breakdown(con):
-    rows = _by(aff.campaign_report(con, JAN, MAR, brands=None), "campaign")
+def test_campaign_breakdown(gw):
+    rows = _by(aff.campaign_report(gw, JAN, MAR, brands=None), "campaign")
     a, b = rows["cpa-a"], rows["cpa-b"]
     assert (a["registrations"], a["converted"], a["ftd_conversion"], a["qualifying_ftds"]) == (2, 2, 1.0, 1)
     assert (b["registrations"], b["converted"], b["ftd_conversion"], b["qualifying_ftds"]) == (2, 1, 0.5, 1)
@@ -201,29 +201,27 @@ def test_campaign_breakdown(con):
     assert rows["rev-main"]["revshare_commission_eur"] == 60.0
 
 
-def test_brand_selection(con):
-    rev = _by(aff.affiliate_report(con, JAN, MAR, brands=frozenset({1})))["RevCo"]
+def test_brand_selection(gw):
+    rev = _by(aff.affiliate_report(gw, JAN, MAR, brands=frozenset({1})))["RevCo"]
     # without brand 2's p10: Jan −300, Feb +250, Mar +150 → Mar pays 0.3 × (150 − 50) = 30
     assert (rev["registrations"], rev["ngr_eur"], rev["commission_eur"]) == (2, 100.0, 30.0)
-    only2 = _by(aff.affiliate_report(con, JAN, MAR, brands=frozenset({2})))
+    only2 = _by(aff.affiliate_report(gw, JAN, MAR, brands=frozenset({2})))
     assert set(only2) == {"RevCo"} and only2["RevCo"]["deposits_eur"] == 50.0
     with pytest.raises(aff.AffiliateReportError):
         aff.scoped_brands(frozenset({1, 2}), frozenset({1}))
     assert aff.scoped_brands(None, frozenset({2})) == frozenset({2})
 
 
-def test_bad_period_is_refused(con):
+def test_bad_period_is_refused(gw):
     with pytest.raises(aff.AffiliateReportError, match="before it starts"):
-        aff.affiliate_report(con, MAR, JAN, brands=None)
+        aff.affiliate_report(gw, MAR, JAN, brands=None)
 
 
-def test_through_the_gateway(tmp_path):
-    from warehouse.gateway import Gateway
-
-    served = tmp_path / "served.duckdb"
-    build_fixture(served)
-    gw = Gateway(served)
-    df = aff.report_from_gateway(gw, JAN, MAR, by_campaign=False, selected=None, scope=frozenset({1}))
+def test_the_page_read_keeps_to_the_callers_scope(gw):
+    df = aff.scoped_report(gw, JAN, MAR, by_campaign=False, selected=None, scope=frozenset({1}))
     assert _by(df)["RevCo"]["commission_eur"] == 30.0
     with pytest.raises(aff.AffiliateReportError):
-        aff.report_from_gateway(gw, JAN, MAR, by_campaign=False, selected=frozenset({2}), scope=frozenset({1}))
+        aff.scoped_report(gw, JAN, MAR, by_campaign=False, selected=frozenset({2}), scope=frozenset({1}))
+    scoped = aff.scoped_statement(gw, 2, MAR, scope=frozenset({1}))
+    assert scoped.equals(aff.revshare_statement(gw, 2, MAR, brands=frozenset({1})))
+    assert scoped["commission_eur"].to_list() == [0.0, 0.0, 30.0]

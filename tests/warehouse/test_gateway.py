@@ -53,6 +53,14 @@ def test_direct_schema_references_are_refused(gw):
             gw.query(sql, brands=None)
 
 
+def test_deal_terms_are_readable_only_as_their_fixed_columns(gw):
+    deals = gw.query("SELECT * FROM {affiliate_deals}", brands=frozenset({2}))
+    assert deals.columns == ["affiliate_id", "name", "deal_type", "cpa_amount", "cpa_min_deposit", "revshare_rate"]
+    assert gw.query("SELECT * FROM {campaigns}", brands=None).columns == ["campaign_id", "affiliate_id", "name"]
+    with pytest.raises(GatewayError):
+        gw.query("SELECT postback_url FROM {affiliate_deals}", brands=None)
+
+
 def test_values_are_parameters(gw):
     hostile = "1); DROP TABLE mart.players; --"
     df = gw.query("SELECT count(*) AS n FROM {players} WHERE username = $name", {"name": hostile}, brands=None)

@@ -19,7 +19,7 @@ import datetime as dt
 
 import pytest
 
-from warehouse import api
+from warehouse import api, metrics
 from warehouse.api import CohortSlice, FilterError, Filters, ScopeError
 
 D = dt.date
@@ -309,6 +309,16 @@ def test_metric_catalogue_covers_the_spec():
         "gaming_duty",
     ]
     assert all(cat["formula"].str.len_chars() > 5)
+
+
+def test_tiles_and_ngr_components_come_from_the_one_definition(gw):
+    assert metrics.BY_NAME["ngr"].components == ("ggr", *metrics.NGR_DEDUCTIONS) == metrics.NGR_COMPONENTS
+    rows = api.kpis(gw, FULL, scope=None).to_dicts()
+    assert [r["metric"] for r in rows[: len(metrics.KPI_TILES)]] == [t.key for t in metrics.KPI_TILES]
+    for tile, row in zip(metrics.KPI_TILES, rows[: len(metrics.KPI_TILES)], strict=True):
+        assert (row["label"], row["unit"]) == (tile.label, tile.unit)
+        assert tile.definition == metrics.metric(tile.key).formula
+    assert set(metrics.NGR_DEDUCTIONS) <= {r["metric"] for r in rows}
 
 
 def test_rtp_significance_depends_on_sample_size(warehouse_factory):
