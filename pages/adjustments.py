@@ -3,12 +3,15 @@
 import streamlit as st
 
 from app.services.core import ServiceError
+from app.services.payments import reads as adjustment_reads
 from app.services.payments import writes as adjustments
 from app.services.vocabulary import ADJUSTMENT_STATUSES
+from app.ui import fmt
 from app.ui import state as ui_state
 from app.ui.action_forms import form_state, show_done, submit
 from app.ui.guard import guard_page
 from app.ui.player_actions import render_adjustment_request
+from app.ui.table import show_table
 from auth.permissions import Permission, has_permission
 
 QUEUE_NOTICE = "adj_queue_notice"
@@ -21,7 +24,8 @@ can_approve = has_permission(actor, Permission.APPROVE_ADJUSTMENT)
 st.title("Balance adjustments")
 st.caption(
     "A balance only moves through a ledger entry. Requests above the brand's threshold wait for a second "
-    "person with the approve permission; nobody decides their own request."
+    "person with the approve permission, and so do small ones once the requester's total for a player or for "
+    "the day passes it; nobody decides their own request."
 )
 
 tab_names = (["New request"] if can_request else []) + ["Approval queue", "History"]
@@ -31,7 +35,7 @@ if can_request:
     with tabs["New request"]:
         player_id = st.number_input("Player id", min_value=1, step=1, value=None, key="adj_player_id")
         if player_id:
-            render_adjustment_request(actor, engine, adjustments.adjustment_player(engine, actor, int(player_id)))
+            render_adjustment_request(actor, engine, adjustment_reads.adjustment_player(engine, actor, int(player_id)))
 
 
 def _decision_form(row: dict) -> None:
@@ -61,17 +65,17 @@ with tabs["Approval queue"]:
     notice = st.session_state.pop(QUEUE_NOTICE, None)
     if notice:
         st.success(notice, icon=":material/check_circle:")
-    pending = adjustments.list_adjustments(engine, actor, status="pending", limit=100)
+    pending = adjustment_reads.list_adjustments(engine, actor, status="pending", limit=100)
     if not pending:
         st.info("No adjustment waits for approval.")
     for row in pending:
         title = (
             f"#{row['id']} · {row['direction']} {row['amount']} {row['currency']} · player {row['player_id']} "
-            f"({row['player']}, {row['brand']}) · {row['reason_code']} · by {row['requested_by']}"
+            f"({fmt.plain(row['player'])}, {row['brand']}) · {row['reason_code']} · by {fmt.plain(row['requested_by'])}"
         )
         with st.container(border=True):
             st.markdown(f"**{title}**")
-            st.caption(f"Requested {row['requested_at']:%Y-%m-%d %H:%M} UTC · note: {row['note']}")
+            st.caption(f"Requested {row['requested_at']:%Y-%m-%d %H:%M} UTC · note: {fmt.plain(row['note'])}")
             if not can_approve:
                 st.caption("Waiting for a manager or admin.")
             elif row["requested_by_id"] == actor.staff_id:
@@ -82,12 +86,14 @@ with tabs["Approval queue"]:
 with tabs["History"]:
     status = st.selectbox("Status", ["any", *ADJUSTMENT_STATUSES], key="adj_history_status")
     try:
-        history = adjustments.list_adjustments(engine, actor, status=None if status == "any" else status, limit=500)
+        history = adjustment_reads.list_adjustments(
+            engine, actor, status=None if status == "any" else status, limit=500
+        )
     except ServiceError as exc:
         st.error(exc.message)
         history = []
     if history:
-        st.dataframe(
+        show_table(
             [{k: v for k, v in r.items() if k not in ("requested_by_id", "version")} for r in history],
             hide_index=True,
             width="stretch",

@@ -8,6 +8,7 @@ import streamlit as st
 
 from app.ui import data
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 from warehouse import affiliates
 
 actor = guard_page(__file__)
@@ -48,7 +49,7 @@ m[3].metric("NGR (EUR)", f"{totals['ngr_eur'] or 0:,.2f}")
 m[4].metric("Est. commission (EUR)", f"{totals['commission_eur'] or 0:,.2f}")
 
 shown = df if by_campaign else df.drop("campaign_id", "campaign")
-st.dataframe(
+show_table(
     shown,
     hide_index=True,
     width="stretch",
@@ -56,7 +57,7 @@ st.dataframe(
         "ftd_conversion": st.column_config.NumberColumn("FTD conversion", format="percent"),
         "ngr_per_ftd_30d": st.column_config.NumberColumn("NGR/FTD 30d", format="%.2f"),
         "ngr_per_ftd_90d": st.column_config.NumberColumn("NGR/FTD 90d", format="%.2f"),
-        "carry_over_eur": st.column_config.NumberColumn("negative carry (EUR)", format="%.2f"),
+        "carry_over_eur": st.column_config.NumberColumn("Negative carry (EUR)", format="%,.2f"),
     },
 )
 
@@ -66,4 +67,4 @@ if revshare.height:
     names = dict(zip(revshare["affiliate_id"].to_list(), revshare["affiliate"].to_list(), strict=True))
     chosen = st.selectbox("Affiliate", list(names), format_func=lambda i: names[i])
     with data.shown_errors():
-        st.dataframe(data.read("scoped_statement", chosen, last, scope=scope), hide_index=True, width="stretch")
+        show_table(data.read("scoped_statement", chosen, last, scope=scope), hide_index=True, width="stretch")

@@ -7,9 +7,10 @@ import streamlit as st
 
 from app.services.alerts import writes as alerts
 from app.services.core import ServiceError
-from app.ui import state
+from app.ui import fmt, state
 from app.ui.forms import flash, request_id, rotate_request_id, show_flash
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 from auth.permissions import Permission, has_permission
 
 actor = guard_page(__file__)
@@ -40,7 +41,7 @@ def render(status: str) -> None:
         return
     for a in rows:
         with st.container(border=True):
-            st.markdown(f"**{a.title}**")
+            st.markdown(f"**{fmt.plain(a.title)}**")
             st.caption(
                 f"#{a.id} · rule `{a.rule_code}` · {a.severity} · brand {a.brand or 'all'} · opened "
                 f"{a.opened_at:%Y-%m-%d %H:%M} UTC · seen {a.occurrences}×"
@@ -49,11 +50,13 @@ def render(status: str) -> None:
                 st.code(json.dumps(a.detail, indent=2, default=str), language="json")
                 history = alerts.alert_history(engine, actor, a.id) or {}
                 if history.get("acknowledged_at"):
-                    st.write(f"Acknowledged by {history['ack_by']} at {history['acknowledged_at']:%Y-%m-%d %H:%M} UTC")
+                    st.write(
+                        f"Acknowledged by {fmt.plain(history['ack_by'])} at {fmt.when(history['acknowledged_at'])}"
+                    )
                 if history.get("resolved_at"):
-                    st.write(f"Resolved by {history['resolved_by']} at {history['resolved_at']:%Y-%m-%d %H:%M} UTC")
+                    st.write(f"Resolved by {fmt.plain(history['resolved_by'])} at {fmt.when(history['resolved_at'])}")
                 if history.get("note"):
-                    st.write(f"Note: {history['note']}")
+                    st.text(f"Note: {history['note']}")
             if not may_act or status == "resolved":
                 continue
             note = st.text_input("Note", key=f"alert_note_{a.id}", placeholder="required to resolve")
@@ -77,7 +80,7 @@ with tab_resolved:
 with tab_rules:
     st.caption("Rules run after every ingestion. Thresholds are editable by an admin (audited).")
     rules = alerts.list_rules(engine)
-    st.dataframe(
+    show_table(
         [
             {
                 "rule": r["name"],

@@ -8,8 +8,10 @@ from app.services.audit import reads as audit_read
 from app.services.core import ServiceError
 from app.services.exports import writes as exports
 from app.services.vocabulary import AUDIT_OUTCOMES
+from app.ui import fmt
 from app.ui import state as ui_state
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 from auth.permissions import Permission, has_permission
 
 actor = guard_page(__file__)
@@ -37,8 +39,8 @@ c5, c6, c7, c8 = st.columns(4)
 target_type = c5.selectbox("Target type", [ANY, *options["target_types"]], key="audit_target_type")
 target_id = c6.text_input("Target id", key="audit_target_id")
 today = dt.datetime.now(dt.UTC).date()
-since = c7.date_input("From (UTC)", value=today - dt.timedelta(days=30), key="audit_since")
-until = c8.date_input("To (UTC, inclusive)", value=today, key="audit_until")
+since = c7.date_input("From (UTC)", value=today - dt.timedelta(days=30), key="audit_since", format="YYYY-MM-DD")
+until = c8.date_input("To (UTC, inclusive)", value=today, key="audit_until", format="YYYY-MM-DD")
 
 filters = audit_read.AuditFilters(
     actor=None if who == ANY else who,
@@ -56,8 +58,8 @@ except ServiceError as exc:
     st.error(exc.message)
     st.stop()
 
-st.caption(f"{len(rows)} rows (newest first, at most 1000)")
-st.dataframe(rows, hide_index=True, width="stretch")
+st.caption(f"{fmt.plural(len(rows), 'row')} (newest first, at most 1,000)")
+show_table(rows, hide_index=True, width="stretch")
 
 if rows:
     seq = st.selectbox("Show before/after of row", [r["seq"] for r in rows], key="audit_seq")
@@ -65,14 +67,15 @@ if rows:
     if entry is not None:
         st.subheader(f"Row {entry['seq']}: {entry['action']} ({entry['outcome']})")
         st.caption(
-            f"{entry['occurred_at']:%Y-%m-%d %H:%M:%S} UTC · {entry['actor_name']} ({entry['actor_role'] or '-'})"
-            f" · target {entry['target_type'] or '-'} {entry['target_id'] or ''} · request {entry['request_id']}"
+            f"{entry['occurred_at']:%Y-%m-%d %H:%M:%S} UTC · {fmt.plain(entry['actor_name'])}"
+            f" ({entry['actor_role'] or fmt.DASH}) · target {entry['target_type'] or fmt.DASH}"
+            f" {fmt.plain(entry['target_id'] or '')} · request {fmt.plain(entry['request_id'])}"
         )
         if entry["reason"]:
-            st.markdown(f"**Reason:** {entry['reason']}")
+            st.markdown(f"**Reason:** {fmt.plain(entry['reason'])}")
         changes = audit_read.diff(entry["before"], entry["after"])
         if changes:
-            st.dataframe(
+            show_table(
                 [{**c, "changed": "●" if c["changed"] else ""} for c in changes],
                 hide_index=True,
                 width="stretch",

@@ -8,9 +8,11 @@ from app.services.blacklist.csv_upload import MAX_BYTES, MAX_ROWS, TEMPLATE, Csv
 from app.services.blacklist.rules import CATEGORY_LABELS
 from app.services.core import ServiceError
 from app.services.vocabulary import BLACKLIST_CATEGORIES, BLACKLIST_SOURCES
+from app.ui import fmt
 from app.ui import state as ui_state
 from app.ui.action_forms import form_state, is_done, reset_form, show_done, submit
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 
 actor = guard_page(__file__)
 engine = ui_state.engine()
@@ -46,7 +48,9 @@ def render_add(category: str) -> None:
         reason = st.text_input("Reason (required)", max_chars=500, key=f"{key}:reason")
         c1, c2 = st.columns(2)
         scope = c1.selectbox("Scope", scopes, format_func=scope_label, key=f"{key}:scope")
-        expires = c2.date_input("Expires on (optional, 00:00 UTC)", value=None, key=f"{key}:expires")
+        expires = c2.date_input(
+            "Expires on (optional, 00:00 UTC)", value=None, key=f"{key}:expires", format="YYYY-MM-DD"
+        )
         if st.form_submit_button("Add to blacklist", type="primary"):
             submit(
                 key,
@@ -72,13 +76,15 @@ def render_detail(entry_id: int) -> None:
         st.error(exc.message)
         return
     e = detail.entry
-    st.markdown(f"**Entry #{e.id}** · `{e.normalized_value}` · {e.scope_label} · {e.status} · version {e.version}")
+    st.markdown(
+        f"**Entry #{e.id}** · {fmt.plain(e.normalized_value)} · {e.scope_label} · {e.status} · version {e.version}"
+    )
     st.caption(
-        f"Entered as '{e.value}' · source {e.source} · reason: {e.reason} · added {e.created_at:%Y-%m-%d %H:%M} UTC"
-        f" by {e.created_by_name or 'system'}"
+        f"Entered as '{fmt.plain(e.value)}' · source {e.source} · reason: {fmt.plain(e.reason)}"
+        f" · added {fmt.when(e.created_at)} by {fmt.plain(e.created_by_name or 'system')}"
         + (f" · expires {e.expires_at:%Y-%m-%d %H:%M} UTC" if e.expires_at else " · no expiry")
         + (
-            f" · ended {e.removed_at:%Y-%m-%d %H:%M} UTC by {e.removed_by_name or '?'}: {e.removal_reason}"
+            f" · ended {fmt.when(e.removed_at)} by {fmt.plain(e.removed_by_name or '?')}: {fmt.plain(e.removal_reason)}"
             if e.removed_at
             else ""
         )
@@ -135,7 +141,7 @@ def render_detail(entry_id: int) -> None:
     versions = {m.player_id: m.version for m in detail.players}
     key = f"bl:block:{e.id}"
     if show_done(key, "Done"):
-        st.dataframe(st.session_state.get(f"{key}:outcomes", []), hide_index=True, width="stretch")
+        show_table(st.session_state.get(f"{key}:outcomes", []), hide_index=True, width="stretch")
         return
     state = form_state(key, None)
     with st.form(f"form:{key}"):
@@ -169,7 +175,7 @@ def render_category(category: str) -> None:
     search = c3.text_input("Search value or reason", key=f"bl:search:{category}")
     rows = blacklist.list_entries(engine, actor, category=category, status=status, search=search, source=source)
     if rows:
-        st.dataframe(
+        show_table(
             [
                 {
                     "id": r.id,
@@ -226,12 +232,12 @@ if upload is not None:
     try:
         preview = blacklist.dry_run(engine, actor, data)
     except CsvRejected as exc:
-        st.error(f"The file was not accepted: {exc}", icon=":material/error:")
+        st.error(f"The file was not accepted: {fmt.plain(exc)}", icon=":material/error:")
     except ServiceError as exc:
         st.error(exc.message)
     else:
         st.markdown(f"**Dry run:** {preview.summary()}")
-        st.dataframe(
+        show_table(
             [
                 {
                     "line": r.line,

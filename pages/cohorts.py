@@ -10,6 +10,7 @@ from app.ui.export import export_buttons
 from app.ui.filters import bind, brand_select, country_select, currency_select, publish, today_utc
 from app.ui.freshness import header
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 from warehouse.api import CohortSlice
 
 actor = guard_page(__file__)
@@ -34,7 +35,9 @@ with data.shown_errors():
                 initial = _range(st.query_params["cohorts"])
             except ValueError:
                 initial = default
-        picked = c1.date_input("Cohorts starting (UTC)", value=initial, key="pf_cohort_range", max_value=today_utc())
+        picked = c1.date_input(
+            "Cohorts starting (UTC)", value=initial, key="pf_cohort_range", max_value=today_utc(), format="YYYY-MM-DD"
+        )
         dates = tuple(picked) if isinstance(picked, list | tuple) else (picked,)
         start, end = (dates[0], dates[-1]) if dates else default
         publish("cohorts", f"{start.isoformat()}..{end.isoformat()}" if (start, end) != default else None)
@@ -107,7 +110,7 @@ with right:
 tab1, tab2 = st.tabs(["Retention table", "LTV table"])
 with tab1:
     table = retention.with_columns(pl.col("share"))
-    st.dataframe(
+    show_table(
         table,
         hide_index=True,
         width="stretch",
@@ -120,7 +123,7 @@ with tab1:
     export_buttons(actor, table, name="cohort retention", filters={"basis": basis, "grain": grain,
                    "start": start.isoformat(), "end": end.isoformat(), "brands": list(codes) or "all"})  # fmt: skip
 with tab2:
-    st.dataframe(
+    show_table(
         ltv,
         hide_index=True,
         width="stretch",

@@ -8,6 +8,7 @@ from app.ui.export import export_buttons
 from app.ui.filters import bind, publish, render_filters
 from app.ui.freshness import header
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 from warehouse.api import RTP_MIN_ROUNDS, RTP_Z_THRESHOLD
 
 actor = guard_page(__file__)
@@ -70,7 +71,7 @@ shown = table.select(
     *cols, "rounds", "real_rounds", "handle", "real_win", "ggr", "bonus_stake", "bonus_win", "rtp_actual",
     "rtp_theoretical", "rtp_deviation", "z", "significant",
 )  # fmt: skip
-st.dataframe(
+show_table(
     shown,
     hide_index=True,
     width="stretch",

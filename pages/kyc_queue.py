@@ -8,9 +8,11 @@ import streamlit as st
 from app.services.core import ServiceError, new_request_id
 from app.services.kyc import writes as kyc
 from app.services.kyc.rules import is_override
+from app.ui import fmt
 from app.ui import state as ui_state
 from app.ui.action_forms import form_state, is_done, show_done, submit
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 
 actor = guard_page(__file__)
 engine = ui_state.engine()
@@ -76,7 +78,7 @@ if items:
         st.rerun()
 
 if items:
-    st.dataframe(
+    show_table(
         [
             {
                 "case": i.id,
@@ -113,11 +115,17 @@ except ServiceError as exc:
 
 case, player = view.case, view.player
 st.divider()
-st.subheader(f"Case #{case['id']} · {player['brand_code']} · {player['username']}")
+st.subheader(f"Case #{case['id']} · {player['brand_code']} · {fmt.plain(player['username'])}")
 holder = view.claimed_by(actor)
 s1, s2, s3, s4 = st.columns(4)
 s1.metric("Status", case["status"])
-s2.metric("Due (UTC)", f"{case['due_at']:%Y-%m-%d %H:%M}", "overdue" if case["due_at"] < view.now else None)
+s2.metric(
+    "Due (UTC)",
+    f"{case['due_at']:%Y-%m-%d %H:%M}",
+    "overdue" if case["due_at"] < view.now else None,
+    delta_color="inverse",
+    delta_arrow="off",
+)
 s3.metric("Claim", {"me": "mine", "other": view.assignee_name or "other", "": "free"}[holder])
 s4.metric("Version", view.version)
 
@@ -133,7 +141,7 @@ if view.pending:
             )
     elif holder == "other":
         st.warning(
-            f"Claimed by {view.assignee_name} until {case['claim_expires_at']:%H:%M} UTC: "
+            f"Claimed by {fmt.plain(view.assignee_name)} until {case['claim_expires_at']:%H:%M} UTC: "
             "you cannot decide this case until the claim expires.",
             icon=":material/lock:",
         )
@@ -161,7 +169,7 @@ with right:
     st.metric("Score (0 clean … 100 certain problem)", view.score.score)
     st.markdown(f"Suggestion: **{view.score.suggestion}**")
     if view.score.reasons:
-        st.dataframe(view.score.reasons_json(), hide_index=True, width="stretch")
+        show_table(view.score.reasons_json(), hide_index=True, width="stretch")
     else:
         st.caption("No risk signals.")
 
@@ -171,7 +179,7 @@ st.caption(
     "compare the fields below with the player's registration."
 )
 if view.documents:
-    st.dataframe(
+    show_table(
         [
             {
                 "type": d["doc_type"],
@@ -195,7 +203,7 @@ else:
 if not view.pending:
     override = " · ⚑ manual override of the automated suggestion" if case["manual_override"] else ""
     st.info(
-        f"Decided **{case['decision']}** by {view.decided_by_name or '?'} on "
+        f"Decided **{case['decision']}** by {fmt.plain(view.decided_by_name or '?')} on "
         f"{case['decided_at']:%Y-%m-%d %H:%M} UTC{override}.\n\nReason: {case['decision_reason']}",
         icon=":material/gavel:",
     )
@@ -239,4 +247,4 @@ elif holder != "other":
 
 if view.history:
     with st.expander(f"Earlier cases of this player ({len(view.history)})"):
-        st.dataframe(view.history, hide_index=True, width="stretch")
+        show_table(view.history, hide_index=True, width="stretch")

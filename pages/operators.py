@@ -9,6 +9,7 @@ from app.ui.export import export_buttons
 from app.ui.filters import render_filters
 from app.ui.freshness import header
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 
 actor = guard_page(__file__)
 scope = actor.brand_scope
@@ -77,5 +78,5 @@ for c in ("ggr", "ngr", "handle", "deposits", "withdrawals", "cash_owed", "bonus
     config[c] = fmt.money_col(f"{c.replace('_', ' ')} (own)")
 for c in ("active_players", "ftds", "registrations", "players", "pending_count"):
     config[c] = fmt.count_col(c.replace("_", " "))
-st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+show_table(shown, hide_index=True, width="stretch", column_config=config)
 export_buttons(actor, shown, name="operators", filters=sel.as_dict())

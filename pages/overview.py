@@ -7,7 +7,8 @@ from app.ui import charts, data, fmt
 from app.ui.filters import render_filters
 from app.ui.freshness import header
 from app.ui.guard import guard_page
-from app.ui.links import definition_link, player_url_expr
+from app.ui.links import page_link, player_url_expr
+from app.ui.table import show_table
 from warehouse import metrics
 
 actor = guard_page(__file__)
@@ -48,7 +49,7 @@ for line in (tiles[:5], tiles[5:]):
                 help=f"{tile.definition}. Previous period: {fmt.value(tile.unit, r['previous'], r['currency'])}.",
                 border=True,
             )
-            definition_link(tile.key)
+page_link("metrics", "How each tile is defined", icon=":material/functions:")
 
 if rows["handle"]["value"] in (None, 0.0) and rows["deposits"]["value"] in (None, 0.0):
     st.info("No bets or deposits in this period for this selection.", icon=":material/info:")
@@ -106,7 +107,7 @@ with left:
             ),
             "flow",
         )
-        st.dataframe(
+        show_table(
             summary,
             hide_index=True,
             width="stretch",
@@ -128,7 +129,7 @@ with right:
     if queue.is_empty():
         st.caption("No withdrawals are waiting.")
     else:
-        st.dataframe(
+        show_table(
             queue.select(
                 player_url_expr().alias("player"),
                 "brand",
@@ -154,7 +155,7 @@ with left:
         st.info("No settled bets in this period.", icon=":material/info:")
     else:
         charts.show(charts.bars(games, "game", {"ggr": f"GGR ({money})"}, None, horizontal=True, height=340), "games")
-        st.dataframe(
+        show_table(
             games.select("game", "provider", "category", "rounds", "handle", "ggr"),
             hide_index=True,
             width="stretch",
@@ -172,7 +173,7 @@ with right:
         charts.show(
             charts.bars(regions, "country", {"ggr": f"GGR ({money})"}, None, horizontal=True, height=340), "regions"
         )
-        st.dataframe(
+        show_table(
             regions.select("country", "region", "active_players", "ggr", "ngr", "deposits"),
             hide_index=True,
             width="stretch",

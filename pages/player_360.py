@@ -10,6 +10,7 @@ from app.ui import fmt, state
 from app.ui.guard import guard_page
 from app.ui.links import page_link
 from app.ui.player_actions import render_player_actions
+from app.ui.table import show_table
 
 actor = guard_page(__file__)
 engine = state.engine()
@@ -95,7 +96,7 @@ def _table(name: str, *, empty: str, config: dict | None = None) -> None:
     shown_to = min(result.offset + len(result.rows), result.total)
     st.caption(f"Rows {result.offset + 1:,}–{shown_to:,} of {result.total:,}, newest first. Times in UTC.")
     frame = pl.DataFrame(result.rows, infer_schema_length=None)
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=config or {})
+    show_table(frame, hide_index=True, width="stretch", column_config=config or {})
 
 
 money = {
@@ -114,15 +115,15 @@ tabs = st.tabs(
 with tabs[0]:
     a, b = st.columns(2)
     a.markdown(
-        f"**Name:** {profile['first_name']} {profile['last_name']}  \n"
-        f"**Email:** {profile['email']}  \n**Phone:** {profile['phone'] or fmt.DASH}  \n"
-        f"**Date of birth:** {profile['date_of_birth'] or fmt.DASH}  \n"
-        f"**Country:** {profile['country'] or fmt.DASH} ({profile['country_code']})"
+        f"**Name:** {fmt.plain(profile['first_name'])} {fmt.plain(profile['last_name'])}  \n"
+        f"**Email:** {fmt.plain(profile['email'])}  \n**Phone:** {fmt.plain(profile['phone'])}  \n"
+        f"**Date of birth:** {fmt.plain(profile['date_of_birth'])}  \n"
+        f"**Country:** {fmt.plain(profile['country'])} ({fmt.plain(profile['country_code'])})"
     )
     b.markdown(
-        f"**Registered:** {fmt.when(profile['registered_at'])} from IP {profile['registration_ip'] or fmt.DASH}  \n"
-        f"**Device:** {profile['device_id'] or fmt.DASH}  \n**Channel:** {profile['channel']}  \n"
-        f"**Affiliate / campaign:** {profile['affiliate'] or fmt.DASH} / {profile['campaign'] or fmt.DASH}  \n"
+        f"**Registered:** {fmt.when(profile['registered_at'])} from IP {fmt.plain(profile['registration_ip'])}  \n"
+        f"**Device:** {fmt.plain(profile['device_id'])}  \n**Channel:** {fmt.plain(profile['channel'])}  \n"
+        f"**Affiliate / campaign:** {fmt.plain(profile['affiliate'])} / {fmt.plain(profile['campaign'])}  \n"
         f"**Self-excluded until:** {fmt.when(profile['self_excluded_until'])}"
     )
     with st.expander("Bonuses"):
@@ -149,7 +150,7 @@ with tabs[7]:
     hits = player_view.blacklist_hits(engine, actor, pid) or []
     if hits:
         st.error(f"{len(hits)} active blacklist entr{'y' if len(hits) == 1 else 'ies'} match this player.")
-        st.dataframe(pl.DataFrame(hits, infer_schema_length=None), hide_index=True, width="stretch")
+        show_table(pl.DataFrame(hits, infer_schema_length=None), hide_index=True, width="stretch")
     else:
         st.caption("No active blacklist entry matches this player's email, phone, IPs, devices, documents or accounts.")
 with tabs[8]:
@@ -159,7 +160,7 @@ with tabs[8]:
     elif not history:
         st.caption("No audited actions on this player yet.")
     else:
-        st.dataframe(pl.DataFrame(history, infer_schema_length=None), hide_index=True, width="stretch")
+        show_table(pl.DataFrame(history, infer_schema_length=None), hide_index=True, width="stretch")
 with tabs[9]:
     try:
         render_player_actions(actor, pid, engine)

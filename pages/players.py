@@ -13,6 +13,7 @@ from app.ui.freshness import header
 from app.ui.guard import guard_page
 from app.ui.links import player_url_expr
 from app.ui.navigation import spec_for
+from app.ui.table import show_table
 from warehouse.api import PlayerFilters
 
 actor = guard_page(__file__)
@@ -108,7 +109,7 @@ shown = players.select(
     "deposit_count", "lifetime_deposits_eur", "lifetime_withdrawals_eur", "lifetime_ngr_eur", "last_activity_at",
 )  # fmt: skip
 table_key = f"players_table_{st.session_state.setdefault('players_table_n', 0)}"
-event = st.dataframe(
+event = show_table(
     shown,
     hide_index=True,
     width="stretch",

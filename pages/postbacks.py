@@ -6,11 +6,13 @@ import datetime as dt
 import streamlit as st
 
 from app.services.core import ServiceError
-from app.services.tracking import postbacks as postbacks
+from app.services.tracking import reads as postbacks
+from app.services.tracking import writes as actions
 from app.services.vocabulary import POSTBACK_EVENTS, POSTBACK_STATUSES
-from app.ui import state
+from app.ui import fmt, state
 from app.ui.forms import flash, request_id, rotate_request_id, show_flash
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 
 actor = guard_page(__file__)
 engine = state.engine()
@@ -41,8 +43,8 @@ with st.container(border=True):
     )
     d1, d2, d3 = st.columns([1, 1, 2])
     today = dt.datetime.now(dt.UTC).date()
-    date_from = d1.date_input("Created from (UTC)", value=today - dt.timedelta(days=30))
-    date_to = d2.date_input("to", value=today)
+    date_from = d1.date_input("Created from (UTC)", value=today - dt.timedelta(days=30), format="YYYY-MM-DD")
+    date_to = d2.date_input("To (UTC)", value=today, format="YYYY-MM-DD")
     search = d3.text_input("Event id prefix or player id")
 
 flt = postbacks.PostbackFilter(
@@ -55,8 +57,8 @@ except ServiceError as exc:
     st.warning(exc.message)
     st.stop()
 
-st.caption(f"{df.height:,} postbacks (newest first, at most 1,000)")
-event = st.dataframe(
+st.caption(f"{fmt.plural(df.height, 'postback')} (newest first, at most 1,000)")
+event = show_table(
     df.drop("url"),
     hide_index=True,
     width="stretch",
@@ -64,8 +66,8 @@ event = st.dataframe(
     selection_mode="single-row",
     key="pb_table",
     column_config={
-        "last_response": st.column_config.TextColumn("last response", width="medium"),
-        "next_retry_at": st.column_config.DatetimeColumn("next retry (UTC)"),
+        "last_response": st.column_config.TextColumn("Last response", width="medium"),
+        "next_retry_at": st.column_config.DatetimeColumn("Next retry (UTC)", format="YYYY-MM-DD HH:mm"),
     },
 )
 rows = event.selection.rows if event and event.selection else []
@@ -75,15 +77,16 @@ if not rows:
 
 row = df.row(rows[0], named=True)
 st.subheader(f"Postback #{row['id']} · {row['event_type']} · {row['status']}")
-st.markdown(f"Event id `{row['event_id']}` · player {row['player_id']} · brand {row['brand']} · URL `{row['url']}`")
+st.markdown(f"Event id {fmt.plain(row['event_id'])} · player {row['player_id']} · brand {row['brand']}")
+st.text(f"URL: {row['url']}")
 if row["suppressed_reason"]:
-    st.warning(f"Suppressed: {row['suppressed_reason']}", icon=":material/block:")
+    st.warning(f"Suppressed: {fmt.plain(row['suppressed_reason'])}", icon=":material/block:")
 reason = st.text_input("Note (optional, kept in the audit log)", key=f"pb_note_{row['id']}")
 b1, b2 = st.columns(2)
 key = f"pb_{row['id']}_{row['status']}_{row['attempts']}"
 if b1.button("Retry now", disabled=row["status"] not in ("pending", "failed"), icon=":material/replay:"):
     try:
-        res = postbacks.retry_now(engine, actor, postback_id=row["id"], reason=reason, request_id=request_id(key + "r"))
+        res = actions.retry_now(engine, actor, postback_id=row["id"], reason=reason, request_id=request_id(key + "r"))
     except ServiceError as exc:
         st.error(exc.message)
     else:
@@ -92,7 +95,7 @@ if b1.button("Retry now", disabled=row["status"] not in ("pending", "failed"), i
         st.rerun()
 if b2.button("Replay", disabled=row["status"] == "pending", icon=":material/restart_alt:"):
     try:
-        res = postbacks.replay(engine, actor, postback_id=row["id"], reason=reason, request_id=request_id(key + "p"))
+        res = actions.replay(engine, actor, postback_id=row["id"], reason=reason, request_id=request_id(key + "p"))
     except ServiceError as exc:
         st.error(exc.message)
     else:

@@ -7,6 +7,7 @@ from app.ui.export import export_buttons
 from app.ui.filters import bind, publish, render_filters
 from app.ui.freshness import header
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 from warehouse import metrics
 
 actor = guard_page(__file__)
@@ -55,5 +56,5 @@ config = {
 }
 for col in ("ggr", "ngr", "handle", "deposits", "withdrawals", "net_deposits"):
     config[col] = fmt.money_col(f"{metrics.metric(col).label} ({money})")
-st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+show_table(shown, hide_index=True, width="stretch", column_config=config)
 export_buttons(actor, shown, name=f"regions by {by}", filters=sel.as_dict() | {"metric": metric})

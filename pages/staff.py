@@ -5,9 +5,10 @@ import streamlit as st
 
 from app.services.core import ServiceError
 from app.services.staff import writes as staff
-from app.ui import state
+from app.ui import fmt, state
 from app.ui.forms import flash, request_id, rotate_request_id, show_flash
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 from auth.permissions import ROLES
 
 actor = guard_page(__file__)
@@ -34,7 +35,7 @@ def status_text(u: dict) -> str:
     return "locked" if u["locked"] else "active"
 
 
-st.dataframe(
+show_table(
     pl.DataFrame(
         [
             {
@@ -125,7 +126,7 @@ with disable:
         target = by_name[who]
         verb = "Enable" if target["disabled"] else "Disable"
         with st.form("staff_disable"):
-            st.write(f"**{who}** is {'disabled' if target['disabled'] else 'enabled'}.")
+            st.write(f"**{fmt.plain(who)}** is {'disabled' if target['disabled'] else 'enabled'}.")
             reason = st.text_input("Reason (required)", key=f"disable_reason_{who}")
             if st.form_submit_button(f"{verb} {who}", type="primary"):
                 run_action(

@@ -10,6 +10,7 @@ from app.services.health import reads as health
 from app.ui import state
 from app.ui.forms import request_id, rotate_request_id
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 from auth.permissions import has_permission
 
 actor = guard_page(__file__)
@@ -90,15 +91,15 @@ if summary.is_empty():
     st.info("No ingestion runs recorded yet.", icon=":material/hourglass_empty:")
 else:
     st.markdown("**Recent runs** (newest first)")
-    st.dataframe(summary, hide_index=True, width="stretch")
+    show_table(summary, hide_index=True, width="stretch")
     st.markdown(f"**Freshness per table** (target: loaded within {target:g} min)")
     stale = fresh.filter(~fresh["within_target"]).height
     (st.warning if stale else st.success)(f"{stale} of {fresh.height} tables outside the freshness target")
-    st.dataframe(
+    show_table(
         fresh,
         hide_index=True,
         width="stretch",
-        column_config={"minutes_since_ok": st.column_config.NumberColumn("minutes since last load", format="%.1f")},
+        column_config={"minutes_since_ok": st.column_config.NumberColumn("Minutes since last load", format="%.1f")},
     )
 
 st.subheader("Reconciliation (source ↔ warehouse)")
@@ -123,4 +124,4 @@ if st.button("Run reconciliation now", icon=":material/rule:"):
     st.rerun()
 
 st.subheader("Versions")
-st.dataframe([{"component": k, "version": v} for k, v in health.versions().items()], hide_index=True, width="content")
+show_table([{"component": k, "version": v} for k, v in health.versions().items()], hide_index=True, width="content")

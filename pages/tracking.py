@@ -6,11 +6,13 @@ import streamlit as st
 
 from app.services.core import Invalid, ServiceError
 from app.services.staff import writes as staff
+from app.services.tracking import reads as tracking_reads
 from app.services.tracking import writes as tracking
 from app.services.tracking.rules import PLATFORMS
 from app.ui import state
 from app.ui.forms import flash, request_id, rotate_request_id, show_flash
 from app.ui.guard import guard_page
+from app.ui.table import show_table
 from auth.permissions import AccessDenied
 
 actor = guard_page(__file__)
@@ -87,7 +89,7 @@ if st.session_state.get(OPEN_KEY):
     add_dialog()
 
 try:
-    configs = tracking.list_configs(engine, actor)
+    configs = tracking_reads.list_configs(engine, actor)
 except AccessDenied as exc:
     st.error(str(exc))
     st.stop()
@@ -96,7 +98,7 @@ if not configs:
     st.info("No tracking configurations yet. Use **Add tracking** to connect a platform.", icon=":material/info:")
     st.stop()
 
-st.dataframe(
+show_table(
     pl.DataFrame(
         [
             {

@@ -205,7 +205,9 @@ def period_select(column: Any = st, *, key_prefix: str = "") -> tuple[str, dt.da
                 initial = (start, end)
         except ValueError:
             pass
-    picked = column.date_input("From – to (UTC)", value=initial, key=rkey, max_value=today_utc() + dt.timedelta(days=1))
+    picked = column.date_input(
+        "From – to (UTC)", value=initial, key=rkey, max_value=today_utc() + dt.timedelta(days=1), format="YYYY-MM-DD"
+    )
     dates = tuple(picked) if isinstance(picked, list | tuple) else (picked,)
     start = dates[0] if dates else today_utc()
     end = dates[1] if len(dates) > 1 else start

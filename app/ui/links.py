@@ -29,11 +29,6 @@ def page_link(page: str, label: str, *, icon: str | None = None, column: Any = s
         column.markdown(f"[{label}]({url(page, **params)})")
 
 
-def definition_link(metric: str, column: Any = st) -> None:
-    """The link from a KPI tile to its definition on the Metrics page."""
-    page_link("metrics", "Definition", icon=":material/info:", column=column, metric=metric)
-
-
 def player_url_expr(column: str = "player_id") -> pl.Expr:
     """The Player 360 URL (`/player_360?player=ID`) of every row of an integer column, as a native polars
     expression.

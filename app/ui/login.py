@@ -9,7 +9,7 @@ from streamlit_authenticator.utilities import LoginError
 
 from app.services.staff import writes as staff
 from app.settings import Settings
-from app.ui import state
+from app.ui import fmt, state
 from auth.authenticator import issued_token
 from auth.sessions import token_session_id
 
@@ -17,7 +17,13 @@ FIELDS = {"Form name": "Sign in", "Username": "Username", "Password": "Password"
 
 
 def render_login(authenticator: stauth.Authenticate, engine: Engine, settings: Settings) -> None:
-    """The login page (the only page before sign-in)."""
+    """The login page (the only page before sign-in), in a narrow centred column."""
+    _, middle, _ = st.columns([1, 1.4, 1])
+    with middle:
+        _render_login(authenticator, engine, settings)
+
+
+def _render_login(authenticator: stauth.Authenticate, engine: Engine, settings: Settings) -> None:
     st.title("Pitboss")
     st.caption("Back office — staff sign-in")
     notice_slot = st.empty()
@@ -33,7 +39,7 @@ def render_login(authenticator: stauth.Authenticate, engine: Engine, settings: S
         notice_slot.info(notice, icon=":material/info:")
     if check is not None and check.ok and st.session_state.get("authentication_status"):
         _complete_login(authenticator, engine, check.staff_id)
-        st.success(f"Signed in as {check.username}. Loading your pages…", icon=":material/check_circle:")
+        st.success(f"Signed in as {fmt.plain(check.username)}. Loading your pages…", icon=":material/check_circle:")
         # The cookie component reruns the app once the cookie is written; no st.rerun() here (it would
         # cancel the cookie write). The button is a fallback if the browser does not rerun by itself.
         st.button("Continue", key="pitboss_continue")

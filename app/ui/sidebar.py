@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.services.staff import writes as staff
-from app.ui import state
+from app.ui import fmt, state
 from auth.identity import Actor
 
 
@@ -22,7 +22,7 @@ def render_sidebar(actor: Actor) -> None:
         brands = ", ".join(codes) if codes else "none"
     name = st.session_state.get("name") or actor.username
     with st.sidebar:
-        st.markdown(f"**{name}**  \n`{actor.username}`")
+        st.markdown(f"**{fmt.plain(name)}**  \n{fmt.plain(actor.username)}")
         st.caption(f"Role: {', '.join(actor.roles)}  \nBrands: {brands}")
         st.button(
             "Sign out",
