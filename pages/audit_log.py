@@ -76,7 +76,15 @@ if rows:
         changes = audit_read.diff(entry["before"], entry["after"])
         if changes:
             show_table(
-                [{**c, "changed": "●" if c["changed"] else ""} for c in changes],
+                [
+                    {
+                        **c,
+                        "before": fmt.cell(c["before"]),
+                        "after": fmt.cell(c["after"]),
+                        "changed": "●" if c["changed"] else "",
+                    }
+                    for c in changes
+                ],
                 hide_index=True,
                 width="stretch",
             )
