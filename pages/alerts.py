@@ -5,7 +5,9 @@ import json
 
 import streamlit as st
 
-from app.services.alerts import writes as alerts
+from app.services.alerts import reads as alerts
+from app.services.alerts import rules as alert_rules
+from app.services.alerts import writes as alert_writes
 from app.services.core import ServiceError
 from app.ui import fmt, state
 from app.ui.forms import flash, request_id, rotate_request_id, show_flash
@@ -17,13 +19,13 @@ actor = guard_page(__file__)
 engine = state.engine()
 st.title("Alerts")
 show_flash()
-may_act = has_permission(actor, alerts.ACT_PERMISSION)
+may_act = has_permission(actor, alert_rules.ACT_PERMISSION)
 SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
 def act(kind: str, alert_id: int, note: str) -> None:
     key = f"alert_{kind}_{alert_id}"
-    fn = alerts.acknowledge if kind == "ack" else alerts.resolve
+    fn = alert_writes.acknowledge if kind == "ack" else alert_writes.resolve
     try:
         res = fn(engine, actor, alert_id=alert_id, note=note, request_id=request_id(key))
     except ServiceError as exc:
@@ -101,9 +103,9 @@ with tab_rules:
         rule = by_code[code]
         with st.form(f"rule_{code}_{rule['version']}"):
             params = {
-                k: st.number_input(k, value=float(v), min_value=float(alerts.PARAM_BOUNDS[code][k][0]))
+                k: st.number_input(k, value=float(v), min_value=float(alert_rules.PARAM_BOUNDS[code][k][0]))
                 for k, v in rule["params"].items()
-                if k in alerts.PARAM_BOUNDS[code]
+                if k in alert_rules.PARAM_BOUNDS[code]
             }
             c1, c2 = st.columns(2)
             enabled = c1.checkbox("Enabled", value=rule["enabled"])
@@ -116,7 +118,7 @@ with tab_rules:
             if st.form_submit_button("Save rule"):
                 key = f"rule_{code}_{rule['version']}"
                 try:
-                    res = alerts.update_rule(
+                    res = alert_writes.update_rule(
                         engine,
                         actor,
                         code=code,

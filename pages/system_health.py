@@ -7,6 +7,7 @@ import streamlit as st
 
 from app.services.core import ServiceError
 from app.services.health import reads as health
+from app.services.health import writes as health_writes
 from app.ui import state
 from app.ui.forms import request_id, rotate_request_id
 from app.ui.guard import guard_page
@@ -55,14 +56,14 @@ with c2.container(border=True):
         st.error(wh["error"], icon=":material/error:")
 
 st.subheader("Ingestion")
-if has_permission(actor, health.START_PERMISSION):
+if has_permission(actor, health_writes.START_PERMISSION):
     job = st.session_state.get(JOB_KEY)
     col_a, col_b = st.columns([1, 3])
     full = col_b.checkbox("Full reload", value=False)
     running = job is not None and job.poll()["state"] == "running"
     if col_a.button("Start ingestion run", type="primary", disabled=running, icon=":material/play_arrow:"):
         try:
-            st.session_state[JOB_KEY] = job = health.start_ingest(
+            st.session_state[JOB_KEY] = job = health_writes.start_ingest(
                 engine, actor, settings, full=full, request_id=request_id("ingest_start")
             )
             rotate_request_id("ingest_start")
@@ -118,7 +119,7 @@ else:
 if st.button("Run reconciliation now", icon=":material/rule:"):
     with st.spinner("Comparing PostgreSQL with the warehouse…"):
         try:
-            health.run_reconcile(actor, settings)
+            health_writes.run_reconcile(actor, settings)
         except ServiceError as exc:
             st.error(exc.message)
     st.rerun()

@@ -10,15 +10,15 @@ from app.settings import get_settings
 
 def _evaluate_alerts(_result) -> None:
     """After every ingest run (ok or failed): evaluate the alert rules on the new state."""
-    from app.db import get_engine
-    from app.services.alerts.writes import evaluate_alerts
+    from app.db import get_engine, scrub_secrets
+    from app.services.alerts.evaluate import evaluate_alerts
     from warehouse.runlog import recent_runs
 
     settings = get_settings()
     try:
         opened = evaluate_alerts(get_engine(settings), settings.warehouse_path, runs=recent_runs(settings))
     except Exception as exc:  # alerting must never stop ingestion; say so loudly
-        print(f"alert evaluation failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"alert evaluation failed: {scrub_secrets(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return
     if opened:
         print(f"{len(opened)} new alert(s): " + "; ".join(a.title for a in opened[:5]), file=sys.stderr)

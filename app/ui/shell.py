@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from streamlit.navigation.page import StreamlitPage
 from streamlit_authenticator.utilities import LoginError
 
-from app.services.alerts import writes as alerts
+from app.services.alerts import reads as alerts
 from app.services.staff import writes as staff
 from app.settings import Settings, SettingsError
 from app.ui import navigation, state

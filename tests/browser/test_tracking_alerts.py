@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.services import alerts
+from app.services.alerts import evaluate as alerts
 from tests.browser.conftest import goto, login, main_text, screenshot, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]

@@ -1,22 +1,13 @@
-"""System health (admin, manager): pipeline runs and table freshness, the last reconciliation, PostgreSQL and
-warehouse reachability and size, versions; an admin can start an ingestion run (audited) and follow it.
-
-The ingestion run and the reconciliation run as subprocesses (`python -m app ingest --json`,
-`python -m app reconcile --json`) so a page never blocks its server on them; their output goes to files under
-the data directory and the last reconciliation result is kept next to the warehouse
-(`<warehouse>.reconcile.json`).
-"""
+"""System health reads (admin, manager): pipeline runs and table freshness, the last reconciliation (kept next
+to the warehouse as `<warehouse>.reconcile.json`), PostgreSQL and warehouse reachability and size, versions.
+Starting an ingestion run and running a reconciliation are in `writes.py`."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import platform
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,14 +16,12 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from app.services.alerts.writes import load_runs
-from app.services.core import Change, Denied, Invalid, UnitOfWork, perform
-from app.settings import PROJECT_ROOT, Settings
+from app.db import scrub_secrets
+from app.services.alerts.reads import load_runs
+from app.services.core import Denied
 from auth.identity import Actor
-from auth.permissions import Permission
 
 ALLOWED_ROLES = ("admin", "manager")
-START_PERMISSION = Permission.MANAGE_STAFF  # admins start ingestion runs
 DEFAULT_FRESHNESS_MINUTES = 30.0
 PACKAGES = ("streamlit", "duckdb", "sqlalchemy", "psycopg", "polars", "alembic", "plotly")
 
@@ -59,7 +48,8 @@ def postgres_status(engine: Engine) -> dict[str, Any]:
                 sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
             )
     except Exception as exc:  # unreachable: say why, never raise into the page
-        return {"reachable": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return {"reachable": False, "error": scrub_secrets(f"{type(exc).__name__}: {first}")[:200]}
     return {
         "reachable": True,
         "latency_ms": round(latency, 1),
@@ -121,6 +111,8 @@ def runs_and_freshness(
     successful load, its last status, and whether it is within the target (the ingest_health rule's)."""
     target = _freshness_target(engine)
     runs = load_runs(warehouse, limit=limit)
+    if runs is not None and runs.height:  # runs logged before errors were scrubbed: scrub them on the way out
+        runs = runs.with_columns(pl.col("error").map_elements(scrub_secrets, return_dtype=pl.String))
     empty_fresh = pl.DataFrame(
         schema={"table": pl.String, "last_status": pl.String, "last_ok_at": pl.Datetime("us"),
                 "minutes_since_ok": pl.Float64, "within_target": pl.Boolean, "last_error": pl.String}
@@ -160,115 +152,20 @@ def last_reconcile(warehouse: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        return _scrubbed(json.loads(path.read_text()))
     except (OSError, ValueError):
         return None
 
 
-def run_reconcile(actor: Actor, settings: Settings, timeout: float = 300) -> dict[str, Any]:
-    """Run `python -m app reconcile --json` now and store its result as the last reconciliation."""
-    _check_viewer(actor)
-    proc = subprocess.run(
-        [sys.executable, "-m", "app", "reconcile", "--json"],
-        cwd=PROJECT_ROOT,
-        env=_child_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    checked = dt.datetime.now(dt.UTC).isoformat()
-    try:
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        result = {"ok": False, "mismatches": [], "error": (proc.stderr or proc.stdout or "no output").strip()[-500:]}
-    result.update({"checked_at": checked, "checked_by": actor.username, "exit_code": proc.returncode})
-    path = reconcile_path(settings.warehouse_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, default=str))
-    return result
-
-
-# --------------------------------------------------------------------------- starting an ingestion run
-
-
-def _child_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PITBOSS_DATA_DIR"] = str(settings.data_dir)
-    env["PITBOSS_WAREHOUSE"] = str(settings.warehouse_path)
-    if settings.database_url:
-        env["PITBOSS_DATABASE_URL"] = settings.database_url
-    return env
-
-
-@dataclass
-class IngestJob:
-    """An ingestion subprocess started from the page."""
-
-    pid: int
-    started_at: dt.datetime
-    out_path: Path
-    err_path: Path
-    process: subprocess.Popen | None = None
-
-    def poll(self) -> dict[str, Any]:
-        """{state: running|ok|failed, elapsed_s, result (the run's JSON), error}."""
-        code = self.process.poll() if self.process is not None else None
-        elapsed = (dt.datetime.now(dt.UTC) - self.started_at).total_seconds()
-        if code is None and self.process is not None:
-            return {"state": "running", "elapsed_s": elapsed}
-        out = self.out_path.read_text() if self.out_path.exists() else ""
-        err = self.err_path.read_text() if self.err_path.exists() else ""
-        result = None
-        for line in reversed(out.strip().splitlines()):
-            try:
-                result = json.loads(line)
-                break
-            except ValueError:
-                continue
-        ok = code == 0 and result is not None
-        error = None if ok else ((result or {}).get("error") or err.strip()[-500:] or f"exit code {code}")
-        return {"state": "ok" if ok else "failed", "elapsed_s": elapsed, "result": result, "error": error}
-
-
-def start_ingest(
-    engine: Engine, actor: Actor, settings: Settings, *, full: bool = False, request_id: str | None = None
-) -> IngestJob:
-    """Start `python -m app ingest --json` in the background (admin only; audited as `ingest.start`)."""
-    if not isinstance(full, bool):
-        raise Invalid("full must be true or false")
-    job: dict[str, IngestJob] = {}
-
-    def apply(uow: UnitOfWork, target) -> Change:
-        logs = settings.data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now(dt.UTC)
-        out_path = logs / f"ingest-{stamp:%Y%m%dT%H%M%S%f}.out"
-        err_path = out_path.with_suffix(".err")
-        cmd = [sys.executable, "-m", "app", "ingest", "--json"] + (["--full"] if full else [])
-        with out_path.open("w") as out, err_path.open("w") as err:
-            proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=_child_env(settings), stdout=out, stderr=err)
-        job["job"] = IngestJob(proc.pid, stamp, out_path, err_path, proc)
-        return Change(
-            before=None,
-            after={"pid": proc.pid, "full": full},
-            result={"pid": proc.pid},
-            message=f"ingestion started (pid {proc.pid})",
-        )
-
-    perform(
-        engine,
-        actor,
-        action="ingest.start",
-        permission=START_PERMISSION,
-        request_id=request_id,
-        target_type="warehouse",
-        target_id="ingest",
-        any_brand=True,
-        apply=apply,
-    )
-    if "job" not in job:
-        raise Invalid("this request already started a run; reload the page to start another")
-    return job["job"]
+def _scrubbed(value: Any) -> Any:
+    """Every string inside a JSON value with credentials scrubbed (`app.db.scrub_secrets`)."""
+    if isinstance(value, str):
+        return scrub_secrets(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    return value
 
 
 def check_viewer(actor: Actor) -> None:

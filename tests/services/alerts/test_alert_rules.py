@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.db import create_engine
-from app.services.alerts import writes as alerts
+from app.services.alerts import evaluate, reads, writes
 from app.services.core import Denied, Invalid
 from tests.services.alerts.alert_helpers import AlertWorld, build
 
@@ -24,7 +24,7 @@ def w(fresh_db: str) -> Iterator[AlertWorld]:
 
 
 def _fired(w: AlertWorld, code: str, **kw) -> set[str]:
-    return {a.subject for a in alerts.evaluate_alerts(w.engine, now=w.now, **kw) if a.rule_code == code}
+    return {a.subject for a in evaluate.evaluate_alerts(w.engine, now=w.now, **kw) if a.rule_code == code}
 
 
 def test_large_withdrawal(w):
@@ -128,7 +128,7 @@ def test_kyc_sla(w):
                 {"p": pid, "o": w.brands["alpha"], "s": status, "d": "approved" if decided else None,
                  "r": "ok" if decided else None, "at": w.now if decided else None},
             )  # fmt: skip
-    (alert,) = [a for a in alerts.evaluate_alerts(w.engine, now=w.now) if a.rule_code == "kyc_sla"]
+    (alert,) = [a for a in evaluate.evaluate_alerts(w.engine, now=w.now) if a.rule_code == "kyc_sla"]
     assert alert.subject == f"brand:{w.brands['alpha']}:{w.now.astimezone(dt.UTC).date()}"
     assert alert.detail["case_ids"] == [ids["late"]] and alert.detail["late_cases"] == 1
 
@@ -216,22 +216,22 @@ def _withdrawal(w: AlertWorld, brand: str = "alpha", amount: int = 7000) -> None
 
 def test_dedupe_and_lifecycle_are_audited(w):
     _withdrawal(w)
-    (alert,) = alerts.evaluate_alerts(w.engine, now=w.now)
-    assert alerts.evaluate_alerts(w.engine, now=w.now) == []  # not re-opened
+    (alert,) = evaluate.evaluate_alerts(w.engine, now=w.now)
+    assert evaluate.evaluate_alerts(w.engine, now=w.now) == []  # not re-opened
     assert w.scalar("SELECT occurrences FROM alerts WHERE id = :i", i=alert.id) == 2
     manager, analyst = w.actors["manager"], w.actors["analyst"]
-    assert alerts.open_alert_count(w.engine, manager) == 1
-    assert alerts.open_alert_count(w.engine, analyst) == 1  # may see, may not act
+    assert reads.open_alert_count(w.engine, manager) == 1
+    assert reads.open_alert_count(w.engine, analyst) == 1  # may see, may not act
     with pytest.raises(Denied):
-        alerts.acknowledge(w.engine, analyst, alert_id=alert.id)
-    alerts.acknowledge(w.engine, manager, alert_id=alert.id, note="looking into it")
-    assert alerts.open_alert_count(w.engine, manager) == 0
-    history = alerts.alert_history(w.engine, manager, alert.id)
+        writes.acknowledge(w.engine, analyst, alert_id=alert.id)
+    writes.acknowledge(w.engine, manager, alert_id=alert.id, note="looking into it")
+    assert reads.open_alert_count(w.engine, manager) == 0
+    history = reads.alert_history(w.engine, manager, alert.id)
     assert history["status"] == "acknowledged" and history["ack_by"] == "manager"
     with pytest.raises(Invalid, match="reason"):
-        alerts.resolve(w.engine, manager, alert_id=alert.id, note=" ")
-    alerts.resolve(w.engine, w.actors["admin"], alert_id=alert.id, note="verified with the payments team")
-    assert alerts.evaluate_alerts(w.engine, now=w.now) == []  # a resolved alert stays resolved
+        writes.resolve(w.engine, manager, alert_id=alert.id, note=" ")
+    writes.resolve(w.engine, w.actors["admin"], alert_id=alert.id, note="verified with the payments team")
+    assert evaluate.evaluate_alerts(w.engine, now=w.now) == []  # a resolved alert stays resolved
     assert w.scalar("SELECT status FROM alerts WHERE id = :i", i=alert.id) == "resolved"
     with w.engine.connect() as conn:
         audit = conn.execute(
@@ -252,27 +252,27 @@ def test_dedupe_and_lifecycle_are_audited(w):
 def test_brand_scope_of_badge_and_actions(w):
     _withdrawal(w, "alpha")
     _withdrawal(w, "beta")
-    opened = {a.operator_id: a for a in alerts.evaluate_alerts(w.engine, now=w.now)}
+    opened = {a.operator_id: a for a in evaluate.evaluate_alerts(w.engine, now=w.now)}
     scoped = w.actors["mgr_beta"]
-    assert alerts.open_alert_count(w.engine, scoped) == 1
-    assert [a.operator_id for a in alerts.list_alerts(w.engine, scoped)] == [w.brands["beta"]]
+    assert reads.open_alert_count(w.engine, scoped) == 1
+    assert [a.operator_id for a in reads.list_alerts(w.engine, scoped)] == [w.brands["beta"]]
     with pytest.raises(Denied):
-        alerts.acknowledge(w.engine, scoped, alert_id=opened[w.brands["alpha"]].id)
-    alerts.acknowledge(w.engine, scoped, alert_id=opened[w.brands["beta"]].id)
+        writes.acknowledge(w.engine, scoped, alert_id=opened[w.brands["alpha"]].id)
+    writes.acknowledge(w.engine, scoped, alert_id=opened[w.brands["beta"]].id)
 
 
 def test_thresholds_are_configurable_by_admin(w):
     _withdrawal(w, amount=3000)
-    assert alerts.evaluate_alerts(w.engine, now=w.now) == []
+    assert evaluate.evaluate_alerts(w.engine, now=w.now) == []
     with pytest.raises(Denied):
-        alerts.update_rule(w.engine, w.actors["manager"], code="large_withdrawal", params={"threshold_eur": 2000})
+        writes.update_rule(w.engine, w.actors["manager"], code="large_withdrawal", params={"threshold_eur": 2000})
     with pytest.raises(Invalid):
-        alerts.update_rule(w.engine, w.actors["admin"], code="large_withdrawal", params={"threshold_eur": -5})
+        writes.update_rule(w.engine, w.actors["admin"], code="large_withdrawal", params={"threshold_eur": -5})
     with pytest.raises(Invalid):
-        alerts.update_rule(w.engine, w.actors["admin"], code="large_withdrawal", params={"bogus": 1})
-    alerts.update_rule(w.engine, w.actors["admin"], code="large_withdrawal", params={"threshold_eur": 2000})
-    assert [a.rule_code for a in alerts.evaluate_alerts(w.engine, now=w.now)] == ["large_withdrawal"]
-    rule = next(r for r in alerts.list_rules(w.engine) if r["code"] == "large_withdrawal")
+        writes.update_rule(w.engine, w.actors["admin"], code="large_withdrawal", params={"bogus": 1})
+    writes.update_rule(w.engine, w.actors["admin"], code="large_withdrawal", params={"threshold_eur": 2000})
+    assert [a.rule_code for a in evaluate.evaluate_alerts(w.engine, now=w.now)] == ["large_withdrawal"]
+    rule = next(r for r in reads.list_rules(w.engine) if r["code"] == "large_withdrawal")
     assert rule["params"]["threshold_eur"] == 2000 and rule["version"] == 2
 
 
@@ -281,6 +281,6 @@ def test_a_broken_rule_does_not_stop_the_others(w):
     w.exec("UPDATE alert_rules SET params = '{\"lookback_hours\": \"soon\"}' WHERE code = 'kyc_sla'")
     w.exec("UPDATE alert_rules SET params = '{\"grace_minutes\": \"x\"}' WHERE code = 'kyc_sla'")
     notes: list[str] = []
-    opened = alerts.evaluate_alerts(w.engine, now=w.now, notes=notes)
+    opened = evaluate.evaluate_alerts(w.engine, now=w.now, notes=notes)
     assert [a.rule_code for a in opened] == ["large_withdrawal"]
     assert "kyc_sla: failed (see the log)" in notes

@@ -6,7 +6,7 @@ import datetime as dt
 
 from streamlit.testing.v1 import AppTest
 
-from app.services.alerts import writes as alerts
+from app.services.alerts import evaluate, reads
 from app.services.tracking import writes as tracking
 from tests.conftest import PROJECT_ROOT
 from tests.warehouse.test_affiliates import build_fixture
@@ -74,14 +74,14 @@ def test_manager_acknowledges_an_alert_on_the_page(ui, world):
         p=world.players[0],
         o=world.brands["alpha"],
     )
-    (alert,) = alerts.evaluate_alerts(world.engine)
+    (alert,) = evaluate.evaluate_alerts(world.engine)
     at = ui("alerts", "manager")
     assert not at.exception, at.exception
     assert "Withdrawal of 9,000.00 EUR" in _texts(at)
     next(b for b in at.button if b.label == "Acknowledge").click().run()
     assert not at.exception, at.exception
     assert world.scalar("SELECT status FROM alerts WHERE id = :i", i=alert.id) == "acknowledged"
-    assert alerts.open_alert_count(world.engine, world.actors["manager"]) == 0
+    assert reads.open_alert_count(world.engine, world.actors["manager"]) == 0
 
 
 def test_system_health_page(ui, world):
