@@ -8,9 +8,11 @@ running for later commands until `python -m app db stop`.
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
@@ -67,9 +69,16 @@ def database_url(settings: Settings | None = None) -> str:
     return embedded_url(settings.embedded_pg_dir)
 
 
+def libpq_quote(value: object) -> str:
+    """A libpq connection-string value: single-quoted, with `\\` and `'` backslash-escaped."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def libpq_dsn(url: str) -> str:
-    """The URL as a libpq key/value string (for psycopg and DuckDB's postgres extension)."""
+    """The URL as a libpq key/value string (for psycopg and DuckDB's postgres extension); every value quoted,
+    so a space, quote or backslash in the password (or a socket path) cannot break it."""
     u = make_url(url)
+    remember_secret(u.password)
     parts = {
         "host": u.query.get("host") or u.host,
         "port": u.port,
@@ -77,13 +86,47 @@ def libpq_dsn(url: str) -> str:
         "user": u.username,
         "password": u.password,
     }
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
+    return " ".join(f"{k}={libpq_quote(v)}" for k, v in parts.items() if v not in (None, ""))
+
+
+# --------------------------------------------------------------------------- keeping credentials out of errors
+
+SCRUBBED = "•••"
+MIN_SECRET_LEN = 4  # shorter "passwords" are not replaced wherever they appear (they would mangle the text)
+_known_secrets: set[str] = set()
+_KV_PASSWORD = re.compile(
+    r"""(?i)\b(password|passwd|pgpassword)(\s*=\s*)('(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^\s"',;]+)"""
+)
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/@\s:]*):([^@\s/]*)@")
+
+
+def remember_secret(password: str | None) -> None:
+    """Remember a database password this process uses, so `scrub_secrets` removes it wherever it appears."""
+    if password and len(password) >= MIN_SECRET_LEN:
+        _known_secrets.add(password)
+
+
+def scrub_secrets(text: object, *secrets: str | None) -> str:
+    """`text` without credentials: `password=…` in key/value DSNs, `user:pass@` in URLs, and every known
+    password (those this process connected with, and `secrets`), raw, URL-encoded or libpq/SQL-escaped.
+    Every error path that can carry a DSN (ingest, reconcile, the run log, alerts, System health) uses it."""
+    out = "" if text is None else str(text)
+    forms = set()
+    for value in {s for s in (*_known_secrets, *secrets) if s and len(s) >= MIN_SECRET_LEN}:
+        escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+        forms.update((value, escaped, value.replace("'", "''"), quote(value, safe=""), quote_plus(value)))
+    for form in sorted(forms, key=len, reverse=True):  # the longest first: an escaped form contains the raw parts
+        out = out.replace(form, SCRUBBED)
+    out = _KV_PASSWORD.sub(lambda m: f"{m.group(1)}{m.group(2)}{SCRUBBED}", out)
+    return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{SCRUBBED}@", out)
 
 
 def create_engine(url: str, **kwargs) -> Engine:
     """An engine on `url` (psycopg 3)."""
     kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(normalise_url(url), **kwargs)
+    url = normalise_url(url)
+    remember_secret(make_url(url).password)
+    return sa.create_engine(url, **kwargs)
 
 
 @lru_cache(maxsize=4)

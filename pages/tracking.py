@@ -4,13 +4,12 @@
 import polars as pl
 import streamlit as st
 
-from app.services.core import Invalid, ServiceError
 from app.services.staff import writes as staff
 from app.services.tracking import reads as tracking_reads
 from app.services.tracking import writes as tracking
 from app.services.tracking.rules import PLATFORMS
 from app.ui import state
-from app.ui.forms import flash, request_id, rotate_request_id, show_flash
+from app.ui.forms import action_form, show_flash
 from app.ui.guard import guard_page
 from app.ui.table import show_table
 from auth.permissions import AccessDenied
@@ -29,14 +28,6 @@ def scope_label(operator_id: int | None) -> str:
     return "all brands" if operator_id is None else brands.get(operator_id, f"#{operator_id}")
 
 
-def show_errors(exc: ServiceError) -> None:
-    errors = (exc.detail or {}).get("errors") if isinstance(exc, Invalid) else None
-    if errors:
-        st.error("Please fix: " + "; ".join(f"**{k}**: {v}" for k, v in errors.items()), icon=":material/error:")
-    else:
-        st.error(exc.message, icon=":material/error:")
-
-
 OPEN_KEY = "trk_add_open"  # the dialog stays open across reruns until saved or dismissed
 
 
@@ -49,7 +40,8 @@ def add_dialog() -> None:
     platform = st.selectbox(
         "Platform", list(PLATFORMS), format_func=lambda p: PLATFORMS[p].label, key="trk_add_platform"
     )
-    with st.form("trk_add_form", border=False):
+    form = action_form("trk_add")
+    with st.form(form.key, border=False):
         name = st.text_input("Name", max_chars=80, placeholder="e.g. Meta – main pixel")
         scope = st.selectbox("Brand", scopes, format_func=scope_label)
         values = {}
@@ -62,25 +54,15 @@ def add_dialog() -> None:
                 key=f"trk_add_{platform}_{f['key']}",
             )
         enabled = st.checkbox("Enabled", value=True)
-        if st.form_submit_button("Save", type="primary"):
-            try:
-                res = tracking.add_config(
-                    engine,
-                    actor,
-                    platform=platform,
-                    name=name,
-                    values=values,
-                    operator_id=scope,
-                    enabled=enabled,
-                    request_id=request_id("trk_add"),
-                )
-            except ServiceError as exc:
-                show_errors(exc)
-            else:
-                rotate_request_id("trk_add")
-                close_add()
-                flash(res.message)
-                st.rerun()
+        if st.form_submit_button("Save", type="primary", key=f"{form.key}:submit"):
+            form.submit(
+                lambda rid, _version: tracking.add_config(
+                    engine, actor, platform=platform, name=name, values=values, operator_id=scope, enabled=enabled,
+                    request_id=rid,
+                ),
+                after="flash",  # the dialog closes: the result is shown on the page
+                on_success=lambda _result: close_add(),
+            )  # fmt: skip
 
 
 if st.button("Add tracking", icon=":material/add:", type="primary"):
@@ -130,46 +112,40 @@ chosen = st.selectbox(
 cfg = by_id[chosen]
 col1, col2 = st.columns([1, 3])
 with col1:
+    toggle = action_form("trk_toggle", f"tracking:{chosen}", version=cfg["version"])
     label = "Disable" if cfg["enabled"] else "Enable"
-    if st.button(label, key=f"trk_toggle_{chosen}", icon=":material/power_settings_new:"):
-        try:
-            res = tracking.set_enabled(
-                engine,
-                actor,
-                config_id=chosen,
-                enabled=not cfg["enabled"],
-                expected_version=cfg["version"],
-                request_id=request_id(f"trk_toggle_{chosen}_{cfg['version']}"),
+    if not toggle.show_done("OK") and st.button(
+        label, key=f"{toggle.key}:submit", icon=":material/power_settings_new:"
+    ):
+        toggle.submit(
+            lambda rid, version: tracking.set_enabled(
+                engine, actor, config_id=chosen, enabled=not cfg["enabled"], expected_version=version, request_id=rid
             )
-        except ServiceError as exc:
-            show_errors(exc)
-        else:
-            flash(res.message)
-            st.rerun()
-edit_box = col2.expander("Edit fields (leave a secret empty to keep it)")
-with edit_box.form(f"trk_edit_{chosen}_{cfg['version']}"):
-    new_name = st.text_input("Name", value=cfg["name"], max_chars=80)
-    values = {}
-    for f in tracking.platform_form(cfg["platform"]):
-        if f["secret"]:
-            values[f["key"]] = st.text_input(
-                f"{f['label']} (now {cfg['secrets_masked'].get(f['key'], 'not set')})", type="password"
-            )
-        else:
-            values[f["key"]] = st.text_input(f["label"], value=str(cfg["settings"].get(f["key"], "")), help=f["hint"])
-    if st.form_submit_button("Save changes"):
-        try:
-            res = tracking.edit_config(
-                engine,
-                actor,
-                config_id=chosen,
-                name=new_name,
-                values=values,
-                expected_version=cfg["version"],
-                request_id=request_id(f"trk_edit_{chosen}_{cfg['version']}"),
-            )
-        except ServiceError as exc:
-            show_errors(exc)
-        else:
-            flash(res.message)
-            st.rerun()
+        )
+with col2.expander("Edit fields (leave a secret empty to keep it)"):
+    edit = action_form("trk_edit", f"tracking:{chosen}", version=cfg["version"])
+    if not edit.show_done("Edit again"):
+        with st.form(edit.key):
+            new_name = st.text_input("Name", value=cfg["name"], max_chars=80, key=f"{edit.key}:name")
+            values = {}
+            for f in tracking.platform_form(cfg["platform"]):
+                if f["secret"]:
+                    values[f["key"]] = st.text_input(
+                        f"{f['label']} (now {cfg['secrets_masked'].get(f['key'], 'not set')})",
+                        type="password",
+                        key=f"{edit.key}:{f['key']}",
+                    )
+                else:
+                    values[f["key"]] = st.text_input(
+                        f["label"],
+                        value=str(cfg["settings"].get(f["key"], "")),
+                        help=f["hint"],
+                        key=f"{edit.key}:{f['key']}",
+                    )
+            if st.form_submit_button("Save changes", key=f"{edit.key}:submit"):
+                edit.submit(
+                    lambda rid, version: tracking.edit_config(
+                        engine, actor, config_id=chosen, name=new_name, values=values, expected_version=version,
+                        request_id=rid,
+                    )
+                )  # fmt: skip

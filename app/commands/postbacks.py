@@ -4,19 +4,37 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 from app import db
 from app.services.tracking import worker as postback_worker
+from app.services.tracking.outbound import OutboundPolicy
+from app.settings import SettingsError, get_settings
 
 
 def _run(args: argparse.Namespace) -> int:
+    try:
+        policy = OutboundPolicy.from_settings(get_settings())
+    except SettingsError as exc:
+        print(f"postbacks: {exc}", file=sys.stderr)
+        return 2
     engine = db.create_engine(db.database_url())
+    rounds = 0
     try:
         while True:
-            report = postback_worker.run_until_idle(engine, limit=args.batch, timeout=args.timeout)
-            print(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **report.as_dict()}))
-            if args.once or not args.every:
+            rounds += 1
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            try:
+                report = postback_worker.run_until_idle(engine, limit=args.batch, timeout=args.timeout, policy=policy)
+            except Exception as exc:  # e.g. the database is down: say so, keep the --every loop alive
+                if args.once or not args.every:
+                    raise
+                reason = db.scrub_secrets(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                print(f"postbacks: round failed ({reason}); trying again in {args.every:g}s", file=sys.stderr)
+            else:
+                print(json.dumps({"at": stamp, **report.as_dict()}), flush=True)
+            if args.once or not args.every or (args.rounds and rounds >= args.rounds):
                 return 0
             time.sleep(args.every)
     finally:
@@ -27,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("postbacks", help="deliver pending postbacks (retries with backoff, suppression)")
     p.add_argument("--every", type=float, default=0, metavar="S", help="keep running, polling every S seconds")
     p.add_argument("--once", action="store_true", help="deliver what is due now and exit (the default)")
-    p.add_argument("--timeout", type=float, default=postback_worker.DEFAULT_TIMEOUT, help="HTTP timeout in seconds")
+    p.add_argument(
+        "--timeout", type=float, default=postback_worker.DEFAULT_TIMEOUT, help="total seconds per HTTP request"
+    )
     p.add_argument("--batch", type=int, default=50, help="postbacks claimed per round")
+    p.add_argument("--rounds", type=int, default=0, help=argparse.SUPPRESS)  # with --every: stop after N rounds
     p.set_defaults(func=_run)

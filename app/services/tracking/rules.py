@@ -1,4 +1,5 @@
-"""Tracking configurations of the four ad platforms: their fields, validation and secret handling.
+"""Tracking configurations of the four ad platforms: their fields, validation and secret handling; and the
+rules a postback URL and the address it resolves to must meet before anything is sent.
 
 Non-secret fields go to `tracking_configs.settings` (JSON); secret fields go, as one JSON object, to
 `tracking_configs.secret`. A secret is never shown (only its last 4 characters), never logged and never
@@ -8,8 +9,10 @@ written to the audit log: audit rows carry a SHA-256 fingerprint of it instead.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
+import urllib.parse
 from dataclasses import dataclass
 
 from app.models import TRACKING_PLATFORMS
@@ -210,3 +213,66 @@ def auth_material(platform: str, settings: dict, stored_secret: str) -> tuple[di
             headers["login-customer-id"] = str(settings["customer_id"])
         return headers, {}
     return {}, {}
+
+
+# --------------------------------------------------------------------------- postback destinations
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def url_problem(url: str | None) -> str | None:
+    """Why a postback URL may not be used (None: it may). Only `https://host[:port]/…` without credentials;
+    the reason never repeats the URL's path or query (they can carry tokens)."""
+    if not url or not isinstance(url, str) or not url.strip():
+        return "the postback URL is empty"
+    if any(ord(ch) < 33 or ord(ch) == 127 for ch in url.strip()):
+        return "the postback URL contains spaces or control characters"
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return "the postback URL cannot be parsed (bad host or port)"
+    scheme = parts.scheme.lower()
+    if not scheme or "://" not in url:
+        return "the postback URL has no scheme: it must start with https://"
+    if scheme != "https":
+        return f"only https:// postback URLs are allowed (this one is {scheme}://)"
+    if parts.username is not None or parts.password is not None:
+        return "the postback URL must not carry a user name or password"
+    if not parts.hostname:
+        return "the postback URL has no host"
+    if port == 0:
+        return "the postback URL has port 0"
+    return None
+
+
+def url_host(url: str) -> str:
+    """`host[:port]` of a URL, for messages (never its path or query)."""
+    try:
+        return urllib.parse.urlsplit(url).netloc.rpartition("@")[2] or "?"
+    except ValueError:
+        return "?"
+
+
+def address_problem(ip: IPAddress, allowed: tuple[IPNetwork, ...] = ()) -> str | None:
+    """Why a postback may not connect to `ip` (None: a public address, or one in the test-only `allowed`)."""
+    if any(ip in net for net in allowed if net.version == ip.version):
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = (
+            ip.ipv4_mapped or ip.sixtofour or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
+        )
+        if embedded is not None:
+            return address_problem(embedded, allowed)
+    kind = (
+        "a loopback" if ip.is_loopback
+        else "a link-local (cloud metadata)" if ip.is_link_local
+        else "an unspecified" if ip.is_unspecified
+        else "a multicast" if ip.is_multicast
+        else "a private" if ip.is_private
+        else "a reserved" if ip.is_reserved or not ip.is_global
+        else None
+    )  # fmt: skip
+    return None if kind is None else f"{ip} is {kind} address, not a public one"

@@ -8,7 +8,12 @@ worker died comes back after the lease with its attempt spent (poison rows burn 
 Outcome of an attempt:
 - 2xx → `delivered`;
 - 4xx (except 408/429, which say "try later") → `failed` at once: the partner refuses the request, fix the config;
+- a refused destination (not https, credentials in the URL, a non-public address) or a redirect → `failed` at
+  once with the reason (`outbound.py` says what is allowed);
 - 5xx, 408, 429, time-outs and connection errors → retried after 1 min, 5 min, 30 min, 2 h, 24 h, then `failed`;
+- an unexpected error while handling one row is recorded on that row (retried like a connection error) and
+  the worker goes on with the next; a row claimed again after its budget is spent (its worker died while
+  sending) ends `failed` without another attempt;
 - the player is self-excluded, blocked or matches an active blacklist entry → `suppressed` with the reason
   and nothing is sent; a postback of a disabled tracking configuration is suppressed the same way.
 
@@ -18,18 +23,16 @@ Outcome of an attempt:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from app.services.blacklist.matching import player_hits
+from app.services.tracking.outbound import RESPONSE_LIMIT, OutboundPolicy, SendResult, send
+from app.services.tracking.rules import auth_material
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +40,7 @@ BACKOFF_SECONDS: tuple[int, ...] = (60, 300, 1800, 7200, 86400)  # after attempt
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1  # 1 initial + 5 retries
 DEFAULT_TIMEOUT = 8.0
 LEASE_SECONDS = 600  # a claimed row is invisible to other workers this long
-RESPONSE_LIMIT = 500  # characters of the response body kept
 RETRYABLE_4XX = frozenset({408, 429})
-USER_AGENT = "Pitboss-Postbacks/1.0"
 
 
 @dataclass
@@ -54,17 +55,6 @@ class Claimed:
     payload: dict
     attempts: int  # including this one
     tracking_config_id: int | None
-
-
-@dataclass
-class SendResult:
-    http_code: int | None
-    body: str
-    error: str | None = None  # time-out / connection error text
-
-    @property
-    def ok(self) -> bool:
-        return self.http_code is not None and 200 <= self.http_code < 300
 
 
 @dataclass
@@ -176,55 +166,15 @@ def _auth_for(conn: Connection, tracking_config_id: int | None) -> tuple[dict[st
     ).one_or_none()
     if row is None or not row.secret:
         return {}, {}
-    from app.services.tracking.rules import auth_material
-
     return auth_material(row.platform, row.settings or {}, row.secret)
-
-
-def send(
-    url: str,
-    payload: dict,
-    *,
-    event_id: str,
-    timeout: float = DEFAULT_TIMEOUT,
-    headers: dict[str, str] | None = None,
-    params: dict[str, str] | None = None,
-) -> SendResult:
-    """POST `payload` as JSON to `url` (or GET when the payload is empty); never raises for HTTP outcomes."""
-    if params:
-        sep = "&" if urllib.parse.urlsplit(url).query else "?"
-        url = url + sep + urllib.parse.urlencode(params)
-    all_headers = {"User-Agent": USER_AGENT, "X-Event-Id": event_id, **(headers or {})}
-    data = None
-    if payload:
-        data = json.dumps({"event_id": event_id, **payload}, default=str).encode()
-        all_headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=data, headers=all_headers, method="POST" if data else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            body = resp.read(RESPONSE_LIMIT * 4).decode("utf-8", "replace")
-            return SendResult(resp.status, body[:RESPONSE_LIMIT])
-    except urllib.error.HTTPError as exc:
-        try:
-            body = exc.read(RESPONSE_LIMIT * 4).decode("utf-8", "replace")
-        except Exception:
-            body = ""
-        return SendResult(exc.code, body[:RESPONSE_LIMIT])
-    except TimeoutError as exc:
-        return SendResult(None, "", f"timed out after {timeout:g}s ({exc})"[:RESPONSE_LIMIT])
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
-            return SendResult(None, "", f"timed out after {timeout:g}s"[:RESPONSE_LIMIT])
-        return SendResult(None, "", f"connection error: {reason}"[:RESPONSE_LIMIT])
-    except (OSError, ValueError) as exc:
-        return SendResult(None, "", f"connection error: {exc}"[:RESPONSE_LIMIT])
 
 
 def classify(result: SendResult, attempts: int) -> tuple[str, int | None]:
     """(new status, seconds until the next retry or None) after attempt number `attempts`."""
     if result.ok:
         return "delivered", None
+    if result.permanent:
+        return "failed", None
     code = result.http_code
     if code is not None and 400 <= code < 500 and code not in RETRYABLE_4XX:
         return "failed", None
@@ -273,39 +223,78 @@ def _suppress(conn: Connection, item: Claimed, reason: str) -> None:
     )
 
 
-def process(engine: Engine, item: Claimed, timeout: float = DEFAULT_TIMEOUT) -> str:
-    """Check suppression, send one claimed postback and record the outcome; returns the new status."""
-    with engine.connect() as conn:
-        reason = suppression_reason(conn, item.player_id, item.tracking_config_id)
-        headers, params = ({}, {}) if reason else _auth_for(conn, item.tracking_config_id)
-    if reason:
+def process(
+    engine: Engine, item: Claimed, timeout: float = DEFAULT_TIMEOUT, policy: OutboundPolicy | None = None
+) -> str:
+    """Check suppression, send one claimed postback and record the outcome; returns the new status.
+
+    Never raises for a problem of this row: an unexpected error is recorded on the row (its text without
+    the configuration's credentials) and the row is retried, or failed once its attempts are spent.
+    """
+    secrets: list[str] = []
+    try:
+        if item.attempts > MAX_ATTEMPTS:
+            result = SendResult(None, "", f"gave up: all {MAX_ATTEMPTS} attempts used (the last one never finished)")
+            with engine.begin() as conn:
+                _record(conn, item, "failed", result, None)
+            return "failed"
+        with engine.connect() as conn:
+            reason = suppression_reason(conn, item.player_id, item.tracking_config_id)
+            headers, params = ({}, {}) if reason else _auth_for(conn, item.tracking_config_id)
+        secrets = [*headers.values(), *params.values()]
+        if reason:
+            with engine.begin() as conn:
+                _suppress(conn, item, reason)
+            log.info("postback %s suppressed: %s", item.event_id, reason)
+            return "suppressed"
+        started = time.monotonic()
+        result = send(
+            item.url, item.payload, event_id=item.event_id, timeout=timeout, headers=headers, params=params,
+            policy=policy,
+        )  # fmt: skip
+        status, delay = classify(result, item.attempts)
         with engine.begin() as conn:
-            _suppress(conn, item, reason)
-        log.info("postback %s suppressed: %s", item.event_id, reason)
-        return "suppressed"
-    started = time.monotonic()
-    result = send(item.url, item.payload, event_id=item.event_id, timeout=timeout, headers=headers, params=params)
-    status, delay = classify(result, item.attempts)
-    with engine.begin() as conn:
-        _record(conn, item, status, result, delay)
-    log.info(
-        "postback %s attempt %d: %s (%s) in %.2fs",
-        item.event_id,
-        item.attempts,
-        status,
-        result.http_code or result.error,
-        time.monotonic() - started,
+            _record(conn, item, status, result, delay)
+        log.info(
+            "postback %s attempt %d: %s (%s) in %.2fs",
+            item.event_id,
+            item.attempts,
+            status,
+            result.http_code or result.error,
+            time.monotonic() - started,
+        )
+        return status
+    except Exception as exc:  # one bad row must never stop the worker
+        return _record_crash(engine, item, exc, secrets)
+
+
+def _record_crash(engine: Engine, item: Claimed, exc: Exception, secrets: list[str]) -> str:
+    text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    for value in secrets:
+        text = text.replace(value, "•••") if value else text
+    log.error("postback %s (id %s) attempt %d failed unexpectedly: %s", item.event_id, item.id, item.attempts, text)
+    result = SendResult(None, "", f"internal error: {text}"[:RESPONSE_LIMIT])
+    status, delay = (
+        ("failed", None) if item.attempts >= MAX_ATTEMPTS else ("pending", BACKOFF_SECONDS[item.attempts - 1])
     )
+    try:
+        with engine.begin() as conn:
+            _record(conn, item, status, result, delay)
+    except Exception as again:  # the database itself is failing: the lease brings the row back later
+        log.error("postback %s: the outcome could not be recorded (%s)", item.id, type(again).__name__)
     return status
 
 
-def run_once(engine: Engine, *, limit: int = 50, timeout: float = DEFAULT_TIMEOUT) -> BatchReport:
-    """Claim a batch of due postbacks and deliver them one by one."""
+def run_once(
+    engine: Engine, *, limit: int = 50, timeout: float = DEFAULT_TIMEOUT, policy: OutboundPolicy | None = None
+) -> BatchReport:
+    """Claim a batch of due postbacks and deliver them one by one (`policy`: where they may go)."""
+    policy = policy or OutboundPolicy.from_settings()
     report = BatchReport()
     for item in claim(engine, limit=limit, lease_seconds=max(LEASE_SECONDS, int(timeout * limit) + 60)):
         report.claimed += 1
         report.ids.append(item.id)
-        status = process(engine, item, timeout=timeout)
+        status = process(engine, item, timeout=timeout, policy=policy)
         if status == "pending":
             report.retry += 1
         else:
@@ -313,11 +302,14 @@ def run_once(engine: Engine, *, limit: int = 50, timeout: float = DEFAULT_TIMEOU
     return report
 
 
-def run_until_idle(engine: Engine, *, limit: int = 50, timeout: float = DEFAULT_TIMEOUT) -> BatchReport:
+def run_until_idle(
+    engine: Engine, *, limit: int = 50, timeout: float = DEFAULT_TIMEOUT, policy: OutboundPolicy | None = None
+) -> BatchReport:
     """Repeat `run_once` until nothing is due (used by `--once` and tests)."""
+    policy = policy or OutboundPolicy.from_settings()
     total = BatchReport()
     while True:
-        report = run_once(engine, limit=limit, timeout=timeout)
+        report = run_once(engine, limit=limit, timeout=timeout, policy=policy)
         if report.claimed == 0:
             return total
         for key in ("claimed", "delivered", "retry", "failed", "suppressed"):

@@ -1,8 +1,14 @@
-"""Tracking configurations (Meta, Google Ads, TikTok, AppsFlyer): list, add, edit, enable/disable — audited.
+"""Tracking actions, audited: configurations (Meta, Google Ads, TikTok, AppsFlyer) add, edit, enable/disable,
+and the postbacks' "retry now" and "replay".
 
-Every change goes through `perform` (permission MANAGE_TRACKING, brand scope of the configuration; an
-all-brand configuration needs an all-brand actor). The audit row's before/after carry the non-secret
-fields and a fingerprint of the secrets, never the secrets themselves; reads return secrets masked.
+Every change goes through `perform` (permission MANAGE_TRACKING, brand scope of the configuration or
+postback; an all-brand configuration needs an all-brand actor). The audit row's before/after carry the
+non-secret fields and a fingerprint of the secrets, never the secrets themselves.
+
+- retry now: a `pending` or `failed` postback becomes due immediately (one more attempt; a postback that had
+  used its whole budget is failed again if that attempt fails too);
+- replay: a `delivered`, `failed` or `suppressed` postback is queued again from scratch (attempts 0; the
+  worker re-checks suppression before sending, so a self-excluded player's event is still never sent).
 """
 
 from __future__ import annotations
@@ -11,21 +17,21 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 
-from app.services.core import ActionResult, AlreadyDone, Change, Invalid, Target, UnitOfWork, perform, read_tx
+from app.services.core import ActionResult, AlreadyDone, Change, Invalid, Target, UnitOfWork, perform
+from app.services.tracking.reads import CONFIG_COLUMNS
 from app.services.tracking.rules import (
     PLATFORMS,
     TrackingValidationError,
     decode_secrets,
     encode_secrets,
     fingerprint,
-    masked_secrets,
     validate,
 )
+from app.services.tracking.worker import MAX_ATTEMPTS
 from auth.identity import Actor
-from auth.permissions import AccessDenied, Permission, require
+from auth.permissions import Permission
 
 P = Permission.MANAGE_TRACKING
-_COLUMNS = "id, operator_id, platform, name, settings, secret, enabled, created_at, created_by, version, updated_at"
 
 
 def audit_state(row) -> dict:
@@ -41,31 +47,6 @@ def audit_state(row) -> dict:
     }
 
 
-def public_view(row) -> dict:
-    """A configuration for display: secrets masked (last 4 characters only)."""
-    return {
-        "id": row.id,
-        "operator_id": row.operator_id,
-        "platform": row.platform,
-        "platform_label": PLATFORMS[row.platform].label,
-        "name": row.name,
-        "settings": dict(row.settings or {}),
-        "secrets_masked": masked_secrets(row.secret),
-        "enabled": row.enabled,
-        "version": row.version,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }
-
-
-def list_configs(engine: Engine, actor: Actor) -> list[dict]:
-    """The configurations the actor may manage (their brands and, for all-brand actors, the shared ones)."""
-    require(actor, P, any_brand=True)
-    with read_tx(engine) as conn:
-        rows = conn.execute(sa.text(f"SELECT {_COLUMNS} FROM tracking_configs ORDER BY platform, name, id")).all()
-    return [public_view(r) for r in rows if actor.sees_brand(r.operator_id)]
-
-
 def _invalid(exc: TrackingValidationError) -> Invalid:
     return Invalid(str(exc), errors=exc.errors)
 
@@ -73,7 +54,7 @@ def _invalid(exc: TrackingValidationError) -> Invalid:
 def _load(config_id: int):
     def load(uow: UnitOfWork) -> Target | None:
         row = uow.execute(
-            f"SELECT {_COLUMNS} FROM tracking_configs WHERE id = :i FOR UPDATE", {"i": config_id}
+            f"SELECT {CONFIG_COLUMNS} FROM tracking_configs WHERE id = :i FOR UPDATE", {"i": config_id}
         ).one_or_none()
         if row is None:
             return None
@@ -121,7 +102,7 @@ def add_config(
         row = uow.execute(
             sa.text(
                 "INSERT INTO tracking_configs (operator_id, platform, name, settings, secret, enabled, created_by)"
-                f" VALUES (:o, :p, :n, :s, :sec, :en, :by) RETURNING {_COLUMNS}"
+                f" VALUES (:o, :p, :n, :s, :sec, :en, :by) RETURNING {CONFIG_COLUMNS}"
             ).bindparams(sa.bindparam("s", type_=JSONB)),
             {
                 "o": operator_id,
@@ -177,7 +158,7 @@ def edit_config(
         new = uow.execute(
             sa.text(
                 "UPDATE tracking_configs SET name = :n, settings = :s, secret = :sec"
-                f" WHERE id = :i RETURNING {_COLUMNS}"
+                f" WHERE id = :i RETURNING {CONFIG_COLUMNS}"
             ).bindparams(sa.bindparam("s", type_=JSONB)),
             {"n": clean_name, "s": settings, "sec": encode_secrets(secrets), "i": row.id},
         ).one()
@@ -216,7 +197,7 @@ def set_enabled(
         if target.row.enabled == enabled:
             raise AlreadyDone(f"the configuration is already {'enabled' if enabled else 'disabled'}")
         new = uow.execute(
-            f"UPDATE tracking_configs SET enabled = :e WHERE id = :i RETURNING {_COLUMNS}",
+            f"UPDATE tracking_configs SET enabled = :e WHERE id = :i RETURNING {CONFIG_COLUMNS}",
             {"e": enabled, "i": config_id},
         ).one()
         return Change(
@@ -249,9 +230,97 @@ def platform_form(platform: str) -> list[dict]:
     ]
 
 
-def may_manage(actor: Actor) -> bool:
-    try:
-        require(actor, P, any_brand=True)
-    except AccessDenied:
-        return False
-    return True
+# --------------------------------------------------------------------------- postbacks
+
+
+def _postback_state(row) -> dict:
+    return {
+        "event_id": row.event_id,
+        "status": row.status,
+        "attempts": row.attempts,
+        "last_http_code": row.last_http_code,
+        "next_retry_at": row.next_retry_at,
+        "suppressed_reason": row.suppressed_reason,
+    }
+
+
+_POSTBACK_SELECT = (
+    "SELECT id, event_id, operator_id, status, attempts, last_http_code, next_retry_at, suppressed_reason"
+    " FROM postbacks WHERE id = :i FOR UPDATE"
+)
+
+
+def _load_postback(postback_id: int):
+    def load(uow: UnitOfWork) -> Target | None:
+        row = uow.execute(_POSTBACK_SELECT, {"i": postback_id}).one_or_none()
+        if row is None:
+            return None
+        return Target(brand_id=row.operator_id, state=_postback_state(row), row=row)
+
+    return load
+
+
+def _postback_after(uow: UnitOfWork, postback_id: int) -> dict:
+    return _postback_state(uow.execute(_POSTBACK_SELECT, {"i": postback_id}).one())
+
+
+def retry_now(
+    engine: Engine, actor: Actor, *, postback_id: int, reason: str | None = None, request_id: str | None = None
+) -> ActionResult:
+    """Make a pending or failed postback due now (the worker sends it on its next round)."""
+
+    def apply(uow: UnitOfWork, target: Target) -> Change:
+        status = target.row.status
+        if status not in ("pending", "failed"):
+            raise AlreadyDone(f"only pending or failed postbacks can be retried (this one is {status}); use replay")
+        uow.execute(
+            "UPDATE postbacks SET status = 'pending', next_retry_at = now(),"
+            " attempts = CASE WHEN status = 'failed' THEN LEAST(attempts, :cap) ELSE attempts END WHERE id = :i",
+            {"i": postback_id, "cap": MAX_ATTEMPTS - 1},
+        )
+        return Change(
+            after=_postback_after(uow, postback_id), result={"id": postback_id}, message="queued for retry now"
+        )
+
+    return perform(
+        engine,
+        actor,
+        action="postback.retry_now",
+        permission=P,
+        request_id=request_id,
+        target_type="postback",
+        target_id=postback_id,
+        load=_load_postback(postback_id),
+        reason=reason,
+        apply=apply,
+    )
+
+
+def replay(
+    engine: Engine, actor: Actor, *, postback_id: int, reason: str | None = None, request_id: str | None = None
+) -> ActionResult:
+    """Queue a delivered, failed or suppressed postback again with a fresh attempt budget."""
+
+    def apply(uow: UnitOfWork, target: Target) -> Change:
+        status = target.row.status
+        if status == "pending":
+            raise AlreadyDone("this postback is still pending; use retry now")
+        uow.execute(
+            "UPDATE postbacks SET status = 'pending', attempts = 0, next_retry_at = now(), delivered_at = NULL,"
+            " suppressed_reason = NULL WHERE id = :i",
+            {"i": postback_id},
+        )
+        return Change(after=_postback_after(uow, postback_id), result={"id": postback_id}, message="queued for replay")
+
+    return perform(
+        engine,
+        actor,
+        action="postback.replay",
+        permission=P,
+        request_id=request_id,
+        target_type="postback",
+        target_id=postback_id,
+        load=_load_postback(postback_id),
+        reason=reason,
+        apply=apply,
+    )

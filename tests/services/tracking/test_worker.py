@@ -224,3 +224,147 @@ def test_cli_once(fresh_db, partner):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1])["delivered"] == 1
     assert partner.hits["ev-1"] == 1
+
+
+# --------------------------------------------------------------------------- destinations and bad rows
+
+TOKEN = "EAAB" + "t" * 30 + "9f3c"
+
+
+def _meta_config(conn: sa.Connection) -> int:
+    return conn.scalar(
+        sa.text(
+            "INSERT INTO tracking_configs (platform, name, settings, secret, enabled)"
+            " VALUES ('meta', 'm', CAST(:s AS jsonb), :sec, true) RETURNING id"
+        ),
+        {"s": json.dumps({"pixel_id": "1234567890"}), "sec": encode_secrets({"access_token": TOKEN})},
+    )
+
+
+def test_file_and_internal_urls_fail_with_the_reason_and_nothing_is_read(engine, partner, tmp_path, monkeypatch):
+    secret_file = tmp_path / "passwd"
+    secret_file.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with engine.begin() as conn:
+        ids = seed_basics(conn)
+        player = add_player(conn, ids["harbour"], "dave")
+        cfg = _meta_config(conn)
+        urls = {
+            "ev-file": secret_file.as_uri(),
+            "ev-http": partner.url("/ok").replace("https://", "http://"),
+            "ev-meta": "https://169.254.169.254/latest/meta-data/iam/",
+            "ev-10": "https://10.0.0.5/cb",
+            "ev-local": f"https://localhost:{partner.port}/ok",  # ::1 or 127.0.0.1 — only 127.0.0.1 is allowed
+        }
+        pids = {e: add_postback(conn, player, ids["harbour"], e, u, tracking_config_id=cfg) for e, u in urls.items()}
+    monkeypatch.delenv("PITBOSS_POSTBACK_ALLOW_HOSTS")  # the worker's own policy: public addresses only
+    report = worker.run_until_idle(engine, timeout=2)
+    assert report.failed == 5 and report.retry == 0 and partner.total == 0
+    rows = {e: _row(engine, pid) for e, pid in pids.items()}
+    for row in rows.values():
+        assert row["status"] == "failed" and row["attempts"] == 1 and row["next_retry_at"] is None
+        assert row["last_response"].startswith("refused: ") and TOKEN not in row["last_response"]
+        assert "root:" not in row["last_response"]
+    assert "this one is file://" in rows["ev-file"]["last_response"]
+    assert "this one is http://" in rows["ev-http"]["last_response"]
+    assert "link-local (cloud metadata)" in rows["ev-meta"]["last_response"]
+    assert "10.0.0.5 is a private address" in rows["ev-10"]["last_response"]
+    assert "loopback" in rows["ev-local"]["last_response"]
+
+
+def test_a_redirect_fails_the_postback_and_the_token_never_reaches_the_new_host(engine, partner, test_certs):
+    from tests.services.tracking.conftest import start_partner, stop_partner
+
+    attacker = start_partner(test_certs)
+    partner.redirect_to = attacker.url("/collect")
+    try:
+        with engine.begin() as conn:
+            ids = seed_basics(conn)
+            player = add_player(conn, ids["harbour"], "erin")
+            pid = add_postback(
+                conn, player, ids["harbour"], "ev-r", partner.url("/redirect"), tracking_config_id=_meta_config(conn)
+            )
+        worker.run_until_idle(engine, timeout=2)
+    finally:
+        stop_partner(attacker)
+    row = _row(engine, pid)
+    assert row["status"] == "failed" and row["last_http_code"] == 302 and "redirect" in row["last_response"]
+    assert attacker.total == 0 and partner.total == 1 and TOKEN not in row["last_response"]
+
+
+def test_a_url_without_scheme_fails_that_row_only_and_never_shows_the_token(engine, partner):
+    with engine.begin() as conn:
+        ids = seed_basics(conn)
+        player = add_player(conn, ids["harbour"], "frank")
+        cfg = _meta_config(conn)
+        bad = add_postback(conn, player, ids["harbour"], "ev-bad", "partner.example/cb", tracking_config_id=cfg)
+        good = add_postback(conn, player, ids["harbour"], "ev-good", partner.url("/ok"), tracking_config_id=cfg)
+    report = worker.run_until_idle(engine, timeout=2)  # the old worker raised here, token in the message
+    assert report.failed == 1 and report.delivered == 1
+    row = _row(engine, bad)
+    assert row["status"] == "failed" and row["attempts"] == 1 and row["next_retry_at"] is None
+    assert "no scheme" in row["last_response"] and TOKEN not in row["last_response"]
+    assert _row(engine, good)["status"] == "delivered" and set(partner.hits) == {"ev-good"}
+
+
+def test_the_every_worker_survives_a_bad_row_and_prints_no_token(fresh_db, partner):
+    eng = create_engine(fresh_db, poolclass=sa.pool.NullPool)
+    with eng.begin() as conn:
+        ids = seed_basics(conn)
+        player = add_player(conn, ids["harbour"], "gina")
+        cfg = _meta_config(conn)
+        add_postback(conn, player, ids["harbour"], "ev-bad", "partner.example/cb", tracking_config_id=cfg)
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "postbacks", "--every", "0.2", "--rounds", "3", "--timeout", "2"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PITBOSS_DATABASE_URL": fresh_db},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert TOKEN not in out.stdout + out.stderr
+    reports = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    assert len(reports) == 3 and reports[0]["failed"] == 1 and reports[1]["claimed"] == 0
+    with eng.connect() as conn:
+        status, response = conn.execute(sa.text("SELECT status, last_response FROM postbacks")).one()
+    eng.dispose()
+    assert status == "failed" and "no scheme" in response and TOKEN not in response
+
+
+def test_an_unexpected_error_is_recorded_on_its_row_and_the_worker_goes_on(engine, partner, monkeypatch):
+    real_send = worker.send
+
+    def flaky_send(url, payload, **kw):
+        if kw["event_id"] == "ev-boom":
+            raise RuntimeError(f"boom while sending with access_token={kw['params']['access_token']}")
+        return real_send(url, payload, **kw)
+
+    monkeypatch.setattr(worker, "send", flaky_send)
+    with engine.begin() as conn:
+        ids = seed_basics(conn)
+        player = add_player(conn, ids["harbour"], "hank")
+        cfg = _meta_config(conn)
+        boom = add_postback(conn, player, ids["harbour"], "ev-boom", partner.url("/ok"), tracking_config_id=cfg)
+        ok = add_postback(conn, player, ids["harbour"], "ev-fine", partner.url("/ok"), tracking_config_id=cfg)
+    report = worker.run_until_idle(engine, timeout=2)
+    assert report.retry == 1 and report.delivered == 1
+    row = _row(engine, boom)
+    assert row["status"] == "pending" and row["attempts"] == 1 and 50 < float(row["due_in"]) <= 60
+    assert row["last_response"].startswith("internal error: RuntimeError") and TOKEN not in row["last_response"]
+    assert _row(engine, ok)["status"] == "delivered"
+
+
+def test_a_row_claimed_again_after_its_last_attempt_ends_failed_unsent(engine, partner):
+    """A worker that died while sending the last attempt leaves the row pending with its budget spent: after
+    the lease it ends failed instead of being sent (or killing the worker) again and again."""
+    pid = _setup(engine, partner.url("/ok"))
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE postbacks SET attempts = :a, next_retry_at = now() - interval '1 second' WHERE id = :i"),
+            {"a": worker.MAX_ATTEMPTS, "i": pid},
+        )
+    report = worker.run_until_idle(engine, timeout=2)
+    row = _row(engine, pid)
+    assert report.failed == 1 and row["status"] == "failed" and row["next_retry_at"] is None
+    assert "gave up" in row["last_response"] and partner.total == 0
+    assert worker.run_until_idle(engine, timeout=2).claimed == 0

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.services.core import Denied, Invalid, Stale
-from app.services.tracking import postbacks as postbacks
+from app.services.tracking import reads as reads
 from app.services.tracking import worker as worker
 from app.services.tracking import writes as tracking
 from app.services.tracking.rules import TrackingValidationError, fingerprint, mask, validate
@@ -92,7 +92,7 @@ def test_validation_accepts_each_platform_and_splits_secrets():
 def test_add_config_masks_secret_and_audits_only_a_fingerprint(engine, world, caplog):
     caplog.set_level("DEBUG")
     res = tracking.add_config(engine, world["admin"], platform="meta", name="Meta main", values=META)
-    configs = tracking.list_configs(engine, world["admin"])
+    configs = reads.list_configs(engine, world["admin"])
     assert [c["name"] for c in configs] == ["Meta main"]
     assert configs[0]["secrets_masked"] == {"access_token": "••••Wx9z"}
     assert configs[0]["settings"] == {"pixel_id": "123456789012"}
@@ -140,13 +140,13 @@ def test_edit_keeps_secret_when_blank_and_refuses_stale_forms(engine, world):
         values={"pixel_id": "999999999", "access_token": ""},
         expected_version=1,
     )
-    (cfg,) = tracking.list_configs(engine, world["admin"])
+    (cfg,) = reads.list_configs(engine, world["admin"])
     assert cfg["name"] == "Meta EU" and cfg["secrets_masked"] == {"access_token": "••••Wx9z"}
     assert res.result["version"] == 2
     with pytest.raises(Stale):
         tracking.set_enabled(engine, world["admin"], config_id=cid, enabled=False, expected_version=1)
     tracking.set_enabled(engine, world["admin"], config_id=cid, enabled=False, expected_version=2)
-    assert tracking.list_configs(engine, world["admin"])[0]["enabled"] is False
+    assert reads.list_configs(engine, world["admin"])[0]["enabled"] is False
     (row,) = [r for r in _audit(engine, "tracking.disable") if r["outcome"] == "ok"]
     assert row["before"]["enabled"] is True and row["after"]["enabled"] is False
 
@@ -162,19 +162,19 @@ def test_list_filters_and_brand_scope(engine, world):
         add_postback(conn, ph, world["harbour"], "h-ftd", "http://x/2", event_type="ftd", status="delivered")
         add_postback(conn, pc, world["crown"], "c-reg", "http://x/3", created_at="2025-01-01")
     admin, manager = world["admin"], world["manager"]
-    assert set(postbacks.list_postbacks(engine, admin)["event_id"]) == {"h-reg", "h-ftd", "c-reg"}
-    assert set(postbacks.list_postbacks(engine, manager)["event_id"]) == {"h-reg", "h-ftd"}
-    flt = postbacks.PostbackFilter
-    assert postbacks.list_postbacks(engine, admin, flt(event_type="ftd"))["event_id"].to_list() == ["h-ftd"]
-    assert postbacks.list_postbacks(engine, admin, flt(status="pending", affiliate_id=world["affiliate"]))[
+    assert set(reads.list_postbacks(engine, admin)["event_id"]) == {"h-reg", "h-ftd", "c-reg"}
+    assert set(reads.list_postbacks(engine, manager)["event_id"]) == {"h-reg", "h-ftd"}
+    flt = reads.PostbackFilter
+    assert reads.list_postbacks(engine, admin, flt(event_type="ftd"))["event_id"].to_list() == ["h-ftd"]
+    assert reads.list_postbacks(engine, admin, flt(status="pending", affiliate_id=world["affiliate"]))[
         "event_id"
     ].to_list() == ["h-reg"]
-    old = postbacks.list_postbacks(engine, admin, flt(date_from=dt.date(2024, 12, 31), date_to=dt.date(2025, 1, 1)))
+    old = reads.list_postbacks(engine, admin, flt(date_from=dt.date(2024, 12, 31), date_to=dt.date(2025, 1, 1)))
     assert old["event_id"].to_list() == ["c-reg"]
-    assert postbacks.list_postbacks(engine, admin, flt(search="h-"))["event_id"].len() == 2
+    assert reads.list_postbacks(engine, admin, flt(search="h-"))["event_id"].len() == 2
     with pytest.raises(Invalid):
-        postbacks.list_postbacks(engine, admin, flt(status="bogus"))
-    assert postbacks.status_counts(engine, manager)["delivered"] == 1
+        reads.list_postbacks(engine, admin, flt(status="bogus"))
+    assert reads.status_counts(engine, manager)["delivered"] == 1
 
 
 def test_retry_now_and_replay_are_audited_and_resend(engine, world, partner):
@@ -185,10 +185,10 @@ def test_retry_now_and_replay_are_audited_and_resend(engine, world, partner):
     worker.run_until_idle(engine, timeout=2)
     assert partner.hits == {"ev-bad": 1, "ev-ok": 1}
     with pytest.raises(Denied):
-        postbacks.replay(engine, world["analyst"], postback_id=ok)
-    res = postbacks.replay(engine, world["manager"], postback_id=ok, reason="partner lost it")
+        tracking.replay(engine, world["analyst"], postback_id=ok)
+    res = tracking.replay(engine, world["manager"], postback_id=ok, reason="partner lost it")
     assert res.message == "queued for replay"
-    postbacks.retry_now(engine, world["admin"], postback_id=bad)
+    tracking.retry_now(engine, world["admin"], postback_id=bad)
     worker.run_until_idle(engine, timeout=2)
     assert partner.hits == {"ev-bad": 2, "ev-ok": 2}
     (replayed,) = [r for r in _audit(engine, "postback.replay") if r["outcome"] == "ok"]
@@ -196,4 +196,4 @@ def test_retry_now_and_replay_are_audited_and_resend(engine, world, partner):
     assert replayed["after"]["attempts"] == 0 and replayed["reason"] == "partner lost it"
     assert [r["outcome"] for r in _audit(engine, "postback.retry_now")] == ["ok"]
     with pytest.raises(Exception, match="use replay"):
-        postbacks.retry_now(engine, world["admin"], postback_id=ok)
+        tracking.retry_now(engine, world["admin"], postback_id=ok)

@@ -1,11 +1,6 @@
-"""Postbacks: the filtered delivery list, and the audited "retry now" and "replay" actions.
+"""Tracking reads: the configurations an actor may manage (secrets masked) and the filtered postback list.
 
-- retry now: a `pending` or `failed` postback becomes due immediately (one more attempt; a postback that had
-  used its whole budget is failed again if that attempt fails too);
-- replay: a `delivered`, `failed` or `suppressed` postback is queued again from scratch (attempts 0; the
-  worker re-checks suppression before sending, so a self-excluded player's event is still never sent).
-
-Both need MANAGE_TRACKING within the postback's brand and are audited through `perform`.
+Every read needs MANAGE_TRACKING and stays within the actor's brands.
 """
 
 from __future__ import annotations
@@ -18,13 +13,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from app.models import POSTBACK_EVENTS, POSTBACK_STATUSES
-from app.services.core import ActionResult, AlreadyDone, Change, Invalid, Target, UnitOfWork, perform, read_tx
-from app.services.tracking.worker import MAX_ATTEMPTS
+from app.services.core import Invalid, read_tx
+from app.services.tracking.rules import PLATFORMS, masked_secrets
 from auth.identity import Actor
 from auth.permissions import Permission, require
 
 P = Permission.MANAGE_TRACKING
 MAX_ROWS = 5000
+CONFIG_COLUMNS = (
+    "id, operator_id, platform, name, settings, secret, enabled, created_at, created_by, version, updated_at"
+)
 
 LIST_COLUMNS = [
     "id",
@@ -142,97 +140,6 @@ def status_counts(engine: Engine, actor: Actor) -> dict[str, int]:
     return {s: int(counts.get(s, 0)) for s in POSTBACK_STATUSES}
 
 
-def _state(row) -> dict:
-    return {
-        "event_id": row.event_id,
-        "status": row.status,
-        "attempts": row.attempts,
-        "last_http_code": row.last_http_code,
-        "next_retry_at": row.next_retry_at,
-        "suppressed_reason": row.suppressed_reason,
-    }
-
-
-_SELECT = (
-    "SELECT id, event_id, operator_id, status, attempts, last_http_code, next_retry_at, suppressed_reason"
-    " FROM postbacks WHERE id = :i FOR UPDATE"
-)
-
-
-def _load(postback_id: int):
-    def load(uow: UnitOfWork) -> Target | None:
-        row = uow.execute(_SELECT, {"i": postback_id}).one_or_none()
-        if row is None:
-            return None
-        return Target(brand_id=row.operator_id, state=_state(row), row=row)
-
-    return load
-
-
-def _after(uow: UnitOfWork, postback_id: int) -> dict:
-    return _state(uow.execute(_SELECT, {"i": postback_id}).one())
-
-
-def retry_now(
-    engine: Engine, actor: Actor, *, postback_id: int, reason: str | None = None, request_id: str | None = None
-) -> ActionResult:
-    """Make a pending or failed postback due now (the worker sends it on its next round)."""
-
-    def apply(uow: UnitOfWork, target: Target) -> Change:
-        status = target.row.status
-        if status not in ("pending", "failed"):
-            raise AlreadyDone(f"only pending or failed postbacks can be retried (this one is {status}); use replay")
-        uow.execute(
-            "UPDATE postbacks SET status = 'pending', next_retry_at = now(),"
-            " attempts = CASE WHEN status = 'failed' THEN LEAST(attempts, :cap) ELSE attempts END WHERE id = :i",
-            {"i": postback_id, "cap": MAX_ATTEMPTS - 1},
-        )
-        return Change(after=_after(uow, postback_id), result={"id": postback_id}, message="queued for retry now")
-
-    return perform(
-        engine,
-        actor,
-        action="postback.retry_now",
-        permission=P,
-        request_id=request_id,
-        target_type="postback",
-        target_id=postback_id,
-        load=_load(postback_id),
-        reason=reason,
-        apply=apply,
-    )
-
-
-def replay(
-    engine: Engine, actor: Actor, *, postback_id: int, reason: str | None = None, request_id: str | None = None
-) -> ActionResult:
-    """Queue a delivered, failed or suppressed postback again with a fresh attempt budget."""
-
-    def apply(uow: UnitOfWork, target: Target) -> Change:
-        status = target.row.status
-        if status == "pending":
-            raise AlreadyDone("this postback is still pending; use retry now")
-        uow.execute(
-            "UPDATE postbacks SET status = 'pending', attempts = 0, next_retry_at = now(), delivered_at = NULL,"
-            " suppressed_reason = NULL WHERE id = :i",
-            {"i": postback_id},
-        )
-        return Change(after=_after(uow, postback_id), result={"id": postback_id}, message="queued for replay")
-
-    return perform(
-        engine,
-        actor,
-        action="postback.replay",
-        permission=P,
-        request_id=request_id,
-        target_type="postback",
-        target_id=postback_id,
-        load=_load(postback_id),
-        reason=reason,
-        apply=apply,
-    )
-
-
 def filter_choices(engine: Engine, actor: Actor) -> dict[str, dict[int, str]]:
     """Brands (within scope) and affiliates for the list filters: {"brands": {id: code}, "affiliates": {id: name}}."""
     require(actor, P, any_brand=True)
@@ -240,3 +147,31 @@ def filter_choices(engine: Engine, actor: Actor) -> dict[str, dict[int, str]]:
         brands = {r.id: r.code for r in conn.execute(sa.text("SELECT id, code FROM operators ORDER BY code"))}
         affiliates = {r.id: r.name for r in conn.execute(sa.text("SELECT id, name FROM affiliates ORDER BY name"))}
     return {"brands": {k: v for k, v in brands.items() if actor.sees_brand(k)}, "affiliates": affiliates}
+
+
+# --------------------------------------------------------------------------- configurations
+
+
+def public_view(row) -> dict:
+    """A configuration for display: secrets masked (last 4 characters only)."""
+    return {
+        "id": row.id,
+        "operator_id": row.operator_id,
+        "platform": row.platform,
+        "platform_label": PLATFORMS[row.platform].label,
+        "name": row.name,
+        "settings": dict(row.settings or {}),
+        "secrets_masked": masked_secrets(row.secret),
+        "enabled": row.enabled,
+        "version": row.version,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def list_configs(engine: Engine, actor: Actor) -> list[dict]:
+    """The configurations the actor may manage (their brands and, for all-brand actors, the shared ones)."""
+    require(actor, P, any_brand=True)
+    with read_tx(engine) as conn:
+        rows = conn.execute(sa.text(f"SELECT {CONFIG_COLUMNS} FROM tracking_configs ORDER BY platform, name, id")).all()
+    return [public_view(r) for r in rows if actor.sees_brand(r.operator_id)]
