@@ -6,6 +6,7 @@ import datetime as dt
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import (
     LOCKOUT_SECONDS,
@@ -24,6 +25,7 @@ from tests.browser.conftest import (
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 SIGN_IN_FORM = "input[aria-label=Username]"
+WAIT_MS = 60_000  # as long as the pages' default timeout (a loaded CI machine); `expect` alone waits 5 s
 
 
 def assert_login_page_without_data(page) -> None:
@@ -50,13 +52,14 @@ def test_a_signed_in_user_opening_a_deep_link_lands_on_that_page(app_server, pag
     for tab in (page, page.context.new_page()):  # typed into the address bar, and in a new tab
         goto(tab, app_server, "overview")  # a new Streamlit session that must restore the user from the cookie
         tab.get_by_role("button", name="Sign out").wait_for()
-        assert tab.get_by_role("heading", name="Overview").count() == 1
+        wait_idle(tab)  # the sidebar shows first: wait for the page's own run before looking at its content
+        expect(tab.get_by_role("heading", name="Overview")).to_have_count(1, timeout=WAIT_MS)
         assert tab.get_by_text("Page not found").count() == 0
 
 
 def test_login_works_and_reload_keeps_the_user_signed_in(app_server, page):
     login(page, app_server, "analyst")
-    assert page.get_by_role("heading", name="Overview").count() == 1  # the analyst's landing page
+    expect(page.get_by_role("heading", name="Overview")).to_have_count(1, timeout=WAIT_MS)  # the landing page
     links = nav_links(page)
     assert "Overview" in links and "Players" in links
     assert "Staff" not in links and "KYC queue" not in links
@@ -65,6 +68,7 @@ def test_login_works_and_reload_keeps_the_user_signed_in(app_server, page):
     page.reload()
     wait_rerun(page, 15_000)
     page.get_by_role("button", name="Sign out").wait_for()
+    wait_idle(page)  # the button shows before the run that draws the navigation has finished
     assert page.locator(SIGN_IN_FORM).count() == 0
     assert "Overview" in nav_links(page)
 
@@ -137,6 +141,7 @@ def test_wrong_password_then_lockout_then_login_again_after_it_expires(app_serve
     time.sleep(wait + 0.5)  # until the lock has expired
     submit_login(page, "manager", "manager-demo-pass")
     page.get_by_role("button", name="Sign out").wait_for()
+    wait_idle(page)
     assert "Overview" in nav_links(page)
     outcomes = app_server.rows(
         "SELECT outcome, detail->>'why' AS why FROM audit_log WHERE action = 'auth.login' AND actor_name = 'manager'"
