@@ -5,13 +5,15 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from app.settings import PROJECT_ROOT
+from app.settings import PROJECT_ROOT, get_settings
 
 
 def alembic_config(url: str) -> Config:
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     cfg.attributes["url"] = url
+    # The audit key, asked for only by a migration that needs it (0005 seals plain-hashed audit rows).
+    cfg.attributes["audit_key"] = lambda: get_settings().effective_audit_key()
     return cfg
 
 

@@ -451,7 +451,10 @@ class StaffSession(Base):
     """A server-side login session; the browser cookie is only valid while this row is live."""
 
     __tablename__ = "staff_sessions"
-    __table_args__ = (Index("ix_staff_sessions_user", "staff_user_id"),)
+    __table_args__ = (
+        Index("ix_staff_sessions_user", "staff_user_id"),
+        CheckConstraint("idle_minutes > 0", name="idle_minutes"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # random token id (in the cookie)
     staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
@@ -462,6 +465,23 @@ class StaffSession(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(TZ)
     end_reason: Mapped[str | None] = mapped_column(Text)
     client: Mapped[str | None] = mapped_column(Text)
+    idle_minutes: Mapped[int] = mapped_column(Integer, server_default=text("30"))  # unused that long: ended
+
+
+class LoginFailure(Base):
+    """A sign-in attempt not (yet) successful, by typed username and client: the throttles count these (0007)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_pair", "client_key", "username", "at"),
+        Index("ix_login_failures_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[dt.datetime] = created_col()
+    username: Mapped[str] = mapped_column(String(64))
+    client_key: Mapped[str] = mapped_column(String(64))
+    locks_until: Mapped[dt.datetime | None] = mapped_column(TZ)  # set by the attempt that reached the threshold
 
 
 # --------------------------------------------------------------------------- compliance
@@ -533,13 +553,21 @@ class BlacklistEntry(Base):
         CheckConstraint("length(trim(reason)) > 0", name="reason"),
         CheckConstraint("length(normalized_value) > 0", name="value"),
         CheckConstraint("(removed_at IS NULL) OR (removal_reason IS NOT NULL)", name="removal_reason"),
-        Index(
+        Index(  # one not-ended entry per value and scope (self-exclusions aside: migration 0006)
             "uq_blacklist_active_value",
             "category",
             "normalized_value",
             text("coalesce(operator_id, 0)"),
             unique=True,
-            postgresql_where=text("removed_at IS NULL"),
+            postgresql_where=text("removed_at IS NULL AND source <> 'self_exclusion'"),
+        ),
+        Index(  # a self-exclusion owns its entry: one not-ended per player and value
+            "uq_blacklist_self_exclusion",
+            "category",
+            "normalized_value",
+            "player_id",
+            unique=True,
+            postgresql_where=text("removed_at IS NULL AND source = 'self_exclusion'"),
         ),
         Index("ix_blacklist_value", "normalized_value"),
     )
@@ -592,6 +620,7 @@ class BalanceAdjustment(Base):
         CheckConstraint("decided_by IS NULL OR decided_by <> requested_by", name="four_eyes"),
         CheckConstraint("length(trim(note)) > 0", name="note"),
         Index("ix_balance_adjustments_status", "status"),
+        Index("ix_balance_adjustments_requester", "requested_by", "requested_at"),  # four eyes: running totals
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -727,6 +756,23 @@ class ActionRequest(Base):
     audit_seq: Mapped[int | None] = mapped_column(ForeignKey("audit_log.seq"))
     result: Mapped[dict | None] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = created_col()
+    payload_hash: Mapped[str | None] = mapped_column(String(64))  # the request id is bound to its payload
+
+
+class AuditChainSeal(Base):
+    """The seal of the audit rows written before the chain was keyed (plain SHA-256): at most one row.
+
+    `mac` = HMAC-SHA256 under the audit key of (legacy_until, legacy_hash); see app/services/audit/chain.py.
+    """
+
+    __tablename__ = "audit_chain_seal"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    legacy_until: Mapped[int] = mapped_column(BigInteger)
+    legacy_hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = created_col()
 
 
 # --------------------------------------------------------------------------- alerts (issue 7)
@@ -833,3 +879,5 @@ Index("ix_blacklist_entries_updated_at", BlacklistEntry.updated_at)
 Index("ix_support_tickets_updated_at", SupportTicket.updated_at)
 Index("ix_balance_adjustments_updated_at", BalanceAdjustment.updated_at)
 Index("ix_postbacks_updated_at", Postback.updated_at)
+# Blacklist matching looks players up by their e-mail's match key (function and index: migration 0006).
+Index("ix_players_email_key", func.pitboss_email_key(Player.email))

@@ -8,13 +8,11 @@ from app.services.payments import writes as adjustments
 from app.services.vocabulary import ADJUSTMENT_STATUSES
 from app.ui import fmt
 from app.ui import state as ui_state
-from app.ui.action_forms import form_state, show_done, submit
+from app.ui.forms import action_form, show_flash
 from app.ui.guard import guard_page
 from app.ui.player_actions import render_adjustment_request
 from app.ui.table import show_table
 from auth.permissions import Permission, has_permission
-
-QUEUE_NOTICE = "adj_queue_notice"
 
 actor = guard_page(__file__)
 engine = ui_state.engine()
@@ -39,32 +37,24 @@ if can_request:
 
 
 def _decision_form(row: dict) -> None:
-    key = f"decide:{row['id']}"
-    if show_done(key, "Hide"):
-        return
-    form_state(key, row["version"])
-    with st.form(f"form:{key}"):
+    form = action_form("decide", f"adjustment:{row['id']}", version=row["version"])
+    with st.form(f"form:{form.key}"):
         reason = st.text_input("Decision reason (required)", key=f"reason:{row['id']}")
         approve_col, reject_col = st.columns(2)
-        approve = approve_col.form_submit_button("Approve", type="primary")
-        reject = reject_col.form_submit_button("Reject")
+        approve = approve_col.form_submit_button("Approve", type="primary", key=f"{form.key}:approve")
+        reject = reject_col.form_submit_button("Reject", key=f"{form.key}:reject")
     if approve or reject:
         fn = adjustments.approve_adjustment if approve else adjustments.reject_adjustment
-        result = submit(
-            key,
+        form.submit(
             lambda rid, version: fn(
                 engine, actor, adjustment_id=row["id"], reason=reason, expected_version=version, request_id=rid
             ),
+            after="flash",  # the row leaves the queue: what happened is said at the top of it
         )
-        if result is not None:  # the row leaves the queue: say what happened at the top of it
-            st.session_state[QUEUE_NOTICE] = result.message
-            st.rerun()
 
 
 with tabs["Approval queue"]:
-    notice = st.session_state.pop(QUEUE_NOTICE, None)
-    if notice:
-        st.success(notice, icon=":material/check_circle:")
+    show_flash()
     pending = adjustment_reads.list_adjustments(engine, actor, status="pending", limit=100)
     if not pending:
         st.info("No adjustment waits for approval.")

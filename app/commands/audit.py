@@ -1,20 +1,54 @@
-"""`audit verify`: check the audit log's hash chain; exit 1 naming the first bad row."""
+"""`audit verify`: check the audit log's keyed hash chain; exit 1 naming the first bad row.
+
+`--checkpoint FILE` (kept outside the database, e.g. on another machine): the last verified head is read
+from FILE first (a missing file starts one) and must still be in the chain, unchanged; after a clean
+check the new head is written back. This detects what the chain alone cannot: a cut tail (see
+app/services/audit/chain.py).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 
 from app import db
-from app.services.audit.chain import verify_chain
+from app.services.audit.chain import Checkpoint, audit_key, verify_chain
+from app.settings import SettingsError
+
+
+def _read_checkpoint(path: Path) -> Checkpoint | None:
+    if not path.exists():
+        return None
+    return Checkpoint.from_json(path.read_text())
+
+
+def _write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(checkpoint.to_json() + "\n")
+    os.replace(tmp, path)
 
 
 def _verify(args: argparse.Namespace) -> int:
+    try:
+        key = audit_key()
+    except SettingsError as exc:
+        print(f"error: {exc}")
+        return 2
+    path = Path(args.checkpoint) if args.checkpoint else None
+    try:
+        checkpoint = _read_checkpoint(path) if path else None
+    except (ValueError, KeyError, TypeError) as exc:
+        print(f"error: the checkpoint file {path} is unreadable ({type(exc).__name__}): it was edited or damaged")
+        return 1
     engine = db.create_engine(db.database_url())
     try:
-        result = verify_chain(engine)
+        result = verify_chain(engine, key=key, checkpoint=checkpoint)
     finally:
         engine.dispose()
+    if path is not None and result.ok:
+        _write_checkpoint(path, Checkpoint.of(key, result.head_seq, result.head_hash or ""))
     if args.json:
         print(
             json.dumps(
@@ -39,4 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit_sub = p.add_subparsers(dest="audit_command", metavar="<action>", required=True)
     v = audit_sub.add_parser("verify", help="check the hash chain; exit 1 naming the first altered/removed/forged row")
     v.add_argument("--json", action="store_true", help="print the result as JSON")
+    v.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="a file outside the database holding the last verified head: detects a cut tail (updated when OK)",
+    )
     v.set_defaults(func=_verify)

@@ -1,6 +1,7 @@
 """`python -m app demo`: fresh machine → running app (what `make demo` calls).
 
-Steps: check settings → make a cookie key (demo only) → start the embedded PostgreSQL → migrate → seed the
+Steps: check settings → make a cookie key (demo only) → start the embedded PostgreSQL → make an audit key
+(demo only, while the audit log is empty) → migrate → seed the
 `demo` scale if the database is empty → demo staff → ingest into the warehouse → start a background ingest
 loop (fresh within a minute) and live activity → run Streamlit at http://localhost:8501 in the foreground.
 A second `make demo` reuses the data instead of regenerating it.
@@ -39,9 +40,40 @@ def ensure_demo_cookie_key() -> None:
     print(f"generated a random cookie key into {SECRETS_FILE.relative_to(PROJECT_ROOT)}")
 
 
+def ensure_demo_audit_key(url: str) -> None:
+    """Write a random audit key into the secrets file unless one is configured or the audit log is written.
+
+    An audit log already written (under the public demo key) keeps that key, so it still verifies;
+    `make clean` starts over with a random key.
+    """
+    settings = get_settings()
+    if settings.audit_key:
+        return
+    engine = db.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            written = conn.exec_driver_sql(
+                "SELECT CASE WHEN to_regclass('audit_chain_head') IS NULL THEN 0"
+                " ELSE (SELECT coalesce(max(seq), 0) FROM audit_chain_head) END"
+            ).scalar()
+    finally:
+        engine.dispose()
+    if written:
+        print("the audit log was written under the public demo audit key: keeping it (make clean to start over)")
+        return
+    SECRETS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    existing = SECRETS_FILE.read_text() if SECRETS_FILE.exists() else ""
+    lines = [ln for ln in existing.splitlines() if not ln.strip().startswith("audit_key")]
+    lines.append(f'audit_key = "{secrets.token_urlsafe(48)}"')
+    SECRETS_FILE.write_text("\n".join(lines) + "\n")
+    SECRETS_FILE.chmod(0o600)
+    get_settings.cache_clear()
+    print(f"generated a random audit key into {SECRETS_FILE.relative_to(PROJECT_ROOT)}")
+
+
 def prepare(scale: str, seed_value: int) -> str:
     """Everything before the app starts; returns the database URL."""
-    from app.services.staff.writes import ensure_demo_staff
+    from app.services.staff.demo import ensure_demo_staff
     from pipelines.generator import is_seeded, seed
 
     if not get_settings().is_demo:
@@ -50,6 +82,7 @@ def prepare(scale: str, seed_value: int) -> str:
     settings = get_settings()
     url = db.database_url(settings)
     print(f"PostgreSQL: {url}")
+    ensure_demo_audit_key(url)
     migrate.upgrade(url)
     if is_seeded(url):
         print("demo data present: reusing it (make clean to start over)")

@@ -5,7 +5,9 @@
 1. re-validates the actor's server-side session (when the actor has one) and uses the fresh identity;
 2. checks the permission (any of the given ones) — denied attempts are audited in their own transaction;
 3. claims the request id (a unique key: a retry or double click with the same id waits for the first
-   one and returns its stored result instead of applying again);
+   one and returns its stored result instead of applying again). The id is bound to the request's
+   payload (a hash of what the caller asked for, `payload=`): the same id with another payload is
+   refused and audited, never answered with the first request's result;
 4. loads and locks the target (`load`), checks its brand against the actor's scope and its version
    against the version the form was built from (a stale form is refused, never silently applied);
 5. applies the change (`apply`) and writes the audit row (before/after) in the same transaction, then
@@ -23,6 +25,7 @@ Services build on it like this::
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
@@ -36,7 +39,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 
 from app.db import APP_ROLE
-from app.services.audit.chain import jsonable, write_audit
+from app.services.audit.chain import canonical, jsonable, write_audit
+from app.services.errors import AlreadyDone as AlreadyDone  # the errors are re-exported: services import them here
+from app.services.errors import Denied, Invalid, NotFound, ServiceError, Stale
 from auth.identity import Actor
 from auth.permissions import AccessDenied, Permission, has_permission, require
 from auth.sessions import validate_session
@@ -45,42 +50,6 @@ log = logging.getLogger(__name__)
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{8,64}$")
 MAX_REASON = 2000
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class ServiceError(Exception):
-    """An action was refused or failed; `message` is safe to show to the user. Nothing was changed."""
-
-    outcome = "failed"
-
-    def __init__(self, message: str, **detail: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.detail = detail
-
-
-class Denied(ServiceError):
-    """Not allowed: missing permission, brand outside the actor's scope, ended session, four-eyes rule."""
-
-    outcome = "denied"
-
-
-class Invalid(ServiceError):
-    """The input is wrong (the message says what to fix)."""
-
-
-class Stale(ServiceError):
-    """The target changed since the form was loaded; reload and try again."""
-
-
-class NotFound(ServiceError):
-    """The target does not exist (or is not visible)."""
-
-
-class AlreadyDone(ServiceError):
-    """The target is already in the state this action would put it in (e.g. already decided)."""
 
 
 # --------------------------------------------------------------------------- values
@@ -230,22 +199,50 @@ def _check_request_id(request_id: str | None) -> str:
 # --------------------------------------------------------------------------- idempotency
 
 
-def _claim(uow: UnitOfWork, request_id: str, action: str, target_type: str | None, target_id: str | None):
-    """Claim `request_id`; if it was already applied, return the stored row (waits for an in-flight one)."""
+def payload_hash(
+    action: str,
+    target_type: str | None,
+    target_id: str | None,
+    payload: dict | None,
+    *,
+    reason: str | None = None,
+    expected_version: int | None = None,
+) -> str:
+    """SHA-256 (hex) of what a request asks for: the action, its target and the caller's payload.
+
+    Without a payload, the reason and the expected version stand in for it (every action has those).
+    """
+    if payload is None:
+        payload = {"reason": (reason or "").strip() or None, "expected_version": expected_version}
+    content = {"action": action, "target_type": target_type, "target_id": target_id, "payload": jsonable(payload)}
+    return hashlib.sha256(canonical(content)).hexdigest()
+
+
+def _claim(uow: UnitOfWork, request_id: str, action: str, target_type: str | None, target_id: str | None, digest: str):
+    """Claim `request_id`; if it was already applied, return the stored row (waits for an in-flight one).
+
+    A claimed id whose stored action, actor, target or payload hash differs is refused (Invalid).
+    """
     claimed = uow.execute(
-        "INSERT INTO action_requests (request_id, action, actor_name, target_type, target_id)"
-        " VALUES (:rid, :action, :actor, :tt, :tid) ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-        {"rid": request_id, "action": action, "actor": uow.actor.username, "tt": target_type, "tid": target_id},
-    ).scalar()
+        "INSERT INTO action_requests (request_id, action, actor_name, target_type, target_id, payload_hash)"
+        " VALUES (:rid, :action, :actor, :tt, :tid, :ph) ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+        {"rid": request_id, "action": action, "actor": uow.actor.username, "tt": target_type, "tid": target_id,
+         "ph": digest},
+    ).scalar()  # fmt: skip
     if claimed is not None:
         return None
     prior = uow.execute(
-        "SELECT action, actor_name, target_type, target_id, audit_seq, result FROM action_requests"
+        "SELECT action, actor_name, target_type, target_id, payload_hash, audit_seq, result FROM action_requests"
         " WHERE request_id = :rid",
         {"rid": request_id},
     ).one()
     if (prior.action, prior.actor_name, prior.target_id) != (action, uow.actor.username, target_id):
         raise Invalid("this request id was already used for a different action; reload the form")
+    if prior.payload_hash != digest:  # a row claimed before payloads were bound (NULL) matches nothing
+        raise Invalid(
+            "this request id was already used for a different request; reload the form",
+            first_audit_seq=prior.audit_seq,
+        )
     return prior
 
 
@@ -282,6 +279,8 @@ def perform(
     reason_required: bool = False,
     expected_version: int | None = None,
     validate: Callable[[], None] | None = None,
+    payload: dict | None = None,
+    audit_replay: bool = False,
 ) -> ActionResult:
     """Run one audited action (see the module docstring). Raises ServiceError (Denied, Invalid, Stale, …).
 
@@ -290,18 +289,29 @@ def perform(
     - `apply(uow, target)` makes the change with `uow.execute(...)` and returns a Change; it may call
       `uow.require(...)` for rules that depend on the loaded state, and raise any ServiceError.
     - `validate()` checks the input before anything is touched (raise Invalid with a clear message).
+    - `payload` is what the caller asks for (amounts, target, reason, filters, a hash of exported content…),
+      bound to the request id: a replay must carry the same payload. Default: the action, target, reason
+      and expected version.
+    - `audit_replay=True`: a replay of an already applied request id is itself audited (outcome ok, detail
+      `replay_of`), for actions whose replay hands something out again (an export's file).
     """
     permissions = (permission,) if isinstance(permission, Permission) else tuple(permission)
     tid = None if target_id is None else str(target_id)
     attempt = _Attempt(actor=actor, brand_id=brand_id)
     try:
         rid = _check_request_id(request_id)
+        digest = payload_hash(action, target_type, tid, payload, reason=reason, expected_version=expected_version)
     except Invalid as exc:
         _audit_refusal(engine, attempt, action, target_type, tid, reason, None, exc)
         raise
+    except Exception as exc:  # an unhashable payload is a caller's bug: refuse it, audited
+        error = ServiceError(f"the action failed and nothing was changed ({type(exc).__name__})")
+        _audit_refusal(engine, attempt, action, target_type, tid, reason, None, error)
+        raise error from exc
     try:
         result = _run(engine, actor, attempt, action, permissions, rid, apply, target_type, tid, load, brand_id,
-                      any_brand, reason, reason_required, expected_version, validate)  # fmt: skip
+                      any_brand, reason, reason_required, expected_version, validate, digest,
+                      audit_replay)  # fmt: skip
     except ServiceError as exc:
         _audit_refusal(engine, attempt, action, target_type, tid, reason, rid, exc)
         raise
@@ -331,6 +341,8 @@ def _run(
     reason_required: bool,
     expected_version: int | None,
     validate: Callable[[], None] | None,
+    digest: str,
+    audit_replay: bool,
 ) -> ActionResult:
     with UnitOfWork(engine, actor) as uow:
         uow.actor = attempt.actor = _revalidate(uow.conn, actor)
@@ -338,9 +350,15 @@ def _run(
         clean = clean_reason(reason, required=reason_required)
         if validate is not None:
             validate()
-        prior = _claim(uow, rid, action, target_type, tid)
+        prior = _claim(uow, rid, action, target_type, tid, digest)
         if prior is not None:
-            return ActionResult(action, prior.audit_seq, prior.result or {}, "already done (same request)", True)
+            seq = prior.audit_seq
+            if audit_replay:
+                seq = write_audit(uow.conn, actor=uow.actor, action=action, outcome="ok", target_type=target_type,
+                                  target_id=prior.target_id, operator_id=brand_id, reason=clean, request_id=rid,
+                                  detail={"replay_of": prior.audit_seq, "payload_sha256": digest})  # fmt: skip
+                uow.commit()
+            return ActionResult(action, seq, prior.result or {}, "already done (same request)", True)
         if load is not None:
             target = load(uow)
             if target is None:

@@ -11,10 +11,11 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from app.models import ADJUSTMENT_REASONS
+from app.services.payments import reads as adjustment_reads
 from app.services.payments import writes as adjustments
 from app.services.players import writes as accounts
 from app.ui import state as ui_state
-from app.ui.action_forms import form_state, is_done, show_done, submit
+from app.ui.forms import action_form
 from auth.identity import Actor
 from auth.permissions import Permission, has_permission
 
@@ -34,18 +35,17 @@ def render_player_actions(actor: Actor, player_id: int, engine: Engine | None = 
         render_status_form(actor, engine, player, options)
     if has_permission(actor, Permission.REQUEST_ADJUSTMENT) and actor.sees_brand(player["operator_id"]):
         with st.expander("Request a balance adjustment"):
-            render_adjustment_request(actor, engine, adjustments.adjustment_player(engine, actor, player_id))
+            render_adjustment_request(actor, engine, adjustment_reads.adjustment_player(engine, actor, player_id))
     if not options and not has_permission(actor, Permission.REQUEST_ADJUSTMENT):
         st.caption("Your role has no actions on this player.")
 
 
 def render_status_form(actor: Actor, engine: Engine, player: dict, options: list[accounts.StatusOption]) -> None:
-    key = f"status:{player['id']}"
-    if show_done(key, "Another status change"):
+    form = action_form("status", f"player:{player['id']}", version=player["version"])
+    if form.show_done("Another status change"):
         return
-    form_state(key, player["version"])
     labels = {o.status: o.label for o in options}
-    with st.form(f"form:{key}"):
+    with st.form(f"form:{form.key}"):
         st.markdown("**Change account status**")
         new_status = st.selectbox("Action", list(labels), format_func=lambda s: f"{labels[s]} ({s})")
         earliest = accounts.min_self_exclusion_end(dt.datetime.now(dt.UTC).date())
@@ -53,11 +53,11 @@ def render_status_form(actor: Actor, engine: Engine, player: dict, options: list
             "Self-exclusion ends on (self-exclusion only, at least 6 months ahead)",
             value=earliest,
             min_value=earliest,
+            format="YYYY-MM-DD",
         )
         reason = st.text_area("Reason (required)", max_chars=2000)
-        if st.form_submit_button("Apply", type="primary"):
-            submit(
-                key,
+        if st.form_submit_button("Apply", type="primary", key=f"{form.key}:submit"):
+            form.submit(
                 lambda rid, version: accounts.change_status(
                     engine,
                     actor,
@@ -69,8 +69,6 @@ def render_status_form(actor: Actor, engine: Engine, player: dict, options: list
                     self_excluded_until=end if new_status == "self_excluded" else None,
                 ),
             )
-    if is_done(key):
-        st.rerun()
 
 
 def render_adjustment_request(actor: Actor, engine: Engine, player: dict | None) -> None:
@@ -78,22 +76,22 @@ def render_adjustment_request(actor: Actor, engine: Engine, player: dict | None)
     if player is None:
         st.info("No such player in your brands.")
         return
-    key = f"adjust:{player['id']}"
+    form = action_form("adjust", f"player:{player['id']}", version=player["version"])
     st.caption(
         f"{player['username']} · {player['brand']} · cash {player['cash_balance']} {player['currency']} · "
-        f"requests above {player['adjustment_threshold']} {player['currency']} need a second person's approval"
+        f"requests above {player['adjustment_threshold']} {player['currency']} need a second person's approval, "
+        f"and so do small ones once your total for this player ({player.get('player_window_days', 30)} days) "
+        "or for this brand today passes it"
     )
-    if show_done(key, "Another adjustment"):
+    if form.show_done("Another adjustment"):
         return
-    form_state(key, player["version"])
-    with st.form(f"form:{key}"):
+    with st.form(f"form:{form.key}"):
         direction = st.radio("Direction", ["credit", "debit"], horizontal=True)
         amount = st.text_input(f"Amount ({player['currency']})", placeholder="e.g. 25.00")
         reason_code = st.selectbox("Reason code", ADJUSTMENT_REASONS)
         note = st.text_area("Note (required)", max_chars=2000)
-        if st.form_submit_button("Submit request", type="primary"):
-            submit(
-                key,
+        if st.form_submit_button("Submit request", type="primary", key=f"{form.key}:submit"):
+            form.submit(
                 lambda rid, version: adjustments.request_adjustment(
                     engine,
                     actor,
@@ -106,5 +104,3 @@ def render_adjustment_request(actor: Actor, engine: Engine, player: dict | None)
                     expected_version=version,
                 ),
             )
-    if is_done(key):
-        st.rerun()

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
 from app import settings as app_settings
-from app.services.staff import writes as staff
+from app.services.staff import demo as staff
 from app.settings import get_settings
 from app.ui.navigation import PAGES
 from auth.permissions import ROLES
@@ -43,6 +43,7 @@ def app_env(authdb, demo_settings, monkeypatch):
     monkeypatch.setenv("PITBOSS_ENV", "demo")
     monkeypatch.setenv("PITBOSS_DATABASE_URL", authdb.url)
     monkeypatch.setenv("PITBOSS_COOKIE_KEY", secrets.token_urlsafe(48))
+    monkeypatch.setenv("PITBOSS_AUDIT_KEY", secrets.token_urlsafe(48))  # production refuses to start without one
     get_settings.cache_clear()
     staff.ensure_demo_staff(authdb.engine, demo_settings, rounds=4)
     yield authdb

@@ -15,6 +15,7 @@ import pytest
 
 from app.services.audit.chain import verify_chain
 from app.services.core import ServiceError
+from app.services.payments import reads as adj_reads
 from app.services.payments import writes as adj
 from app.services.players.writes import change_status
 from tests.services.conftest import add_player, build_world
@@ -37,13 +38,14 @@ def test_mixed_actions_under_contention(fresh_db):
                 kind = rng.random()
                 try:
                     if kind < 0.55:
-                        for _ in range(rng.choice([1, 1, 2])):  # sometimes a retry with the same id
-                            adj.request_adjustment(world.engine, support, player_id=pid,
-                                                   direction=rng.choice(["credit", "debit"]),
-                                                   amount=f"{rng.randint(1, 180)}.{rng.randint(0, 99):02d}",
-                                                   reason_code="correction", note="stress", request_id=rid)  # fmt: skip
+                        direction = rng.choice(["credit", "debit"])
+                        amount = f"{rng.randint(1, 180)}.{rng.randint(0, 99):02d}"
+                        for _ in range(rng.choice([1, 1, 2])):  # sometimes a retry (same id, same payload)
+                            adj.request_adjustment(world.engine, support, player_id=pid, direction=direction,
+                                                   amount=amount, reason_code="correction", note="stress",
+                                                   request_id=rid)  # fmt: skip
                     elif kind < 0.8:
-                        pending = adj.list_adjustments(world.engine, manager, status="pending", limit=5)
+                        pending = adj_reads.list_adjustments(world.engine, manager, status="pending", limit=5)
                         if pending:
                             fn = rng.choice([adj.approve_adjustment, adj.reject_adjustment])
                             fn(world.engine, manager, adjustment_id=pending[0]["id"], reason="stress",

@@ -1,13 +1,17 @@
 """Audited exports: CSV or XLSX bytes of a table the viewer already sees, formula-safe.
 
-Every export checks Permission.EXPORT and writes an audit row (who, what, which filters, how many rows)
-in the same transaction that produces the file; if the audit row cannot be written, no file is returned.
+Every export checks Permission.EXPORT and writes an audit row (who, what, which filters, how many rows,
+the SHA-256 of the content) in the same transaction that hands out the file; if the audit row cannot be
+written, no file is returned. The request id is bound to the export's payload (name, format, filters and
+the SHA-256 of the content): reusing it for another table, filter or content is refused, and a replay of the same
+export (a double click) returns the same file with an audit row of its own (`detail.replay_of`).
 Spreadsheet formula injection is neutralised: a text cell starting with = + - @ tab or CR gets a leading
 single quote, so Excel/LibreOffice show it as text instead of evaluating it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Mapping, Sequence
@@ -116,22 +120,24 @@ def export_table(
     limit = XLSX_MAX_ROWS if fmt == "xlsx" else MAX_ROWS
     if frame.height > limit:
         raise Invalid(f"too many rows to export ({frame.height:,}; at most {limit:,}): narrow the filters")
-    produced: dict[str, bytes] = {}
+    safe = safe_frame(frame)
+    text = _csv(safe)
+    data = text if fmt == "csv" else _xlsx(safe)
+    digest = hashlib.sha256(text).hexdigest()  # of the content as CSV: an XLSX file's bytes carry its build time
+    detail = {
+        "name": name,
+        "format": fmt,
+        "rows": frame.height,
+        "columns": frame.columns,
+        "filters": dict(filters or {}),
+        "bytes": len(data),
+        "content_sha256": digest,
+    }
 
     def apply(uow: UnitOfWork, target: Target) -> Change:
-        safe = safe_frame(frame)
-        produced["bytes"] = _csv(safe) if fmt == "csv" else _xlsx(safe)
-        detail = {
-            "name": name,
-            "format": fmt,
-            "rows": frame.height,
-            "columns": frame.columns,
-            "filters": dict(filters or {}),
-            "bytes": len(produced["bytes"]),
-        }
         return Change(after=None, result={"rows": frame.height, "format": fmt}, detail=detail, message="exported")
 
-    result = perform(
+    perform(
         engine,
         actor,
         action="export",
@@ -141,8 +147,13 @@ def export_table(
         target_id=name[:200],
         any_brand=True,
         apply=apply,
+        payload={
+            "name": name,
+            "format": fmt,
+            "filters": detail["filters"],
+            "rows": frame.height,
+            "content_sha256": digest,
+        },
+        audit_replay=True,  # handing the file out again is audited too
     )
-    if "bytes" not in produced:  # a replayed request id: produce the same file again (already audited)
-        return _csv(safe_frame(frame)) if fmt == "csv" else _xlsx(safe_frame(frame))
-    assert result.audit_seq is not None
-    return produced["bytes"]
+    return data

@@ -1,15 +1,20 @@
 """Balance adjustments: the balance is never edited, only moved by a ledger entry (four eyes above a threshold).
 
-A request (amount, direction, reason code, note) at or below the brand's `operators.adjustment_threshold`
-is applied at once; above it, it waits as 'pending' for a second person with APPROVE_ADJUSTMENT (never
-the requester). Applying writes one `ledger` row (kind 'adjustment') and moves `players.cash_balance` by
-the same amount in the same transaction, under the player's row lock. A debit never makes the balance
-negative.
+A request (amount, direction, reason code, note) is applied at once when it is at or below the brand's
+`operators.adjustment_threshold` AND the requester's running totals stay at or below it (this request
+included): their applied + pending requests for this player over the last PLAYER_WINDOW_DAYS days, and
+for any player of this brand today (UTC). Otherwise it waits as 'pending' for a second person with
+APPROVE_ADJUSTMENT (never the requester); see `rules.four_eyes_reason`. Concurrent requests by one
+requester are serialised (a transaction-level advisory lock on the requester, taken after the player's
+row lock), so two small requests cannot both slip under the threshold.
+
+Applying writes one `ledger` row (kind 'adjustment') and moves `players.cash_balance` by the same amount
+in the same transaction, under the player's row lock. A debit never makes the balance negative.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -26,14 +31,14 @@ from app.services.core import (
     Target,
     UnitOfWork,
     perform,
-    read_tx,
 )
+from app.services.payments.rules import PLAYER_WINDOW_DAYS, RunningTotals, four_eyes_reason, parse_amount
 from app.services.players.state import lock_player, player_after, read_player, snapshot
 from auth.identity import Actor
-from auth.permissions import Permission, has_permission
+from auth.permissions import Permission
 
-MAX_AMOUNT = Decimal("1000000000")
 MAX_NOTE = 2000
+REQUESTER_LOCK_NS = 7_245_002  # pg_advisory_xact_lock(namespace, staff id): one requester's requests in turn
 ADJ_FIELDS = (
     "id",
     "player_id",
@@ -48,23 +53,6 @@ ADJ_FIELDS = (
     "ledger_id",
     "version",
 )
-
-
-def parse_amount(value: object) -> Decimal:
-    """A positive money amount with at most 2 decimals; Invalid otherwise."""
-    if isinstance(value, float):
-        value = repr(value)
-    try:
-        amount = Decimal(str(value).strip().replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise Invalid(f"the amount {value!r} is not a number") from None
-    if not amount.is_finite() or amount <= 0:
-        raise Invalid("the amount must be greater than zero")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise Invalid("the amount may have at most 2 decimals")
-    if amount > MAX_AMOUNT:
-        raise Invalid(f"the amount exceeds the maximum of {MAX_AMOUNT:,}")
-    return amount.quantize(Decimal("0.01"))
 
 
 def _adj_snapshot(row) -> dict:
@@ -95,6 +83,27 @@ def _apply_to_balance(uow: UnitOfWork, player, adjustment_id: int, direction: st
     return ledger_id
 
 
+def _running_totals(uow: UnitOfWork, requester: int, player) -> RunningTotals:
+    """The requester's applied + pending adjustments: for this player (window) and on this brand today (UTC).
+
+    Takes the requester's advisory lock first, so a concurrent request by the same requester (for any
+    player) waits until this transaction ends and then counts this request.
+    """
+    uow.execute("SELECT pg_advisory_xact_lock(:ns, :sid)", {"ns": REQUESTER_LOCK_NS, "sid": requester})
+    row = uow.execute(
+        "WITH w AS (SELECT date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day_start,"
+        " now() - make_interval(days => :days) AS player_start)"
+        " SELECT coalesce(sum(a.amount) FILTER (WHERE a.player_id = :p AND a.requested_at >= w.player_start), 0)"
+        " AS player,"
+        " coalesce(sum(a.amount) FILTER (WHERE a.operator_id = :o AND a.requested_at >= w.day_start), 0) AS day"
+        " FROM w LEFT JOIN balance_adjustments a ON a.requested_by = :by AND a.status IN ('applied', 'pending')"
+        " AND a.requested_at >= least(w.day_start, w.player_start)"
+        " GROUP BY w.day_start, w.player_start",
+        {"p": player.id, "o": player.operator_id, "by": requester, "days": PLAYER_WINDOW_DAYS},
+    ).one()
+    return RunningTotals(player=Decimal(row.player), day=Decimal(row.day))
+
+
 # --------------------------------------------------------------------------- request
 
 
@@ -110,7 +119,8 @@ def request_adjustment(
     request_id: str | None,
     expected_version: int | None = None,
 ) -> ActionResult:
-    """Request an adjustment; applied at once at/below the brand threshold, else left pending for approval."""
+    """Request an adjustment: applied at once when it and the requester's running totals stay at or below
+    the brand threshold, else left pending for a second person's approval (see the module docstring)."""
     parsed: dict = {}
 
     def validate() -> None:
@@ -132,6 +142,8 @@ def request_adjustment(
         threshold = uow.execute(
             "SELECT adjustment_threshold FROM operators WHERE id = :o", {"o": player.operator_id}
         ).scalar_one()
+        totals = _running_totals(uow, uow.actor.staff_id, player)
+        why = four_eyes_reason(value, threshold, totals)
         adj_id = uow.execute(
             "INSERT INTO balance_adjustments (player_id, operator_id, direction, amount, reason_code, note,"
             " requested_by) VALUES (:p, :o, :dir, :amt, :rc, :note, :by) RETURNING id",
@@ -145,7 +157,7 @@ def request_adjustment(
                 "by": uow.actor.staff_id,
             },
         ).scalar_one()
-        if value <= threshold:
+        if why is None:
             ledger_id = _apply_to_balance(uow, player, adj_id, direction, value)
             uow.execute(
                 "UPDATE balance_adjustments SET status = 'applied', decided_at = now(), ledger_id = :l WHERE id = :a",
@@ -153,11 +165,12 @@ def request_adjustment(
             )
             message = f"adjustment {adj_id} applied: {direction} {value}"
         else:
-            message = f"adjustment {adj_id} is above the {threshold} threshold and waits for approval"
+            message = f"adjustment {adj_id} waits for a second person's approval: {why}"
         adj = _adj_snapshot(_read_adjustment(uow, adj_id, lock=False))
         after = {"player": player_after(uow, player.id), "adjustment": adj}
         result = {"adjustment_id": adj_id, "status": adj["status"], "player_id": player.id}
-        return Change(after=after, result=result, message=message, detail={"threshold": threshold})
+        detail = {"threshold": threshold, "player_total": totals.player, "day_total": totals.day, "four_eyes": why}
+        return Change(after=after, result=result, message=message, detail=detail)
 
     return perform(
         engine,
@@ -173,6 +186,14 @@ def request_adjustment(
         expected_version=expected_version,
         validate=validate,
         apply=apply,
+        payload={
+            "player_id": player_id,
+            "direction": direction,
+            "amount": amount.strip() if isinstance(amount, str) else str(amount),
+            "reason_code": reason_code,
+            "note": (note or "").strip(),
+            "expected_version": expected_version,
+        },
     )
 
 
@@ -237,6 +258,11 @@ def _decide(
         reason_required=True,
         expected_version=expected_version,
         apply=apply,
+        payload={
+            "adjustment_id": adjustment_id,
+            "reason": (reason or "").strip(),
+            "expected_version": expected_version,
+        },
     )
 
 
@@ -280,70 +306,3 @@ def reject_adjustment(
         expected_version=expected_version,
         request_id=request_id,
     )
-
-
-# --------------------------------------------------------------------------- reads
-
-
-def can_view(actor: Actor) -> bool:
-    return has_permission(actor, Permission.REQUEST_ADJUSTMENT) or has_permission(actor, Permission.APPROVE_ADJUSTMENT)
-
-
-def list_adjustments(
-    engine: Engine,
-    actor: Actor,
-    *,
-    status: str | None = None,
-    player_id: int | None = None,
-    limit: int = 200,
-) -> list[dict]:
-    """Adjustments within the actor's brands, newest first (pending ones oldest first: the queue order)."""
-    if not can_view(actor):
-        raise Denied("your role may not see balance adjustments")
-    clauses, params = ["TRUE"], {"limit": max(1, min(int(limit), 5000))}
-    if status:
-        clauses.append("a.status = :status")
-        params["status"] = status
-    if player_id is not None:
-        clauses.append("a.player_id = :pid")
-        params["pid"] = int(player_id)
-    if actor.brand_scope is not None:
-        clauses.append("a.operator_id = ANY(:scope)")
-        params["scope"] = sorted(actor.brand_scope)
-    order = "a.requested_at ASC, a.id ASC" if status == "pending" else "a.requested_at DESC, a.id DESC"
-    sql = f"""
-        SELECT a.id, a.player_id, p.username AS player, o.code AS brand, o.currency, a.direction, a.amount,
-               a.reason_code, a.note, a.status, r.username AS requested_by, a.requested_by AS requested_by_id,
-               a.requested_at, d.username AS decided_by, a.decided_at, a.decision_reason, a.ledger_id, a.version
-        FROM balance_adjustments a
-        JOIN players p ON p.id = a.player_id
-        JOIN operators o ON o.id = a.operator_id
-        JOIN staff_users r ON r.id = a.requested_by
-        LEFT JOIN staff_users d ON d.id = a.decided_by
-        WHERE {" AND ".join(clauses)}
-        ORDER BY {order} LIMIT :limit
-    """
-    with read_tx(engine) as conn:
-        return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
-
-
-def adjustment_player(engine: Engine, actor: Actor, player_id: int) -> dict | None:
-    """A player for the request form (id, username, brand, currency, balances, threshold, version)."""
-    if not has_permission(actor, Permission.REQUEST_ADJUSTMENT):
-        raise Denied("your role may not request balance adjustments")
-    with read_tx(engine) as conn:
-        row = (
-            conn.execute(
-                sa.text(
-                    "SELECT p.id, p.username, p.operator_id, o.code AS brand, o.currency, p.cash_balance,"
-                    " p.bonus_balance, p.account_status, o.adjustment_threshold, p.version"
-                    " FROM players p JOIN operators o ON o.id = p.operator_id WHERE p.id = :p"
-                ),
-                {"p": int(player_id)},
-            )
-            .mappings()
-            .one_or_none()
-        )
-    if row is None or not actor.sees_brand(row["operator_id"]):
-        return None
-    return dict(row)
