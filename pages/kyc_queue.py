@@ -5,19 +5,19 @@ import datetime as dt
 
 import streamlit as st
 
-from app.services.core import ServiceError, new_request_id
+from app.services.core import ServiceError
+from app.services.kyc import reads as kyc_read
 from app.services.kyc import writes as kyc
 from app.services.kyc.rules import is_override
 from app.ui import fmt
 from app.ui import state as ui_state
-from app.ui.action_forms import form_state, is_done, show_done, submit
+from app.ui.forms import action_form, renew_target, show_flash
 from app.ui.guard import guard_page
 from app.ui.table import show_table
 
 actor = guard_page(__file__)
 engine = ui_state.engine()
 CASE_KEY = "kyc_case_id"
-FLASH_KEY = "kyc_flash"
 
 
 def span(td: dt.timedelta) -> str:
@@ -29,30 +29,17 @@ def span(td: dt.timedelta) -> str:
     return f"{sign}{days}d {h}h" if days else f"{sign}{h}h {m:02d}m"
 
 
-def run_claim(label: str, fn) -> None:
-    """Run a claim action with a request id kept per button, so a double click applies once."""
-    rid_key = f"kyc_rid:{label}"
-    st.session_state.setdefault(rid_key, new_request_id())
-    try:
-        result = fn(st.session_state[rid_key])
-    except ServiceError as exc:
-        st.session_state.pop(rid_key, None)
-        st.error(exc.message, icon=":material/error:")
-        return
-    st.session_state.pop(rid_key, None)
-    if result is None:
-        st.info("No pending case is waiting in your brands.")
-        return
+def open_case(result) -> None:
+    """After a claim or release: show that case; its other forms start again from its new version."""
     st.session_state[CASE_KEY] = result.result["case_id"]
-    st.rerun()
+    renew_target(f"kyc_case:{result.result['case_id']}")
 
 
 st.title("KYC queue")
-if flash := st.session_state.pop(FLASH_KEY, None):
-    st.success(flash, icon=":material/check_circle:")
+show_flash()
 
 # --------------------------------------------------------------------------- the queue
-items = kyc.queue(engine, actor)
+items = kyc_read.queue(engine, actor)
 now = dt.datetime.now(dt.UTC)
 overdue = sum(i.overdue for i in items)
 c1, c2, c3 = st.columns(3)
@@ -60,9 +47,15 @@ c1.metric("Pending cases", len(items))
 c2.metric("Overdue (past SLA)", overdue)
 c3.metric("Claimed by me", sum(i.claimed_by(actor, now) == "me" for i in items))
 
+next_form = action_form("kyc_next")  # its messages show above the buttons
 b1, b2, _ = st.columns([1, 2, 3])
-if b1.button("Next case", type="primary", icon=":material/skip_next:"):
-    run_claim("next", lambda rid: kyc.claim_next(engine, actor, request_id=rid))
+if b1.button("Next case", type="primary", icon=":material/skip_next:", key=f"{next_form.key}:submit"):
+    next_form.submit(
+        lambda rid, _version: kyc.claim_next(engine, actor, request_id=rid),
+        after="flash",
+        on_success=open_case,
+        nothing="No pending case is waiting in your brands.",
+    )
 if items:
     labels = {i.id: f"#{i.id} · {i.brand_code} · {i.username} · due {i.due_at:%Y-%m-%d %H:%M}" for i in items}
     current = st.session_state.get(CASE_KEY)
@@ -85,7 +78,7 @@ if items:
                 "brand": i.brand_code,
                 "player": i.username,
                 "country": i.country_code,
-                "score": i.auto_score,
+                "score at submission": i.auto_score,
                 "suggestion": i.auto_suggestion,
                 "submitted (UTC)": i.submitted_at.strftime("%Y-%m-%d %H:%M"),
                 "age": span(i.age),
@@ -103,11 +96,15 @@ else:
     st.success("The queue is empty.")
 
 # --------------------------------------------------------------------------- one case
+deep_link = (st.query_params.get("case") or "").strip()  # ?case=ID opens a case (read once per link)
+if deep_link and st.session_state.get("kyc_deep_link") != deep_link:
+    st.session_state["kyc_deep_link"] = deep_link
+    st.session_state[CASE_KEY] = int(deep_link) if deep_link.isdigit() else -1
 case_id = st.session_state.get(CASE_KEY)
 if case_id is None:
     st.stop()
 try:
-    view = kyc.case_view(engine, actor, case_id)
+    view = kyc_read.case_view(engine, actor, case_id)  # a case of another brand: "not found", audited
 except ServiceError as exc:
     st.session_state.pop(CASE_KEY, None)
     st.error(exc.message)
@@ -132,12 +129,14 @@ s4.metric("Version", view.version)
 if view.pending:
     if holder == "me":
         st.caption(f"Your claim runs until {case['claim_expires_at']:%H:%M} UTC.")
-        if st.button("Release case", icon=":material/undo:"):
-            run_claim(
-                f"release:{case['id']}:{view.version}",
-                lambda rid: kyc.release(
-                    engine, actor, case_id=case["id"], expected_version=view.version, request_id=rid
+        release = action_form("kyc_release", f"kyc_case:{case['id']}", version=view.version)
+        if st.button("Release case", icon=":material/undo:", key=f"{release.key}:submit"):
+            release.submit(
+                lambda rid, version: kyc.release(
+                    engine, actor, case_id=case["id"], expected_version=version, request_id=rid
                 ),
+                after="flash",
+                on_success=open_case,
             )
     elif holder == "other":
         st.warning(
@@ -145,8 +144,14 @@ if view.pending:
             "you cannot decide this case until the claim expires.",
             icon=":material/lock:",
         )
-    elif st.button("Claim case", icon=":material/front_hand:"):
-        run_claim(f"claim:{case['id']}", lambda rid: kyc.claim(engine, actor, case_id=case["id"], request_id=rid))
+    else:
+        claim = action_form("kyc_claim", f"kyc_case:{case['id']}", version=view.version)
+        if st.button("Claim case", icon=":material/front_hand:", key=f"{claim.key}:submit"):
+            claim.submit(
+                lambda rid, _version: kyc.claim(engine, actor, case_id=case["id"], request_id=rid),
+                after="flash",
+                on_success=open_case,
+            )
 
 left, right = st.columns(2)
 with left:
@@ -165,13 +170,21 @@ with left:
         }
     )
 with right:
-    st.markdown("**Automated assessment** (recomputed now)")
-    st.metric("Score (0 clean … 100 certain problem)", view.score.score)
-    st.markdown(f"Suggestion: **{view.score.suggestion}**")
-    if view.score.reasons:
-        show_table(view.score.reasons_json(), hide_index=True, width="stretch")
-    else:
-        st.caption("No risk signals.")
+    st.markdown("**Automated assessment** (0 clean … 100 certain problem)")
+    for column, title, assessment in zip(
+        st.columns(2), ("At submission (stored)", "Now (recomputed)"), (view.submitted, view.current), strict=True
+    ):
+        with column:
+            st.metric(title, assessment.score)
+            st.markdown(f"Suggestion: **{assessment.suggestion}**")
+            if assessment.reasons:
+                show_table(assessment.reasons, hide_index=True, width="stretch")
+            elif assessment.score:
+                st.caption("No reasons were recorded with this score.")
+            else:
+                st.caption("No risk signals.")
+    if view.rescored:
+        st.caption("The score changed since submission; deciding records the change (`kyc.rescore` in the audit log).")
 
 st.markdown("**Documents**")
 st.caption(
@@ -208,9 +221,9 @@ if not view.pending:
         icon=":material/gavel:",
     )
 elif holder != "other":
-    key = f"kyc:decide:{case['id']}:{view.version}"
-    if not show_done(key, "Back to the queue"):
-        form_state(key, view.version)
+    form = action_form("kyc_decide", f"kyc_case:{case['id']}", version=view.version)
+    key = form.key
+    if not form.show_done("Back to the queue"):
         st.markdown("**Decision**")
         decision = st.radio(
             "Decision",
@@ -227,8 +240,7 @@ elif holder != "other":
             )
         reason = st.text_area("Reason (required)", max_chars=2000, key=f"{key}:reason")
         if st.button("Submit decision", type="primary", key=f"{key}:submit"):
-            done = submit(
-                key,
+            form.submit(
                 lambda rid, version: kyc.decide(
                     engine,
                     actor,
@@ -239,11 +251,8 @@ elif holder != "other":
                     request_id=rid,
                     expected_suggestion=view.score.suggestion,
                 ),
+                after="flash",  # the case is decided: the form gives way to the decision
             )
-            if done is not None:
-                st.session_state[FLASH_KEY] = done.message
-        if is_done(key):
-            st.rerun()
 
 if view.history:
     with st.expander(f"Earlier cases of this player ({len(view.history)})"):

@@ -35,16 +35,19 @@ if not raw:
     page_link("players", "Go to Players", icon=":material/group:")
     st.stop()
 
+DENIED_KEY = "p360_denied"  # the id last refused: a rerun of the same attempt is not audited again
 try:
-    profile = player_view.profile(engine, actor, raw)
+    profile = player_view.profile(engine, actor, raw, audit_denied=st.session_state.get(DENIED_KEY) != raw)
 except ServiceError as exc:
     left.title("Player 360")
     st.warning(exc.message, icon=":material/error:")
     st.stop()
-if profile is None:
+if profile is None:  # missing, or of a brand outside the viewer's scope (that attempt is audited)
+    st.session_state[DENIED_KEY] = raw
     left.title("Player 360")
     st.warning(f"There is no player #{raw} in your brands.", icon=":material/person_off:")
     st.stop()
+st.session_state.pop(DENIED_KEY, None)
 
 pid = profile["id"]
 cur = profile["currency"]

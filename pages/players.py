@@ -42,7 +42,11 @@ with data.shown_errors():
         r1 = st.columns([2.5, 1.4, 1.4, 1.4, 1.6])
         bind("pf_players_q", "q", "", str)
         search = r1[0].text_input(
-            "Search", key="pf_players_q", placeholder="player id, username or email", max_chars=200
+            "Search",
+            key="pf_players_q",
+            placeholder="player id or username" if masked else "player id, username or email",
+            max_chars=200,
+            help="Your role searches by player id or username only." if masked else None,
         )
         publish("q", search.strip())
         statuses = _list_param("status", "pf_players_status", list(ACCOUNT_STATUSES), "Account status", r1[1])

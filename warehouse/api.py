@@ -696,7 +696,9 @@ def players_list(
 ) -> pl.DataFrame:
     """Players matching the filters and the free-text search (id, username or email; case-insensitive
     substring; the text is data, never SQL), most recently registered first, at most `limit` rows.
-    With `mask_personal`, personal data is masked in the query itself (it never leaves the warehouse)."""
+    With `mask_personal`, personal data is masked in the query itself (it never leaves the warehouse) and
+    the search matches the player id and the username only: a masked viewer probing e-mail substrings
+    (or phone digits) would otherwise rebuild what the mask hides (SPEC §5)."""
     cond, params = _where(pf.brands, pf.countries, scope)
     if pf.statuses is not None:
         cond, params = _and_in(cond, params, "account_status", "statuses", pf.statuses)
@@ -722,7 +724,8 @@ def players_list(
         text = search.strip().lower()
         if len(text) > 200:
             raise FilterError("the search text is longer than 200 characters")
-        cond += " AND (CAST(player_id AS VARCHAR) = $q OR contains(lower(username), $q) OR contains(lower(email), $q))"
+        by_email = "" if mask_personal else " OR contains(lower(email), $q)"
+        cond += f" AND (CAST(player_id AS VARCHAR) = $q OR contains(lower(username), $q){by_email})"
         params["q"] = text
     params["limit"] = int(limit)
     if mask_personal:

@@ -1,9 +1,15 @@
 """The automated KYC score of a case: 0 (clean) … 100 (certain problem), its reasons and a suggestion (pure).
 
-The service (app/services/kyc.py) gathers the facts from PostgreSQL into `CaseFacts`; this module only
+The service (app/services/kyc/reads.py) gathers the facts from PostgreSQL into `CaseFacts`; this module only
 weighs them, so the rules are tested on hand-built cases. Each rule adds a weighted reason; the score is
 the capped sum. Suggestion: `reject` when a hard rule fires (underage, blacklist hit) or the score is
 ≥ REJECT_AT; `approve` when the score is < APPROVE_BELOW; `review` otherwise.
+
+Reasons are structured: a code, a weight and `params` (one dict of values per finding; names, dates of
+birth, document numbers, blacklisted identifiers are among them). Their text is rendered from the params,
+so `present_reasons` can show them to a viewer without personal data (masked, SPEC §5) and without the
+players of brands outside the viewer's scope; stored reasons without params (older rows, the platform's
+own) are shown to masked viewers as a fixed sentence per code.
 """
 
 from __future__ import annotations
@@ -11,8 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
+
+from app.services.players.masking import mask_full_name, mask_identifier, mask_secret, mask_text
 
 IDENTITY_DOC_TYPES = ("passport", "id_card", "driving_licence")
 ADULT_AGE = 18
@@ -58,7 +68,8 @@ class CaseFacts:
     documents: tuple[DocumentFacts, ...] = ()
     high_risk_countries: frozenset[str] = frozenset()
     duplicate_documents: dict[str, tuple[int, ...]] = field(default_factory=dict)  # doc number → other players
-    blacklist_hits: tuple[str, ...] = ()  # human-readable hits, e.g. "email a@b.com (entry #12)"
+    # the hits: dicts (category, identifier, entry_id, scope, reason) or human-readable text
+    blacklist_hits: tuple[Mapping[str, Any] | str, ...] = ()
     deposits_24h: int = 0
     deposits_24h_eur: Decimal = Decimal("0")
 
@@ -68,9 +79,15 @@ class Reason:
     code: str
     detail: str
     weight: int
+    params: tuple[dict, ...] = field(default=(), compare=False)  # one dict per finding (JSON values)
 
     def as_dict(self) -> dict:
-        return {"code": self.code, "detail": self.detail, "weight": self.weight}
+        return {"code": self.code, "detail": self.detail, "weight": self.weight, "params": list(self.params)}
+
+
+def reason(code: str, weight: int, **params: Any) -> Reason:
+    """A reason whose text is rendered from its params."""
+    return Reason(code, render(code, params), weight, (params,))
 
 
 @dataclass(frozen=True)
@@ -81,6 +98,133 @@ class Score:
 
     def reasons_json(self) -> list[dict]:
         return [r.as_dict() for r in self.reasons]
+
+    def same_as(self, score: int, suggestion: str) -> bool:
+        return (self.score, self.suggestion) == (score, suggestion)
+
+
+# --------------------------------------------------------------------------- the text of a reason
+
+
+def _players(ids: Iterable[int]) -> str:
+    return ", ".join(f"#{p}" for p in ids)
+
+
+def _blacklist_text(p: Mapping[str, Any], masked: bool) -> str:
+    if "text" in p:  # a hit given as text: no structure to mask
+        return "matches an active blacklist entry" if masked else str(p["text"])
+    ident = mask_identifier(p.get("category"), p.get("identifier")) if masked else p.get("identifier")
+    why = mask_text(p.get("reason"), [p.get("identifier")]) if masked else p.get("reason")
+    return f"{p.get('category')} {ident} (entry #{p.get('entry_id')}, {p.get('scope')}: {why})"
+
+
+_TEXT: dict[str, Callable[[Mapping[str, Any], bool], str]] = {
+    "no_identity_document": lambda p, m: "no passport, ID card or driving licence submitted",
+    "document_expired": lambda p, m: f"{p['document']} expired on {p['expires_on']}",
+    "document_expiring": lambda p, m: f"{p['document']} expires on {p['expires_on']}",
+    "name_mismatch": lambda p, m: (
+        f"{p['document']} name '{mask_full_name(p['document_name']) if m else p['document_name']}' ≠ player "
+        f"'{mask_full_name(p['player_name']) if m else p['player_name']}'"
+    ),
+    "dob_mismatch": lambda p, m: (
+        f"{p['document']} date of birth differs from the player's"
+        if m
+        else f"{p['document']} date of birth {p['document_dob']} ≠ player {p['player_dob']}"
+    ),
+    "underage": lambda p, m: f"under {ADULT_AGE} on {p['on']}" if m else f"{p['age']} years old on {p['on']}",
+    "duplicate_document": lambda p, m: (
+        f"document {mask_secret(p['document_number']) if m else p['document_number']} also used by player(s) "
+        f"{_players(p['players'])}"
+    ),
+    "blacklist_hit": lambda p, m: _blacklist_text(p, m),
+    "high_risk_country": lambda p, m: f"high-risk country: {', '.join(p['countries'])}",
+    "deposit_velocity": lambda p, m: (
+        f"{p['count']} approved deposits, {p['eur']} EUR in 24 h "
+        f"(limits {VELOCITY_MAX_DEPOSITS} / {VELOCITY_MAX_EUR} EUR)"
+    ),
+}
+
+# What a masked viewer reads for a stored reason without params (its text may carry personal data).
+GENERIC_TEXT = {
+    "no_identity_document": "no passport, ID card or driving licence submitted",
+    "document_expired": "an identity document has expired",
+    "document_expiring": "an identity document expires soon",
+    "name_mismatch": "the name on a document differs from the player's name",
+    "dob_mismatch": "the date of birth on a document differs from the player's",
+    "underage": f"under {ADULT_AGE}",
+    "duplicate_document": "a document number is also used by other player(s)",
+    "blacklist_hit": "matches an active blacklist entry",
+    "high_risk_country": "a high-risk country",
+    "deposit_velocity": "deposit velocity above the limits",
+}
+HIDDEN_TEXT = "details hidden for your role"
+
+
+def render(code: str, params: Mapping[str, Any], *, masked: bool = False) -> str:
+    """The text of one finding of rule `code` (masked: without personal data)."""
+    try:
+        return _TEXT[code](params, masked)
+    except (KeyError, TypeError):
+        return GENERIC_TEXT.get(code, HIDDEN_TEXT) if masked else str(params)
+
+
+_LEGACY_PLAYERS = re.compile(r"used by player(?:\(s\)|s)?\s+(.*)$", re.IGNORECASE)
+
+
+def _legacy_players(detail: str) -> list[int]:
+    """The player ids named in a stored duplicate-document text without params ("… used by player(s) #4, #9")."""
+    m = _LEGACY_PLAYERS.search(detail or "")
+    return [int(x) for x in re.findall(r"\d+", m.group(1))] if m else []
+
+
+def players_named(reasons: Iterable[Mapping[str, Any]]) -> set[int]:
+    """Every other player a list of stored reasons names (duplicate documents), to check against a scope."""
+    out: set[int] = set()
+    for r in reasons:
+        if r.get("code") == "duplicate_document":
+            items = r.get("params") or []
+            for item in items:
+                out.update(int(p) for p in item.get("players") or [])
+            if not items:
+                out.update(_legacy_players(str(r.get("detail", ""))))
+    return out
+
+
+def present_reasons(
+    reasons: Iterable[Mapping[str, Any]], *, masked: bool, visible_players: set[int] | None = None
+) -> list[dict]:
+    """Stored or computed reasons (dicts) as a viewer may see them: `{code, detail, weight}`, without params.
+
+    `masked`: the text is rendered from the params with personal data masked (a fixed sentence per code
+    when there are no params). `visible_players` (None: every brand): duplicate documents name only these
+    players; a duplicate-document reason naming none of them is left out (nothing about other brands)."""
+    out = []
+    for r in reasons:
+        code, weight, stored = str(r.get("code")), r.get("weight"), str(r.get("detail", ""))
+        items = [dict(i) for i in r.get("params") or [] if isinstance(i, Mapping)]
+        scoped_duplicate = code == "duplicate_document" and visible_players is not None
+        if scoped_duplicate and items:
+            for i in items:
+                i["players"] = [p for p in i.get("players") or [] if int(p) in visible_players]
+            items = [i for i in items if i["players"]]
+            if not items:
+                continue
+        elif scoped_duplicate:
+            named = _legacy_players(stored)
+            shown = [p for p in named if p in visible_players]
+            if not shown:
+                continue
+            if shown != named or masked:
+                out.append({"code": code, "detail": f"{GENERIC_TEXT[code]}: {_players(shown)}", "weight": weight})
+                continue
+        if items and (masked or scoped_duplicate):
+            detail = "; ".join(render(code, i, masked=masked) for i in items)
+        elif masked:
+            detail = GENERIC_TEXT.get(code, HIDDEN_TEXT)
+        else:
+            detail = stored
+        out.append({"code": code, "detail": detail, "weight": weight})
+    return out
 
 
 def age_on(born: dt.date, day: dt.date) -> int:
@@ -105,29 +249,29 @@ def _document_reasons(facts: CaseFacts, today: dt.date) -> list[Reason]:
     reasons: list[Reason] = []
     identity = [d for d in facts.documents if d.doc_type in IDENTITY_DOC_TYPES]
     if not identity:
-        reasons.append(Reason("no_identity_document", "no passport, ID card or driving licence submitted", 30))
+        reasons.append(reason("no_identity_document", WEIGHTS["no_identity_document"]))
     for doc in identity:
         label = doc.doc_type.replace("_", " ")
         if doc.expires_on is not None and doc.expires_on < today:
-            reasons.append(Reason("document_expired", f"{label} expired on {doc.expires_on.isoformat()}", 40))
+            reasons.append(
+                reason("document_expired", WEIGHTS["document_expired"], document=label,
+                       expires_on=doc.expires_on.isoformat())
+            )  # fmt: skip
         elif doc.expires_on is not None and doc.expires_on <= today + dt.timedelta(days=EXPIRY_WARNING_DAYS):
-            reasons.append(Reason("document_expiring", f"{label} expires on {doc.expires_on.isoformat()}", 10))
+            reasons.append(
+                reason("document_expiring", WEIGHTS["document_expiring"], document=label,
+                       expires_on=doc.expires_on.isoformat())
+            )  # fmt: skip
         if doc.full_name and not names_match(facts.first_name, facts.last_name, doc.full_name):
             reasons.append(
-                Reason(
-                    "name_mismatch",
-                    f"{label} name '{doc.full_name}' ≠ player '{facts.first_name} {facts.last_name}'",
-                    30,
-                )
-            )
+                reason("name_mismatch", WEIGHTS["name_mismatch"], document=label, document_name=doc.full_name,
+                       player_name=f"{facts.first_name} {facts.last_name}")
+            )  # fmt: skip
         if doc.date_of_birth is not None and doc.date_of_birth != facts.date_of_birth:
             reasons.append(
-                Reason(
-                    "dob_mismatch",
-                    f"{label} date of birth {doc.date_of_birth.isoformat()} ≠ player {facts.date_of_birth.isoformat()}",
-                    40,
-                )
-            )
+                reason("dob_mismatch", WEIGHTS["dob_mismatch"], document=label,
+                       document_dob=doc.date_of_birth.isoformat(), player_dob=facts.date_of_birth.isoformat())
+            )  # fmt: skip
     return reasons
 
 
@@ -137,10 +281,17 @@ def _dedupe(reasons: list[Reason]) -> list[Reason]:
     for r in reasons:
         if r.code in by_code:
             first = by_code[r.code]
-            by_code[r.code] = Reason(r.code, f"{first.detail}; {r.detail}", first.weight)
+            by_code[r.code] = Reason(r.code, f"{first.detail}; {r.detail}", first.weight, first.params + r.params)
         else:
             by_code[r.code] = r
     return list(by_code.values())
+
+
+def _hit_params(hit: Mapping[str, Any] | str) -> dict:
+    if isinstance(hit, str):
+        return {"text": hit}
+    keys = ("category", "identifier", "entry_id", "scope", "reason")
+    return {k: hit.get(k) for k in keys}
 
 
 def score_case(facts: CaseFacts, *, today: dt.date) -> Score:
@@ -149,26 +300,24 @@ def score_case(facts: CaseFacts, *, today: dt.date) -> Score:
     dobs = {facts.date_of_birth} | {d.date_of_birth for d in facts.documents if d.date_of_birth}
     youngest = max(dobs)
     if age_on(youngest, today) < ADULT_AGE:
-        reasons.append(Reason("underage", f"{age_on(youngest, today)} years old on {today.isoformat()}", 100))
+        reasons.append(reason("underage", WEIGHTS["underage"], age=age_on(youngest, today), on=today.isoformat()))
     for number, others in sorted(facts.duplicate_documents.items()):
         if others:
-            ids = ", ".join(f"#{p}" for p in others)
-            reasons.append(Reason("duplicate_document", f"document {number} also used by player(s) {ids}", 50))
+            reasons.append(
+                reason("duplicate_document", WEIGHTS["duplicate_document"], document_number=number,
+                       players=[int(p) for p in others])
+            )  # fmt: skip
     for hit in facts.blacklist_hits:
-        reasons.append(Reason("blacklist_hit", hit, 60))
+        reasons.append(reason("blacklist_hit", WEIGHTS["blacklist_hit"], **_hit_params(hit)))
     countries = {facts.country_code} | {d.issuing_country for d in facts.documents if d.issuing_country}
     risky = sorted(countries & facts.high_risk_countries)
     if risky:
-        reasons.append(Reason("high_risk_country", f"high-risk country: {', '.join(risky)}", 20))
+        reasons.append(reason("high_risk_country", WEIGHTS["high_risk_country"], countries=risky))
     if facts.deposits_24h > VELOCITY_MAX_DEPOSITS or facts.deposits_24h_eur > VELOCITY_MAX_EUR:
         reasons.append(
-            Reason(
-                "deposit_velocity",
-                f"{facts.deposits_24h} approved deposits, {facts.deposits_24h_eur:.2f} EUR in 24 h "
-                f"(limits {VELOCITY_MAX_DEPOSITS} / {VELOCITY_MAX_EUR} EUR)",
-                25,
-            )
-        )
+            reason("deposit_velocity", WEIGHTS["deposit_velocity"], count=facts.deposits_24h,
+                   eur=f"{facts.deposits_24h_eur:.2f}")
+        )  # fmt: skip
     reasons = sorted(_dedupe(reasons), key=lambda r: (-r.weight, r.code))
     score = min(100, sum(r.weight for r in reasons))
     codes = {r.code for r in reasons}

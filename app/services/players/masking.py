@@ -112,3 +112,61 @@ def mask_frame(df: pl.DataFrame, fields: Iterable[str] = PERSONAL_FIELDS) -> pl.
 def for_viewer(actor: Actor, records: list[dict], fields: Iterable[str] = PERSONAL_FIELDS) -> list[dict]:
     """`records` as `actor` may see them (masked unless they may view personal data)."""
     return mask_records(records, fields) if masks_personal_data(actor) else records
+
+
+# --------------------------------------------------------------------------- identifiers and free text
+
+IDENTIFIER_MASKERS = {"email": mask_email, "phone": mask_phone}
+
+
+def mask_identifier(category: str | None, value: Any) -> str | None:
+    """A blacklist-style identifier of `category` (email, phone, ip, device, document, payment_account) masked."""
+    if value is None:
+        return None
+    return IDENTIFIER_MASKERS.get(category or "", mask_secret)(str(value))
+
+
+def mask_full_name(value: str | None) -> str | None:
+    """Every word keeps only its initial: `Jane van Doe` → `J*** v*** D***`."""
+    if value is None:
+        return None
+    return " ".join(mask_name(word) or "" for word in value.split()) or MASK
+
+
+def _mask_number(value: str) -> str:
+    """A run of digits (with separators) masked when it holds 7 or more digits (a phone, an account or
+    document number); shorter runs (amounts, counts, years) stay."""
+    return (mask_secret(value) or MASK) if sum(ch.isdigit() for ch in value) >= 7 else value
+
+
+_TEXT_PATTERNS = (  # personal data that free text (reasons, notes, titles) may carry, most specific first
+    (re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+"), mask_email),
+    (  # IPv6 (at least one hex letter or '::', so that times like 10:30:00 stay)
+        re.compile(
+            r"(?<![\w:])(?=[0-9A-Fa-f:]*(?:::|[A-Fa-f]))(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
+            r"(?:/\d{1,3})?(?![\w:])"
+        ),
+        lambda v: MASK,
+    ),  # fmt: skip
+    (re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?(?![\w.])"), lambda v: MASK),  # IPv4, networks
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}\b"), lambda v: "****-**-**"),  # dates (of birth)
+    (re.compile(r"(?<![\w+])\+\d[\d \-./()]{5,}\d(?!\w)"), _mask_number),  # international phone numbers
+    (re.compile(r"(?<![\w.:])\d{2,}(?:[ \-]\d{2,}){1,4}(?![\w.:])"), _mask_number),  # 0770 090 0123
+    (re.compile(r"(?<![\w.:])\d[\d\-./()]{5,}\d(?![\w:])"), _mask_number),  # account / document numbers
+    (re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{6,}\b"), mask_secret),  # document numbers, devices
+)
+
+
+def mask_text(text: Any, known: Iterable[Any] = ()) -> str | None:
+    """Free text with the personal data in it masked: anything shaped like an e-mail address, an IP, a date,
+    a phone / account / document number or an identifier with letters and digits, then the `known` values
+    (the player's names, e-mail, the matched identifier …; case-insensitive, 3 characters or more)."""
+    if text is None:
+        return None
+    out = str(text)
+    for pattern, masker in _TEXT_PATTERNS:
+        out = pattern.sub(lambda m, f=masker: f(m.group(0)) or MASK, out)
+    values = {str(v).strip() for v in known if v is not None and len(str(v).strip()) >= 3}
+    for value in sorted(values, key=len, reverse=True):
+        out = re.sub(re.escape(value), lambda m: mask_secret(m.group(0)) or MASK, out, flags=re.IGNORECASE)
+    return out

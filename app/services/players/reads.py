@@ -1,8 +1,11 @@
 """Player 360 reads: one player's live operational state from PostgreSQL, as the viewer may see it.
 
 Every read checks Permission.VIEW_PLAYERS and the viewer's brand scope (a player of another brand is
-"not found"), runs in a read-only transaction as the app role, is limited/paged, and masks personal data
-(app/services/masking.py) for viewers without Permission.VIEW_PERSONAL_DATA before returning it.
+"not found"; opening one is audited as a denied `player.view`), runs in a read-only transaction as the app
+role, is limited/paged, and masks personal data (app/services/players/masking.py) for viewers without
+Permission.VIEW_PERSONAL_DATA before returning it: personal fields by name, the KYC reasons rendered
+without personal data (and without other brands' players), and free text (decision reasons, ticket
+subjects, notes, blacklist reasons) with the player's identifiers and anything shaped like one masked.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from app.services.audit import reads as audit_read
+from app.services.audit.denials import record_denied_view
 from app.services.blacklist.matching import player_hits
 from app.services.core import Denied, Invalid, read_tx
+from app.services.kyc.reads import reasons_for_viewer
 from app.services.players import masking
 from auth.identity import Actor
 from auth.permissions import AccessDenied, Permission, has_permission, require
@@ -69,7 +74,7 @@ _SECTIONS: dict[str, tuple[str, str]] = {
     ),
     "kyc_cases": (
         """SELECT k.id, k.submitted_at, k.due_at, k.status, k.auto_score, k.auto_suggestion,
-                  CAST(k.auto_reasons AS text) AS auto_reasons, k.decision, k.decision_reason, k.manual_override,
+                  k.auto_reasons, k.decision, k.decision_reason, k.manual_override,
                   s.username AS decided_by, k.decided_at
            FROM kyc_cases k LEFT JOIN staff_users s ON s.id = k.decided_by
            WHERE k.player_id = :pid ORDER BY k.submitted_at DESC, k.id DESC LIMIT :limit OFFSET :offset""",
@@ -134,23 +139,64 @@ def _player_id(value: Any) -> int:
     return pid
 
 
+def _brand(conn: Connection, pid: int) -> int | None:
+    brand = conn.execute(sa.text("SELECT operator_id FROM players WHERE id = :pid"), {"pid": pid}).scalar()
+    return None if brand is None else int(brand)
+
+
 def _visible_brand(conn: Connection, actor: Actor, pid: int) -> int | None:
     """The player's brand when the actor may see the player; None when missing or outside the scope."""
-    brand = conn.execute(sa.text("SELECT operator_id FROM players WHERE id = :pid"), {"pid": pid}).scalar()
+    brand = _brand(conn, pid)
     if brand is None or not actor.sees_brand(brand):
         return None
-    return int(brand)
+    return brand
 
 
-def profile(engine: Engine, actor: Actor, player_id: Any) -> dict | None:
-    """The player's profile and balances (with the ledger's sums beside them), or None when not visible."""
+def profile(engine: Engine, actor: Actor, player_id: Any, *, audit_denied: bool = True) -> dict | None:
+    """The player's profile and balances (with the ledger's sums beside them), or None when not visible.
+
+    A player of a brand outside the actor's scope is None like a missing one, and the attempt is audited
+    (`player.view`, denied, with the player as target) unless `audit_denied` is False (a page rerun of
+    the same attempt)."""
     _authorize(actor)
     pid = _player_id(player_id)
     with read_tx(engine) as conn:
-        if _visible_brand(conn, actor, pid) is None:
-            return None
-        row = dict(conn.execute(sa.text(_PROFILE_SQL), {"pid": pid}).mappings().one())
+        brand = _brand(conn, pid)
+        row = None
+        if brand is not None and actor.sees_brand(brand):
+            row = dict(conn.execute(sa.text(_PROFILE_SQL), {"pid": pid}).mappings().one())
+    if row is None:
+        if brand is not None and audit_denied:
+            record_denied_view(engine, actor, action="player.view", target_type="player", target_id=pid,
+                               brand_id=brand)  # fmt: skip
+        return None
     return masking.for_viewer(actor, [row])[0]
+
+
+_FREE_TEXT = ("decision_reason", "subject", "note", "reason")  # text staff or players typed
+
+
+def _known_personal(conn: Connection, pid: int) -> list[Any]:
+    """The player's own identifiers, to mask wherever free text repeats them."""
+    row = conn.execute(
+        sa.text(
+            "SELECT email, phone, first_name, last_name, registration_ip, device_id,"
+            " CAST(date_of_birth AS text) AS dob FROM players WHERE id = :pid"
+        ),
+        {"pid": pid},
+    ).one()
+    docs = conn.execute(
+        sa.text("SELECT doc_number, full_name FROM kyc_documents WHERE player_id = :pid"), {"pid": pid}
+    ).all()
+    return [*row, *(v for d in docs for v in d)]
+
+
+def _mask_free_text(rows: list[dict], known: list[Any]) -> list[dict]:
+    return [{k: masking.mask_text(v, known) if k in _FREE_TEXT else v for k, v in r.items()} for r in rows]
+
+
+def _reasons_text(reasons: list[dict]) -> str:
+    return "; ".join(f"{r['code']} (+{r['weight']}): {r['detail']}" for r in reasons)
 
 
 def section(engine: Engine, actor: Actor, player_id: Any, name: str, *, limit: int = 100, offset: int = 0) -> Rows:
@@ -163,13 +209,18 @@ def section(engine: Engine, actor: Actor, player_id: Any, name: str, *, limit: i
     limit = max(1, min(int(limit), MAX_LIMIT))
     offset = max(0, int(offset))
     rows_sql, count_sql = _SECTIONS[name]
+    masked = masking.masks_personal_data(actor)
     with read_tx(engine) as conn:
         if _visible_brand(conn, actor, pid) is None:
             return Rows(limit=limit)
         total = int(conn.execute(sa.text(count_sql), {"pid": pid}).scalar() or 0)
         params = {"pid": pid, "limit": limit, "offset": offset}
         rows = [dict(r) for r in conn.execute(sa.text(rows_sql), params).mappings()]
-    masked = masking.masks_personal_data(actor)
+        for r in rows:
+            if "auto_reasons" in r:  # stored KYC reasons, as the viewer may see them
+                r["auto_reasons"] = _reasons_text(reasons_for_viewer(conn, actor, r["auto_reasons"]))
+        if masked:
+            rows = _mask_free_text(rows, _known_personal(conn, pid))
     return Rows(masking.for_viewer(actor, rows), total, offset, limit, masked)
 
 
@@ -177,10 +228,12 @@ def blacklist_hits(engine: Engine, actor: Actor, player_id: Any) -> list[dict] |
     """Active blacklist entries any identifier of the player hits (None when the player is not visible)."""
     _authorize(actor)
     pid = _player_id(player_id)
+    masked = masking.masks_personal_data(actor)
     with read_tx(engine) as conn:
         if _visible_brand(conn, actor, pid) is None:
             return None
         hits = player_hits(conn, pid)
+        known = _known_personal(conn, pid) if masked else []
     rows = [
         {
             "entry_id": h.entry_id,
@@ -194,6 +247,9 @@ def blacklist_hits(engine: Engine, actor: Actor, player_id: Any) -> list[dict] |
         }
         for h in hits
     ]
+    if masked:  # the entry's reason is free text: it may repeat the blacklisted value or other identifiers
+        rows = [{**r, "reason": masking.mask_text(r["reason"], [*known, r["identifier"], r["entry_value"]])}
+                for r in rows]  # fmt: skip
     return masking.for_viewer(actor, rows)
 
 

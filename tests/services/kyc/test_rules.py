@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
-from app.services.kyc.rules import CaseFacts, DocumentFacts, age_on, is_override, names_match, score_case
+from app.services.kyc.rules import (
+    CaseFacts,
+    DocumentFacts,
+    age_on,
+    is_override,
+    names_match,
+    present_reasons,
+    score_case,
+)
 
 TODAY = dt.date(2026, 6, 15)
 DOB = dt.date(1990, 3, 1)
@@ -118,7 +127,7 @@ def test_score_is_capped_and_reasons_sorted_by_weight() -> None:
     assert s.score == 100
     weights = [r.weight for r in s.reasons]
     assert weights == sorted(weights, reverse=True)
-    assert s.reasons_json()[0] == {"code": "blacklist_hit", "detail": "x", "weight": 60}
+    assert s.reasons_json()[0] == {"code": "blacklist_hit", "detail": "x", "weight": 60, "params": [{"text": "x"}]}
 
 
 def test_helpers() -> None:
@@ -129,3 +138,51 @@ def test_helpers() -> None:
     assert is_override("approve", "rejected") and is_override("approve", "reupload_requested")
     assert is_override("reject", "approved") and not is_override("reject", "reupload_requested")
     assert not is_override("review", "approved") and not is_override("approve", "approved")
+
+
+PERSONAL = ("Anna", "Muller", "Boris", "Kowalski", "1990-03-01", "1991-03-01", "P1234567", "a@x.com", "10.1.2.3")
+
+
+def test_masked_reasons_carry_no_personal_data() -> None:
+    """Analysts read KYC reasons (Player 360) without names, dates of birth, document numbers or blacklisted values."""
+    s = score_case(
+        facts(
+            documents=(passport(full_name="Boris Kowalski", date_of_birth=dt.date(1991, 3, 1)),),
+            duplicate_documents={"P1234567": (42,)},
+            blacklist_hits=(
+                {"category": "email", "identifier": "a@x.com", "entry_id": 7, "scope": "all brands",
+                 "reason": "ring around a@x.com, 10.1.2.3"},
+            ),
+        ),
+        today=TODAY,
+    )  # fmt: skip
+    raw = json.dumps(present_reasons(s.reasons_json(), masked=False))
+    assert all(v in raw for v in PERSONAL[2:])  # the unmasked text names them (compliance needs them)
+    masked = present_reasons(s.reasons_json(), masked=True)
+    text = json.dumps(masked)
+    assert not [v for v in PERSONAL if v in text], text
+    assert {r["code"] for r in masked} == {"name_mismatch", "dob_mismatch", "duplicate_document", "blacklist_hit"}
+    assert "#42" in text and "entry #7" in text and "B*** K***" in text  # what is not personal stays
+    assert all(set(r) == {"code", "detail", "weight"} for r in masked)  # no params (raw values) leave
+
+
+def test_stored_reasons_without_params_are_masked_by_code() -> None:
+    stored = [
+        {"code": "name_mismatch", "detail": "name on document 'B. Kowalski' differs from account name 'Anna Muller'",
+         "weight": 30},
+        {"code": "dob_mismatch", "detail": "date of birth on document 1991-03-01 differs from account 1990-03-01",
+         "weight": 30},
+        {"code": "mystery", "detail": "Anna Muller P1234567", "weight": 5},
+    ]  # fmt: skip
+    text = json.dumps(present_reasons(stored, masked=True))
+    assert not [v for v in PERSONAL if v in text], text
+    assert "details hidden for your role" in text
+
+
+def test_duplicates_outside_the_visible_players_are_left_out() -> None:
+    s = score_case(facts(duplicate_documents={"P1234567": (42, 43), "X9": (44,)}), today=TODAY)
+    shown = present_reasons(s.reasons_json(), masked=False, visible_players={43})
+    assert [r["detail"] for r in shown] == ["document P1234567 also used by player(s) #43"]
+    legacy = [{"code": "duplicate_document", "detail": "document number X9 is also used by player 44", "weight": 45}]
+    assert present_reasons(legacy, masked=False, visible_players={43}) == []
+    assert present_reasons(legacy, masked=False, visible_players=None) == legacy

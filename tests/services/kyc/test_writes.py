@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app.services.core import AlreadyDone, Denied, Invalid, ServiceError, Stale
+from app.services.kyc import reads as kyc_read
 from app.services.kyc import writes as kyc
 from auth.permissions import MATRIX, ROLES, Permission
 from auth.sessions import start_session
@@ -24,20 +25,6 @@ def rid() -> str:
 def audit(world: World, action: str, outcome: str | None = None) -> list[dict]:
     sql = "SELECT * FROM audit_log WHERE action = :a" + (" AND outcome = :o" if outcome else "") + " ORDER BY seq"
     return world.rows(sql, a=action, o=outcome)
-
-
-def test_queue_orders_by_sla_with_ageing_overdue_and_brand_scope(world: World, compliance_beta) -> None:
-    p1, p2, p3 = world.players
-    late = add_case(world, p1, due_in_hours=-3, submitted_hours_ago=30)
-    soon = add_case(world, p2, due_in_hours=1)
-    beta = add_case(world, p3, due_in_hours=5)
-    items = kyc.queue(world.engine, world.actors["compliance"])
-    assert [i.id for i in items] == [late, soon, beta]
-    assert items[0].overdue and not items[1].overdue
-    assert dt.timedelta(hours=29) < items[0].age < dt.timedelta(hours=31)
-    assert [i.id for i in kyc.queue(world.engine, compliance_beta)] == [beta]
-    with pytest.raises(Denied):
-        kyc.queue(world.engine, world.actors["analyst"])
 
 
 def test_claim_blocks_other_reviewers_until_it_expires(world: World) -> None:
@@ -90,7 +77,7 @@ def test_approve_updates_player_and_audits_before_after(world: World) -> None:
     case = add_case(world, pid)
     comp = world.actors["compliance"]
     v = kyc.claim(world.engine, comp, case_id=case, request_id=rid()).result["version"]
-    view = kyc.case_view(world.engine, comp, case)
+    view = kyc_read.case_view(world.engine, comp, case)
     assert view.score.suggestion == "approve" and view.claimed_by(comp) == "me"
     assert view.documents[0]["file_name"] == f"passport_{pid}.jpg"
     res = kyc.decide(
@@ -145,7 +132,7 @@ def test_approving_a_reject_suggestion_is_a_manual_override(world: World) -> Non
     ]
     case = add_case(world, pid, docs=bad)
     comp = world.actors["compliance"]
-    view = kyc.case_view(world.engine, comp, case)
+    view = kyc_read.case_view(world.engine, comp, case)
     assert view.score.suggestion == "reject"
     assert {r.code for r in view.score.reasons} == {"name_mismatch", "dob_mismatch"}
     kyc.decide(
@@ -158,21 +145,11 @@ def test_approving_a_reject_suggestion_is_a_manual_override(world: World) -> Non
         request_id=rid(),
     )
     row = case_row(world, case)
-    assert row["manual_override"] is True and row["auto_score"] == 70
-    assert {r["code"] for r in row["auto_reasons"]} == {"name_mismatch", "dob_mismatch"}
-
-
-def test_blacklist_hit_and_duplicate_document_feed_the_score(world: World) -> None:
-    p1, p2, _ = world.players
-    add_case(world, p2, docs=[{"doc_type": "passport", "doc_number": "DUP-123"}])
-    case = add_case(world, p1, docs=[{"doc_type": "id_card", "doc_number": "dup 123", "full_name": "Test Player"}])
-    world.execute(
-        "INSERT INTO blacklist_entries (category, value, normalized_value, reason, source)"
-        " VALUES ('email', 'p1@example.com', 'p1@example.com', 'fraud', 'manual')"
-    )
-    view = kyc.case_view(world.engine, world.actors["compliance"], case)
-    codes = {r.code for r in view.score.reasons}
-    assert {"blacklist_hit", "duplicate_document"} <= codes and view.score.suggestion == "reject"
+    assert row["manual_override"] is True
+    assert (row["auto_score"], row["auto_reasons"]) == (0, [])  # the submission's assessment stays as stored
+    (rescore,) = audit(world, "kyc.rescore")
+    assert rescore["after"]["assessment"]["auto_score"] == 70
+    assert {r["code"] for r in rescore["after"]["assessment"]["auto_reasons"]} == {"name_mismatch", "dob_mismatch"}
 
 
 def test_reason_is_mandatory_and_unknown_decision_refused(world: World) -> None:
@@ -192,7 +169,7 @@ def test_stale_form_is_refused(world: World) -> None:
     pid = world.players[0]
     case = add_case(world, pid)
     comp = world.actors["compliance"]
-    shown = kyc.case_view(world.engine, comp, case)  # form built at version 1, suggestion approve
+    shown = kyc_read.case_view(world.engine, comp, case)  # form built at version 1, suggestion approve
     kyc.claim(world.engine, comp, case_id=case, request_id=rid())  # the case changed (version 2)
     with pytest.raises(Stale, match="changed since you opened it"):
         kyc.decide(
@@ -204,7 +181,7 @@ def test_stale_form_is_refused(world: World) -> None:
             expected_version=shown.version,
             request_id=rid(),
         )
-    fresh = kyc.case_view(world.engine, comp, case)
+    fresh = kyc_read.case_view(world.engine, comp, case)
     world.execute(
         "INSERT INTO blacklist_entries (category, value, normalized_value, reason, source)"
         " VALUES ('email', 'p1@example.com', 'p1@example.com', 'fraud', 'manual')"
@@ -288,8 +265,8 @@ def pre_claim(world: World, actor, case_id: int) -> int:
 
 
 ACTIONS = {  # name: action(world, actor, case id, case version)
-    "queue": lambda w, a, c, v: kyc.queue(w.engine, a),
-    "view": lambda w, a, c, v: kyc.case_view(w.engine, a, c),
+    "queue": lambda w, a, c, v: kyc_read.queue(w.engine, a),
+    "view": lambda w, a, c, v: kyc_read.case_view(w.engine, a, c),
     "claim": lambda w, a, c, v: kyc.claim(w.engine, a, case_id=c, request_id=rid()),
     "next": lambda w, a, c, v: kyc.claim_next(w.engine, a, request_id=rid()),
     "release": lambda w, a, c, v: kyc.release(w.engine, a, case_id=c, expected_version=v, request_id=rid()),
@@ -333,7 +310,7 @@ def test_brand_scope_is_enforced(world: World, compliance_beta) -> None:
             request_id=rid(),
         )
     with pytest.raises(Exception, match="not found"):
-        kyc.case_view(world.engine, compliance_beta, alpha_case)
+        kyc_read.case_view(world.engine, compliance_beta, alpha_case)
     got = kyc.claim_next(world.engine, compliance_beta, request_id=rid())
     assert got.result["case_id"] == beta_case
     assert kyc.claim_next(world.engine, compliance_beta, request_id=rid()).result["case_id"] == beta_case
@@ -372,20 +349,40 @@ def test_release_returns_the_case_to_the_queue(world: World) -> None:
     assert kyc.claim_next(world.engine, admin, request_id=rid()).result["case_id"] == case
 
 
-def test_deposit_velocity_converts_to_eur(world: World) -> None:
+def test_decision_keeps_the_submission_score_and_audits_the_rescore(world: World) -> None:
+    """The queue showed 11 (stored, no reasons) while the case said 0 now: deciding used to overwrite 11 with 0
+    silently. The stored assessment stays; the change is its own `kyc.rescore` audit row, once."""
     pid = world.players[0]
     case = add_case(world, pid)
-    world.execute("INSERT INTO fx_rates (rate_date, currency, rate_to_eur) VALUES (current_date - 10, 'GBP', 1.15)")
-    for amount, currency, hours_ago in ((1000, "EUR", 2), (999, "EUR", 30), (900, "GBP", 1)):
-        world.execute(
-            "INSERT INTO payments (player_id, operator_id, kind, amount, currency, method, status, created_at)"
-            " VALUES (:p, :o, 'deposit', :a, :c, 'card', 'approved', now() - make_interval(hours => :h))",
-            p=pid,
-            o=world.brands["alpha"],
-            a=amount,
-            c=currency,
-            h=hours_ago,
-        )
-    view = kyc.case_view(world.engine, world.actors["compliance"], case)
-    (reason,) = [r for r in view.score.reasons if r.code == "deposit_velocity"]
-    assert "2 approved deposits, 2035.00 EUR in 24 h" in reason.detail  # 1000 EUR + 900 GBP × 1.15
+    world.execute("UPDATE kyc_cases SET auto_score = 11, auto_suggestion = 'approve' WHERE id = :c", c=case)
+    comp = world.actors["compliance"]
+    version = case_row(world, case)["version"]
+    res = kyc.decide(world.engine, comp, case_id=case, decision="approved", reason="documents match",
+                     expected_version=version, request_id=rid(), expected_suggestion="approve")  # fmt: skip
+    row = case_row(world, case)
+    assert (row["auto_score"], row["auto_suggestion"], row["auto_reasons"]) == (11, "approve", [])
+    (rescore,) = audit(world, "kyc.rescore")
+    assert (rescore["outcome"], rescore["target_type"], rescore["target_id"]) == ("ok", "kyc_case", str(case))
+    assert rescore["before"]["assessment"]["auto_score"] == 11 and rescore["after"]["assessment"]["auto_score"] == 0
+    assert rescore["before"]["player"] == rescore["after"]["player"]  # nothing about the player changed here
+    (decided,) = audit(world, "kyc.decide", "ok")
+    assert decided["seq"] == res.audit_seq == rescore["seq"] + 1  # one transaction, the rescore first
+    assert (decided["detail"]["submitted_score"], decided["detail"]["auto_score"]) == (11, 0)
+    assert decided["before"]["case"]["auto_score"] == decided["after"]["case"]["auto_score"] == 11
+
+
+def test_no_rescore_row_when_the_score_did_not_change(world: World) -> None:
+    case = add_case(world, world.players[0])  # stored 0 / approve, and 0 / approve now
+    kyc.decide(world.engine, world.actors["compliance"], case_id=case, decision="approved", reason="ok",
+               expected_version=1, request_id=rid())  # fmt: skip
+    assert audit(world, "kyc.rescore") == [] and len(audit(world, "kyc.decide", "ok")) == 1
+
+
+def test_a_refused_decision_writes_no_rescore(world: World) -> None:
+    case = add_case(world, world.players[0])
+    world.execute("UPDATE kyc_cases SET auto_score = 11 WHERE id = :c", c=case)
+    with pytest.raises(Stale, match="automated assessment changed"):
+        kyc.decide(world.engine, world.actors["compliance"], case_id=case, decision="approved", reason="ok",
+                   expected_version=case_row(world, case)["version"], request_id=rid(),
+                   expected_suggestion="reject")  # fmt: skip
+    assert audit(world, "kyc.rescore") == [] and case_row(world, case)["status"] == "pending"
