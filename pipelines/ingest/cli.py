@@ -8,9 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from app.db import scrub_secrets
 from pipelines.ingest.reconcile import ReconcileReport, reconcile
 from pipelines.ingest.run import RunResult, run_forever, run_ingest
 
@@ -69,11 +71,18 @@ def _report(result: RunResult, args: Any, console: Console) -> None:
         return
     console.print(_summary(result))
     if not result.ok:
-        console.print(f"[red]ingest failed:[/red] {result.error}")
+        console.print(f"[red]ingest failed:[/red] {escape(scrub_secrets(result.error))}")
 
 
 def ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], None] | None = None) -> int:
     """`ingest`: one run, or one every `--every` seconds; `after_run` is called after each run (ok or not)."""
+    try:
+        return _ingest_command(args, settings, after_run)
+    except Exception as exc:  # never a traceback: it could print the DSN
+        return _fail("ingest", exc, args)
+
+
+def _ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], None] | None) -> int:
     console = Console(stderr=False)
     if args.every is None:
         result = _run_once(args, settings, console)
@@ -94,13 +103,28 @@ def ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], No
     return 0 if failures == 0 else 1
 
 
+def _fail(what: str, exc: BaseException, args: Any) -> int:
+    """Report a command that could not run: one scrubbed line (no DSN password), as JSON too with --json."""
+    reason = exc_text(exc)
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": False, "error": reason, "mismatches": []}), flush=True)
+    print(f"{what} failed: {reason}", file=sys.stderr)
+    return 2
+
+
+def exc_text(exc: BaseException) -> str:
+    """`Type: message` of an exception with every credential scrubbed (the DuckDB ATTACH error carries the DSN)."""
+    if isinstance(exc, FileNotFoundError):
+        return scrub_secrets(str(exc))
+    return scrub_secrets(f"{type(exc).__name__}: {str(exc).strip()}")
+
+
 def reconcile_command(args: Any, settings: Any) -> int:
     console = Console()
     try:
         report: ReconcileReport = reconcile(settings)
-    except FileNotFoundError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    except Exception as exc:  # never a traceback: it would print the DSN
+        return _fail("reconcile", exc, args)
     if args.json:
         print(json.dumps(report.to_dict(), default=str))
         return 0 if report.ok else 1

@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from sqlalchemy.engine import make_url
 
+from app.db import scrub_secrets
 from pipelines.ingest import runlog, snapshot, tombstones
 from pipelines.ingest.duck import attach_source, pg_query
 from pipelines.ingest.duck import connect as duck_connect
@@ -282,8 +284,9 @@ def run_ingest(
             try:
                 _build(url, warehouse, result, specs, progress, build_marts, every)
                 result.status = "ok"
-            except Exception as exc:  # logged and reported; the served file is untouched
-                result.error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("schema drift") else str(exc)
+            except Exception as exc:  # logged and reported (never with the DSN's password); served file untouched
+                error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("schema drift") else str(exc)
+                result.error = scrub_secrets(error, make_url(url).password)
                 log.error("ingest run %s failed: %s", run_id, result.error)
             finally:
                 result.finished_at = _utcnow()
@@ -430,7 +433,7 @@ def _load_tables(
         try:
             ld = _load_one(con, spec, states.get(spec.name), plan)
         except Exception as exc:
-            tr.status, tr.error = "failed", f"{type(exc).__name__}: {exc}"
+            tr.status, tr.error = "failed", scrub_secrets(f"{type(exc).__name__}: {exc}")
             tr.seconds, tr.finished_at = round(time.perf_counter() - t1, 3), _utcnow()
             result.tables.append(tr)
             raise IngestError(f"table {spec.name}: {exc}") from exc

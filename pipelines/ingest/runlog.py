@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from app.db import scrub_secrets
 from warehouse.runlog import (
     COLUMNS,
     META_ROWS_KEPT,
@@ -61,6 +62,8 @@ def append(warehouse: Path, records: list[dict[str, Any]]) -> None:
     lines = []
     for rec in records:
         out = {k: (_iso(v) if isinstance(v, dt.datetime) else v) for k, v in rec.items()}
+        if isinstance(out.get("error"), str):
+            out["error"] = scrub_secrets(out["error"])  # a DSN's password never reaches the log
         lines.append(json.dumps(out, default=str))
     with path.open("a+b") as fh:
         fh.seek(0, os.SEEK_END)

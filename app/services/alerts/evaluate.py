@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 
+from app.db import scrub_secrets
 from app.models import ALERT_RULE_CODES
 from app.services.alerts import rules
 from app.services.alerts.reads import ALERT_COLUMNS, Alert, alert_from_row, load_runs
@@ -186,6 +187,9 @@ def _ingest_health(conn: Connection, p: dict, ctx: Context) -> list[Finding]:
     if runs is None:
         ctx.notes.append("ingest_health: no run log available")
         return []
+    if runs.height:  # an error logged before errors were scrubbed must not put a DSN's password in an alert
+        errors = [scrub_secrets(e) if e else e for e in runs.get_column("error").to_list()]
+        runs = runs.with_columns(pl.Series("error", errors, dtype=pl.String))
     return rules.ingest_problems(runs, p, ctx.now)
 
 

@@ -112,7 +112,8 @@ def runs_and_freshness(
     target = _freshness_target(engine)
     runs = load_runs(warehouse, limit=limit)
     if runs is not None and runs.height:  # runs logged before errors were scrubbed: scrub them on the way out
-        runs = runs.with_columns(pl.col("error").map_elements(scrub_secrets, return_dtype=pl.String))
+        errors = [scrub_secrets(e) if e else e for e in runs.get_column("error").to_list()]
+        runs = runs.with_columns(pl.Series("error", errors, dtype=pl.String))
     empty_fresh = pl.DataFrame(
         schema={"table": pl.String, "last_status": pl.String, "last_ok_at": pl.Datetime("us"),
                 "minutes_since_ok": pl.Float64, "within_target": pl.Boolean, "last_error": pl.String}
@@ -157,14 +158,14 @@ def last_reconcile(warehouse: Path) -> dict[str, Any] | None:
         return None
 
 
-def _scrubbed(value: Any) -> Any:
-    """Every string inside a JSON value with credentials scrubbed (`app.db.scrub_secrets`)."""
+def _scrubbed(value: Any, *secrets: str | None) -> Any:
+    """Every string inside a JSON value with credentials scrubbed (`app.db.scrub_secrets`, plus `secrets`)."""
     if isinstance(value, str):
-        return scrub_secrets(value)
+        return scrub_secrets(value, *secrets)
     if isinstance(value, dict):
-        return {k: _scrubbed(v) for k, v in value.items()}
+        return {k: _scrubbed(v, *secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrubbed(v) for v in value]
+        return [_scrubbed(v, *secrets) for v in value]
     return value
 
 

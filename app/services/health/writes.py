@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from app.db import scrub_secrets
 from app.services.core import Change, Invalid, UnitOfWork, perform
@@ -69,6 +69,7 @@ class IngestJob:
         ok = code == 0 and result is not None
         error = None if ok else ((result or {}).get("error") or err.strip()[-500:] or f"exit code {code}")
         error = None if error is None else scrub_secrets(error)
+        result = _scrubbed(result)  # the run's JSON repeats its error
         return {"state": "ok" if ok else "failed", "elapsed_s": elapsed, "result": result, "error": error}
 
 
@@ -129,7 +130,8 @@ def run_reconcile(actor: Actor, settings: Settings, timeout: float = 300) -> dic
         result = json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         result = {"ok": False, "mismatches": [], "error": (proc.stderr or proc.stdout or "no output").strip()[-500:]}
-    result = _scrubbed(result)  # the reconcile error can carry the DSN: never store or show its password
+    password = make_url(settings.database_url).password if settings.database_url else None
+    result = _scrubbed(result, password)  # the reconcile error can carry the DSN: never store or show its password
     result.update({"checked_at": checked, "checked_by": actor.username, "exit_code": proc.returncode})
     path = reconcile_path(settings.warehouse_path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import datetime as dt
 from streamlit.testing.v1 import AppTest
 
 from app.services.alerts import evaluate, reads
-from app.services.tracking import writes as tracking
+from app.services.tracking import reads as tracking_reads
 from tests.conftest import PROJECT_ROOT
 from tests.warehouse.test_affiliates import build_fixture
 
@@ -31,7 +31,7 @@ def test_tracking_page_adds_a_config_and_masks_the_secret(ui, world):
     by_label["Access token"].input(TOKEN)
     next(b for b in at.button if b.label == "Save").click().run()
     assert not at.exception, at.exception
-    (cfg,) = tracking.list_configs(world.engine, world.actors["admin"])
+    (cfg,) = tracking_reads.list_configs(world.engine, world.actors["admin"])
     assert cfg["name"] == "Meta main"
     shown = at.dataframe[0].value.to_dict("records")[0]
     assert shown["secrets"] == "access_token: ••••k9Q7" and TOKEN not in str(at.dataframe[0].value)
