@@ -8,9 +8,8 @@ import streamlit as st
 from app.services.alerts import reads as alerts
 from app.services.alerts import rules as alert_rules
 from app.services.alerts import writes as alert_writes
-from app.services.core import ServiceError
 from app.ui import fmt, state
-from app.ui.forms import flash, request_id, rotate_request_id, show_flash
+from app.ui.forms import action_form, flash, show_flash
 from app.ui.guard import guard_page
 from app.ui.table import show_table
 from auth.permissions import Permission, has_permission
@@ -23,17 +22,22 @@ may_act = has_permission(actor, alert_rules.ACT_PERMISSION)
 SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
-def act(kind: str, alert_id: int, note: str) -> None:
-    key = f"alert_{kind}_{alert_id}"
-    fn = alert_writes.acknowledge if kind == "ack" else alert_writes.resolve
-    try:
-        res = fn(engine, actor, alert_id=alert_id, note=note, request_id=request_id(key))
-    except ServiceError as exc:
-        st.error(exc.message, icon=":material/error:")
-    else:
-        rotate_request_id(key)
-        flash(f"Alert #{alert_id}: {res.message}")
-        st.rerun()
+def act_on(a: alerts.Alert) -> None:
+    """Acknowledge / resolve one alert: one form per alert, holding the alert's state as it was first shown."""
+    form = action_form("alert", f"alert:{a.id}", version=a.version)
+    note = st.text_input("Note", key=f"{form.key}:note", placeholder="required to resolve")
+    c1, c2, _ = st.columns([1, 1, 3])
+    fn = None
+    if a.status == "open" and c1.button("Acknowledge", key=f"{form.key}:ack", icon=":material/visibility:"):
+        fn = alert_writes.acknowledge
+    if c2.button("Resolve", key=f"{form.key}:resolve", icon=":material/task_alt:"):
+        fn = alert_writes.resolve
+    if fn is not None:
+        form.submit(
+            lambda rid, version: fn(engine, actor, alert_id=a.id, note=note, expected_version=version, request_id=rid),
+            after="flash",  # the alert moves to another tab
+            on_success=lambda result: flash(f"Alert #{a.id}: {result.message}"),
+        )
 
 
 def render(status: str) -> None:
@@ -59,14 +63,8 @@ def render(status: str) -> None:
                     st.write(f"Resolved by {fmt.plain(history['resolved_by'])} at {fmt.when(history['resolved_at'])}")
                 if history.get("note"):
                     st.text(f"Note: {history['note']}")
-            if not may_act or status == "resolved":
-                continue
-            note = st.text_input("Note", key=f"alert_note_{a.id}", placeholder="required to resolve")
-            c1, c2, _ = st.columns([1, 1, 3])
-            if status == "open" and c1.button("Acknowledge", key=f"alert_ack_{a.id}", icon=":material/visibility:"):
-                act("ack", a.id, note)
-            if c2.button("Resolve", key=f"alert_res_{a.id}", icon=":material/task_alt:"):
-                act("res", a.id, note)
+            if may_act and status != "resolved":
+                act_on(a)
 
 
 counts = {s: len(alerts.list_alerts(engine, actor, statuses=(s,), limit=5000)) for s in ("open", "acknowledged")}
@@ -101,36 +99,39 @@ with tab_rules:
         by_code = {r["code"]: r for r in rules}
         code = st.selectbox("Edit rule", list(by_code), format_func=lambda c: by_code[c]["name"])
         rule = by_code[code]
-        with st.form(f"rule_{code}_{rule['version']}"):
-            params = {
-                k: st.number_input(k, value=float(v), min_value=float(alert_rules.PARAM_BOUNDS[code][k][0]))
-                for k, v in rule["params"].items()
-                if k in alert_rules.PARAM_BOUNDS[code]
-            }
-            c1, c2 = st.columns(2)
-            enabled = c1.checkbox("Enabled", value=rule["enabled"])
-            severity = c2.selectbox(
-                "Severity",
-                ["info", "warning", "critical"],
-                index=["info", "warning", "critical"].index(rule["severity"]),
-            )
-            reason = st.text_input("Reason for the change")
-            if st.form_submit_button("Save rule"):
-                key = f"rule_{code}_{rule['version']}"
-                try:
-                    res = alert_writes.update_rule(
-                        engine,
-                        actor,
-                        code=code,
-                        params={k: (int(v) if float(v).is_integer() else v) for k, v in params.items()},
-                        enabled=enabled,
-                        severity=severity,
-                        expected_version=rule["version"],
-                        reason=reason,
-                        request_id=request_id(key),
+        form = action_form("alert_rule", f"alert_rule:{code}", version=rule["version"])
+        if not form.show_done("Edit again"):
+            with st.form(form.key):
+                params = {
+                    k: st.number_input(
+                        k,
+                        value=float(v),
+                        min_value=float(alert_rules.PARAM_BOUNDS[code][k][0]),
+                        key=f"{form.key}:{k}",
                     )
-                except ServiceError as exc:
-                    st.error(exc.message)
-                else:
-                    flash(res.message)
-                    st.rerun()
+                    for k, v in rule["params"].items()
+                    if k in alert_rules.PARAM_BOUNDS[code]
+                }
+                c1, c2 = st.columns(2)
+                enabled = c1.checkbox("Enabled", value=rule["enabled"], key=f"{form.key}:enabled")
+                severity = c2.selectbox(
+                    "Severity",
+                    ["info", "warning", "critical"],
+                    index=["info", "warning", "critical"].index(rule["severity"]),
+                    key=f"{form.key}:severity",
+                )
+                reason = st.text_input("Reason for the change", key=f"{form.key}:reason")
+                if st.form_submit_button("Save rule", key=f"{form.key}:submit"):
+                    form.submit(
+                        lambda rid, version: alert_writes.update_rule(
+                            engine,
+                            actor,
+                            code=code,
+                            params={k: (int(v) if float(v).is_integer() else v) for k, v in params.items()},
+                            enabled=enabled,
+                            severity=severity,
+                            expected_version=version,
+                            reason=reason,
+                            request_id=rid,
+                        )
+                    )

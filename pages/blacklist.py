@@ -3,6 +3,7 @@ and a CSV upload with a dry-run preview and a confirmed all-or-nothing commit.""
 
 import streamlit as st
 
+from app.services.blacklist import reads as blacklist_reads
 from app.services.blacklist import writes as blacklist
 from app.services.blacklist.csv_upload import MAX_BYTES, MAX_ROWS, TEMPLATE, CsvRejected
 from app.services.blacklist.rules import CATEGORY_LABELS
@@ -10,7 +11,7 @@ from app.services.core import ServiceError
 from app.services.vocabulary import BLACKLIST_CATEGORIES, BLACKLIST_SOURCES
 from app.ui import fmt
 from app.ui import state as ui_state
-from app.ui.action_forms import form_state, is_done, reset_form, show_done, submit
+from app.ui.forms import action_form
 from app.ui.guard import guard_page
 from app.ui.table import show_table
 
@@ -18,8 +19,8 @@ actor = guard_page(__file__)
 engine = ui_state.engine()
 ALL = "all brands"
 HINTS = {
-    "email": "e.g. name@example.com (a base address also blocks its +tag variants)",
-    "phone": "E.164 with country code, e.g. +44 7700 900123",
+    "email": "e.g. name@example.com (also blocks its +tag variants, and Gmail addresses with other dots)",
+    "phone": "E.164 with country code, e.g. +44 7400 900123",
     "ip": "an address or a CIDR network, e.g. 203.0.113.7 or 203.0.113.0/24",
     "device": "the device id, e.g. dev-000123456789",
     "document": "document number, e.g. AB123456 (spaces and dashes are ignored)",
@@ -27,7 +28,7 @@ HINTS = {
 }
 
 st.title("Blacklist")
-brands = blacklist.brand_codes(engine)
+brands = blacklist_reads.brand_codes(engine)
 brand_names = {v: k for k, v in brands.items()}
 scopes: list[int | None] = ([None] if actor.brand_scope is None else []) + [
     b for b in brands.values() if actor.sees_brand(b)
@@ -39,10 +40,10 @@ def scope_label(operator_id: int | None) -> str:
 
 
 def render_add(category: str) -> None:
-    key = f"bl:add:{category}"
-    if show_done(key, "Add another"):
+    form = action_form("bl:add", category)
+    key = form.key
+    if form.show_done("Add another"):
         return
-    form_state(key, None)
     with st.form(f"form:{key}", clear_on_submit=False):
         value = st.text_input("Value", help=HINTS[category], key=f"{key}:value")
         reason = st.text_input("Reason (required)", max_chars=500, key=f"{key}:reason")
@@ -51,9 +52,8 @@ def render_add(category: str) -> None:
         expires = c2.date_input(
             "Expires on (optional, 00:00 UTC)", value=None, key=f"{key}:expires", format="YYYY-MM-DD"
         )
-        if st.form_submit_button("Add to blacklist", type="primary"):
-            submit(
-                key,
+        if st.form_submit_button("Add to blacklist", type="primary", key=f"{key}:submit"):
+            form.submit(
                 lambda rid, _v: blacklist.add_entry(
                     engine,
                     actor,
@@ -65,13 +65,11 @@ def render_add(category: str) -> None:
                     request_id=rid,
                 ),
             )
-    if is_done(key):
-        st.rerun()
 
 
 def render_detail(entry_id: int) -> None:
     try:
-        detail = blacklist.entry_detail(engine, actor, entry_id)
+        detail = blacklist_reads.entry_detail(engine, actor, entry_id)
     except ServiceError as exc:
         st.error(exc.message)
         return
@@ -96,23 +94,19 @@ def render_detail(entry_id: int) -> None:
                 icon=":material/lock_clock:",
             )
         elif actor.sees_brand(e.operator_id):
-            key = f"bl:end:{e.id}:{e.version}"
-            if not show_done(key, "Close"):
-                form_state(key, e.version)
-                with st.form(f"form:{key}"):
-                    why = st.text_input("Reason for ending this entry (required)", key=f"{key}:reason")
-                    if st.form_submit_button("End entry"):
-                        submit(
-                            key,
+            end = action_form("bl:end", e.id, version=e.version)
+            if not end.show_done("Close"):
+                with st.form(f"form:{end.key}"):
+                    why = st.text_input(  # keyed with the version the form was opened on
+                        "Reason for ending this entry (required)", key=f"{end.key}:{end.version}:reason"
+                    )
+                    if st.form_submit_button("End entry", key=f"{end.key}:submit"):
+                        end.submit(
                             lambda rid, version: blacklist.end_entry(
                                 engine, actor, entry_id=e.id, reason=why, expected_version=version, request_id=rid
                             ),
                         )
-                if is_done(key):
-                    st.rerun()
     st.markdown(f"**Existing players this entry matches** ({len(detail.players)})")
-    if detail.hidden_matches:
-        st.caption(f"{detail.hidden_matches} more matching player(s) in brands outside your scope are not shown.")
     if not detail.players:
         st.caption("No existing player matches this entry.")
         return
@@ -139,31 +133,28 @@ def render_detail(entry_id: int) -> None:
     )
     chosen = [row["player"] for row in edited if row["block"]]
     versions = {m.player_id: m.version for m in detail.players}
-    key = f"bl:block:{e.id}"
-    if show_done(key, "Done"):
+    block = action_form("bl:block", e.id, version=versions)  # the players' versions as first shown
+    key = block.key
+    if block.show_done("Done"):
         show_table(st.session_state.get(f"{key}:outcomes", []), hide_index=True, width="stretch")
         return
-    state = form_state(key, None)
     with st.form(f"form:{key}"):
         why = st.text_input("Reason for blocking (required)", key=f"{key}:reason")
-        if st.form_submit_button(f"Block {len(chosen)} selected player(s)", disabled=not chosen):
-            try:
-                outcomes = blacklist.block_players(
+        if st.form_submit_button(f"Block {len(chosen)} selected player(s)", disabled=not chosen, key=f"{key}:submit"):
+            block.submit(
+                lambda rid, shown: blacklist.block_players(
                     engine,
                     actor,
                     entry_id=e.id,
-                    player_versions={p: versions[p] for p in chosen},
+                    player_versions={p: shown.get(p, versions[p]) for p in chosen},
                     reason=why,
-                    request_id=state["rid"],
-                )
-            except ServiceError as exc:
-                st.error(exc.message)
-            else:
-                ok = sum(o.ok for o in outcomes)
-                state["done"] = f"{ok} of {len(outcomes)} player(s) blocked"
-                st.session_state[f"{key}:outcomes"] = [o.__dict__ for o in outcomes]
-    if is_done(key):
-        st.rerun()
+                    request_id=rid,
+                ),
+                describe=lambda outcomes: f"{sum(o.ok for o in outcomes)} of {len(outcomes)} player(s) blocked",
+                on_success=lambda outcomes: st.session_state.update(
+                    {f"{key}:outcomes": [o.__dict__ for o in outcomes]}
+                ),
+            )
 
 
 def render_category(category: str) -> None:
@@ -173,7 +164,7 @@ def render_category(category: str) -> None:
         "Source", [None, *BLACKLIST_SOURCES], format_func=lambda s: s or "any", key=f"bl:src:{category}"
     )
     search = c3.text_input("Search value or reason", key=f"bl:search:{category}")
-    rows = blacklist.list_entries(engine, actor, category=category, status=status, search=search, source=source)
+    rows = blacklist_reads.list_entries(engine, actor, category=category, status=status, search=search, source=source)
     if rows:
         show_table(
             [
@@ -210,7 +201,7 @@ def render_category(category: str) -> None:
         render_add(category)
 
 
-counts = blacklist.category_counts(engine, actor)
+counts = blacklist_reads.category_counts(engine, actor)
 tabs = st.tabs([f"{CATEGORY_LABELS[c]} ({counts[c]})" for c in BLACKLIST_CATEGORIES])
 for tab, category in zip(tabs, BLACKLIST_CATEGORIES, strict=True):
     with tab:
@@ -230,7 +221,7 @@ upload = st.file_uploader("CSV file", type=["csv"], key="bl:upload")
 if upload is not None:
     data = upload.getvalue()
     try:
-        preview = blacklist.dry_run(engine, actor, data)
+        preview = blacklist_reads.dry_run(engine, actor, data)
     except CsvRejected as exc:
         st.error(f"The file was not accepted: {fmt.plain(exc)}", icon=":material/error:")
     except ServiceError as exc:
@@ -255,23 +246,22 @@ if upload is not None:
             hide_index=True,
             width="stretch",
         )
-        key = f"bl:csv:{preview.digest}"
+        commit = action_form("bl:csv", preview.digest)
+        key = commit.key
         if preview.invalid:
             st.error(
                 f"{len(preview.invalid)} invalid row(s): fix them in the file and upload it again. Nothing was added."
             )
         elif not preview.new:
             st.info("Every row is already on the list; nothing to add.")
-        elif not show_done(key, "Upload another file"):
-            form_state(key, None)
+        elif not commit.show_done("Upload another file"):
             confirmed = st.checkbox(
                 f"I have checked the preview: add {len(preview.new)} new entries "
                 f"(skip {preview.count('duplicate')} duplicates)",
                 key=f"{key}:confirm",
             )
             if st.button("Commit upload", type="primary", disabled=not confirmed, key=f"{key}:commit"):
-                done = submit(
-                    key,
+                commit.submit(
                     lambda rid, _v: blacklist.commit_csv(
                         engine,
                         actor,
@@ -282,7 +272,3 @@ if upload is not None:
                         file_name=upload.name,
                     ),
                 )
-                if done is None:
-                    reset_form(key)
-            if is_done(key):
-                st.rerun()

@@ -10,7 +10,7 @@ from app.services.tracking import reads as postbacks
 from app.services.tracking import writes as actions
 from app.services.vocabulary import POSTBACK_EVENTS, POSTBACK_STATUSES
 from app.ui import fmt, state
-from app.ui.forms import flash, request_id, rotate_request_id, show_flash
+from app.ui.forms import action_form, show_flash
 from app.ui.guard import guard_page
 from app.ui.table import show_table
 
@@ -81,24 +81,17 @@ st.markdown(f"Event id {fmt.plain(row['event_id'])} · player {row['player_id']}
 st.text(f"URL: {row['url']}")
 if row["suppressed_reason"]:
     st.warning(f"Suppressed: {fmt.plain(row['suppressed_reason'])}", icon=":material/block:")
-reason = st.text_input("Note (optional, kept in the audit log)", key=f"pb_note_{row['id']}")
+form = action_form("postback", f"postback:{row['id']}")
+reason = st.text_input("Note (optional, kept in the audit log)", key=f"{form.key}:note")
 b1, b2 = st.columns(2)
-key = f"pb_{row['id']}_{row['status']}_{row['attempts']}"
-if b1.button("Retry now", disabled=row["status"] not in ("pending", "failed"), icon=":material/replay:"):
-    try:
-        res = actions.retry_now(engine, actor, postback_id=row["id"], reason=reason, request_id=request_id(key + "r"))
-    except ServiceError as exc:
-        st.error(exc.message)
-    else:
-        rotate_request_id(key + "r")
-        flash(res.message)
-        st.rerun()
-if b2.button("Replay", disabled=row["status"] == "pending", icon=":material/restart_alt:"):
-    try:
-        res = actions.replay(engine, actor, postback_id=row["id"], reason=reason, request_id=request_id(key + "p"))
-    except ServiceError as exc:
-        st.error(exc.message)
-    else:
-        rotate_request_id(key + "p")
-        flash(res.message)
-        st.rerun()
+fn = None
+if b1.button(
+    "Retry now", disabled=row["status"] not in ("pending", "failed"), icon=":material/replay:", key=f"{form.key}:retry"
+):
+    fn = actions.retry_now
+if b2.button("Replay", disabled=row["status"] == "pending", icon=":material/restart_alt:", key=f"{form.key}:replay"):
+    fn = actions.replay
+if fn is not None:
+    form.submit(
+        lambda rid, _version: fn(engine, actor, postback_id=row["id"], reason=reason, request_id=rid), after="flash"
+    )

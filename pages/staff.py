@@ -4,9 +4,10 @@ import polars as pl
 import streamlit as st
 
 from app.services.core import ServiceError
+from app.services.staff import reads as staff_reads
 from app.services.staff import writes as staff
 from app.ui import fmt, state
-from app.ui.forms import flash, request_id, rotate_request_id, show_flash
+from app.ui.forms import action_form
 from app.ui.guard import guard_page
 from app.ui.table import show_table
 from auth.permissions import ROLES
@@ -14,14 +15,13 @@ from auth.permissions import ROLES
 actor = guard_page(__file__)
 engine = state.engine()
 st.title("Staff")
-show_flash()
 
 try:
-    users = staff.list_staff(engine, actor)
+    users = staff_reads.list_staff(engine, actor)
 except ServiceError as exc:
     st.error(exc.message)
     st.stop()
-brands = staff.list_brands(engine)
+brands = staff_reads.list_brands(engine)
 brand_label = {b["id"]: b["code"] for b in brands}
 
 
@@ -59,18 +59,6 @@ show_table(
 by_name = {u["username"]: u for u in users}
 
 
-def run_action(form: str, call) -> None:
-    """Run one service call for a submitted form; show its error, or flash its message and reload."""
-    try:
-        result = call(request_id(form))
-    except ServiceError as exc:
-        st.error(exc.message, icon=":material/error:")
-        return
-    rotate_request_id(form)
-    flash(result.message)
-    st.rerun()
-
-
 def brand_picker(key: str, current: list[int] | None) -> list[int] | None:
     all_brands = st.checkbox("All brands", value=current is None, key=f"{key}_all")
     chosen = st.multiselect(
@@ -85,71 +73,76 @@ def brand_picker(key: str, current: list[int] | None) -> list[int] | None:
 
 add, access, disable, reset = st.tabs(["Add", "Roles and brands", "Disable / enable", "Reset password"])
 
-with add, st.form("staff_add"):
-    c1, c2 = st.columns(2)
-    username = c1.text_input("Username", help="lowercase letters, digits, _ . - (3–32)")
-    display_name = c2.text_input("Display name")
-    email = c1.text_input("Email")
-    password = c2.text_input("Initial password", type="password", help="at least 12 characters")
-    roles = st.multiselect("Roles", ROLES, key="add_roles")
-    scope = brand_picker("add", None)
-    if st.form_submit_button("Add staff member", type="primary"):
-        run_action(
-            "staff_add",
-            lambda rid: staff.add_staff(
-                engine, actor, username=username, display_name=display_name, email=email, password=password,
-                roles=roles, brand_scope=scope, request_id=rid,
-            ),
-        )  # fmt: skip
+with add:
+    form = action_form("staff_add")
+    if not form.show_done("Add another"):
+        with st.form(form.key):
+            c1, c2 = st.columns(2)
+            username = c1.text_input("Username", help="lowercase letters, digits, _ . - (3–32)")
+            display_name = c2.text_input("Display name")
+            email = c1.text_input("Email")
+            password = c2.text_input("Initial password", type="password", help="at least 12 characters")
+            roles = st.multiselect("Roles", ROLES, key="add_roles")
+            scope = brand_picker("add", None)
+            if st.form_submit_button("Add staff member", type="primary", key=f"{form.key}:submit"):
+                form.submit(
+                    lambda rid, _version: staff.add_staff(
+                        engine, actor, username=username, display_name=display_name, email=email,
+                        password=password, roles=roles, brand_scope=scope, request_id=rid,
+                    ),
+                )  # fmt: skip
 
 with access:
     who = st.selectbox("Staff member", list(by_name), key="access_user")
     if who:
         target = by_name[who]
-        with st.form("staff_access"):
-            roles = st.multiselect("Roles", ROLES, default=target["roles"], key=f"access_roles_{who}")
-            scope = brand_picker(f"access_{who}", target["brand_scope"])
-            reason = st.text_input("Reason (required)", key=f"access_reason_{who}")
-            st.caption("Saving ends this person's sessions: they sign in again with the new access.")
-            if st.form_submit_button("Save roles and brands", type="primary"):
-                run_action(
-                    "staff_access",
-                    lambda rid: staff.set_access(
-                        engine, actor, staff_id=target["id"], roles=roles, brand_scope=scope, reason=reason,
-                        expected_version=target["version"], request_id=rid,
-                    ),
-                )  # fmt: skip
+        form = action_form("staff_access", f"staff:{target['id']}", version=target["version"])
+        if not form.show_done("Another change"):
+            with st.form(form.key):
+                roles = st.multiselect("Roles", ROLES, default=target["roles"], key=f"access_roles_{who}")
+                scope = brand_picker(f"access_{who}", target["brand_scope"])
+                reason = st.text_input("Reason (required)", key=f"access_reason_{who}")
+                st.caption("Saving ends this person's sessions: they sign in again with the new access.")
+                if st.form_submit_button("Save roles and brands", type="primary", key=f"{form.key}:submit"):
+                    form.submit(
+                        lambda rid, version: staff.set_access(
+                            engine, actor, staff_id=target["id"], roles=roles, brand_scope=scope, reason=reason,
+                            expected_version=version, request_id=rid,
+                        ),
+                    )  # fmt: skip
 
 with disable:
     who = st.selectbox("Staff member", list(by_name), key="disable_user")
     if who:
         target = by_name[who]
         verb = "Enable" if target["disabled"] else "Disable"
-        with st.form("staff_disable"):
-            st.write(f"**{fmt.plain(who)}** is {'disabled' if target['disabled'] else 'enabled'}.")
-            reason = st.text_input("Reason (required)", key=f"disable_reason_{who}")
-            if st.form_submit_button(f"{verb} {who}", type="primary"):
-                run_action(
-                    "staff_disable",
-                    lambda rid: staff.set_disabled(
-                        engine, actor, staff_id=target["id"], disabled=not target["disabled"], reason=reason,
-                        expected_version=target["version"], request_id=rid,
-                    ),
-                )  # fmt: skip
+        form = action_form("staff_disable", f"staff:{target['id']}", version=target["version"])
+        if not form.show_done("Another change"):
+            with st.form(form.key):
+                st.write(f"**{fmt.plain(who)}** is {'disabled' if target['disabled'] else 'enabled'}.")
+                reason = st.text_input("Reason (required)", key=f"disable_reason_{who}")
+                if st.form_submit_button(f"{verb} {who}", type="primary", key=f"{form.key}:submit"):
+                    form.submit(
+                        lambda rid, version: staff.set_disabled(
+                            engine, actor, staff_id=target["id"], disabled=not target["disabled"], reason=reason,
+                            expected_version=version, request_id=rid,
+                        ),
+                    )  # fmt: skip
 
 with reset:
     who = st.selectbox("Staff member", list(by_name), key="reset_user")
     if who:
         target = by_name[who]
-        with st.form("staff_reset", clear_on_submit=True):
-            new_password = st.text_input("New password", type="password", key=f"reset_pw_{who}")
-            reason = st.text_input("Reason", key=f"reset_reason_{who}")
-            st.caption("Also clears a lockout and ends this person's sessions.")
-            if st.form_submit_button("Reset password", type="primary"):
-                run_action(
-                    "staff_reset",
-                    lambda rid: staff.reset_password(
-                        engine, actor, staff_id=target["id"], new_password=new_password, reason=reason,
-                        expected_version=target["version"], request_id=rid,
-                    ),
-                )  # fmt: skip
+        form = action_form("staff_reset", f"staff:{target['id']}", version=target["version"])
+        if not form.show_done("Another reset"):
+            with st.form(form.key, clear_on_submit=True):
+                new_password = st.text_input("New password", type="password", key=f"reset_pw_{who}")
+                reason = st.text_input("Reason", key=f"reset_reason_{who}")
+                st.caption("Also clears a lockout and ends this person's sessions.")
+                if st.form_submit_button("Reset password", type="primary", key=f"{form.key}:submit"):
+                    form.submit(
+                        lambda rid, version: staff.reset_password(
+                            engine, actor, staff_id=target["id"], new_password=new_password, reason=reason,
+                            expected_version=version, request_id=rid,
+                        ),
+                    )  # fmt: skip

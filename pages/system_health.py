@@ -9,7 +9,7 @@ from app.services.core import ServiceError
 from app.services.health import reads as health
 from app.services.health import writes as health_writes
 from app.ui import state
-from app.ui.forms import request_id, rotate_request_id
+from app.ui.forms import action_form, show_flash
 from app.ui.guard import guard_page
 from app.ui.table import show_table
 from auth.permissions import has_permission
@@ -56,19 +56,21 @@ with c2.container(border=True):
         st.error(wh["error"], icon=":material/error:")
 
 st.subheader("Ingestion")
+show_flash()
 if has_permission(actor, health_writes.START_PERMISSION):
     job = st.session_state.get(JOB_KEY)
+    form = action_form("ingest_start")
     col_a, col_b = st.columns([1, 3])
     full = col_b.checkbox("Full reload", value=False)
     running = job is not None and job.poll()["state"] == "running"
-    if col_a.button("Start ingestion run", type="primary", disabled=running, icon=":material/play_arrow:"):
-        try:
-            st.session_state[JOB_KEY] = job = health_writes.start_ingest(
-                engine, actor, settings, full=full, request_id=request_id("ingest_start")
-            )
-            rotate_request_id("ingest_start")
-        except ServiceError as exc:
-            st.error(exc.message)
+    if col_a.button(
+        "Start ingestion run", type="primary", disabled=running, icon=":material/play_arrow:", key=f"{form.key}:submit"
+    ):
+        form.submit(
+            lambda rid, _version: health_writes.start_ingest(engine, actor, settings, full=full, request_id=rid),
+            after="flash",
+            on_success=lambda started: st.session_state.update({JOB_KEY: started}),
+        )
     if job is not None:
         with st.status("Ingestion run", expanded=True) as box:
             bar = st.progress(0.0, text="starting…")

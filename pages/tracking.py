@@ -4,7 +4,7 @@
 import polars as pl
 import streamlit as st
 
-from app.services.staff import writes as staff
+from app.services.staff import reads as staff
 from app.services.tracking import reads as tracking_reads
 from app.services.tracking import writes as tracking
 from app.services.tracking.rules import PLATFORMS

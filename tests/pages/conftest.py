@@ -15,11 +15,12 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from app.db import create_engine
-from app.services.staff import writes as staff
+from app.services.staff import demo, signin
 from app.settings import get_settings, load_settings
 from app.ui import state
 from pipelines.ingest.run import run_ingest
 from tests.conftest import PROJECT_ROOT, TINY_AS_OF, create_database, drop_database
+from tests.services.conftest import ui, world  # noqa: F401 - the action pages' tests run on the service world
 
 PAGES = PROJECT_ROOT / "pages"
 TIMEOUT = 60
@@ -38,7 +39,7 @@ class AnalyticsEnv:
         """A live server-side session of demo user `username` (its id)."""
         with self.engine.connect() as conn:
             sid = conn.execute(sa.text("SELECT id FROM staff_users WHERE username = :u"), {"u": username}).scalar()
-        return staff.open_session(self.engine, sid, client="pytest").session_id
+        return signin.open_session(self.engine, sid, client="pytest").session_id
 
 
 def _set_env(values: dict[str, str]) -> dict[str, str | None]:
@@ -72,7 +73,7 @@ def build_env(
     warehouse = tmp / "warehouse.duckdb"
     run_ingest(url, warehouse, full=True).raise_for_status()
     engine = create_engine(url, poolclass=sa.pool.NullPool)
-    staff.ensure_demo_staff(engine, load_settings({"PITBOSS_ENV": "demo"}), rounds=4)
+    demo.ensure_demo_staff(engine, load_settings({"PITBOSS_ENV": "demo"}), rounds=4)
     return AnalyticsEnv(url, warehouse, engine, as_of), name
 
 
