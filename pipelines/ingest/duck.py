@@ -58,11 +58,14 @@ def load_postgres(con: duckdb.DuckDBPyConnection) -> None:
 
 def attach_source(con: duckdb.DuckDBPyConnection, pg_url: str) -> None:
     """ATTACH the operational database read-only as `pg` (REPEATABLE READ: one snapshot per transaction)."""
-    from app.db import libpq_dsn
+    from app.db import libpq_dsn, scrub_secrets
 
     load_postgres(con)
     con.execute("SET enable_progress_bar = false")
-    con.execute(f"ATTACH {sql_literal(libpq_dsn(pg_url))} AS {PG_ALIAS} (TYPE postgres, READ_ONLY)")
+    try:
+        con.execute(f"ATTACH {sql_literal(libpq_dsn(pg_url))} AS {PG_ALIAS} (TYPE postgres, READ_ONLY)")
+    except duckdb.Error as exc:  # its message repeats the whole DSN, password included
+        raise type(exc)(scrub_secrets(str(exc))) from None
 
 
 def pg_query(sql: str) -> str:

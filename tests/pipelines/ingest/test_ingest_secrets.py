@@ -111,6 +111,25 @@ def test_scrub_secrets_forms() -> None:
     assert scrub_secrets(None) == ""
 
 
+def test_the_attach_error_names_the_server_but_not_the_password() -> None:
+    import traceback
+
+    import duckdb
+
+    from pipelines.ingest.duck import attach_source
+
+    url = URL.create("postgresql+psycopg", "bob", WRONG, host="127.0.0.1", port=1, database="nodb")
+    con = duckdb.connect(":memory:")
+    try:
+        with pytest.raises(duckdb.Error) as caught:
+            attach_source(con, url.render_as_string(hide_password=False))
+    finally:
+        con.close()
+    shown = "".join(traceback.format_exception(caught.value))  # what an uncaught error would print
+    assert "127.0.0.1" in shown and "password=•••" in shown
+    assert_no_password(shown, "the ATTACH error")
+
+
 def test_an_awkward_password_works_and_a_wrong_one_never_leaks(password_server, tmp_path) -> None:
     warehouse = tmp_path / "wh" / "warehouse.duckdb"
 
