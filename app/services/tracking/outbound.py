@@ -151,7 +151,9 @@ class _GuardedBackend(httpcore.NetworkBackend):
         for addr in addresses:
             problem = address_problem(ipaddress.ip_address(addr.split("%")[0]), self._policy.allowed)
             if problem:
-                raise Refused(f"{host} resolves to {problem}")
+                raise Refused(
+                    problem if host == addr else f"{host} resolves to an address that is not public: {problem}"
+                )
         left = _remaining(self._deadline, httpcore.ConnectTimeout)
         stream = self._inner.connect_tcp(
             addresses[0], port, left if timeout is None else min(timeout, left), local_address, socket_options

@@ -145,7 +145,8 @@ def test_a_name_resolving_to_a_private_address_is_refused_after_dns(partner, pol
 
     monkeypatch.setattr(outbound.socket, "getaddrinfo", private)
     result = _send(f"https://partner.test:{partner.port}/ok", policy)
-    assert result.permanent and "partner.test resolves to 10.0.0.7 is a private address" in result.error
+    assert result.permanent and "partner.test resolves to an address that is not public" in result.error
+    assert "10.0.0.7 is a private address, not a public one" in result.error
     assert partner.total == 0
 
 
