@@ -172,3 +172,45 @@ def test_a_forged_unknown_staff_id_is_still_audited(world):
     row = world.rows("SELECT actor_id, actor_name, outcome, detail FROM audit_log")[-1]
     assert (row["actor_id"], row["actor_name"], row["outcome"]) == (None, "ghost", "denied")
     assert row["detail"]["claimed_staff_id"] == 99999
+
+
+# --------------------------------------------------------------------------- request id bound to its payload
+
+
+def test_a_request_id_reused_with_another_payload_is_refused_and_audited(world):
+    """It used to answer 'already done' with the first request's result: the second amount was never applied
+    and the caller was told it was."""
+    first = _credit(world, world.actors["support"], "payload-00001", amount="5.00")
+    with pytest.raises(Invalid, match="already used for a different request; reload the form"):
+        _credit(world, world.actors["support"], "payload-00001", amount="50.00")
+    assert world.scalar("SELECT count(*) FROM balance_adjustments") == 1
+    assert world.player(world.players[1])["cash_balance"] == Decimal("55.00")
+    row = world.rows("SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1")[0]
+    assert (row["outcome"], row["request_id"], row["action"]) == ("failed", "payload-00001", "adjustment.request")
+    assert row["detail"]["first_audit_seq"] == first.audit_seq
+    again = _credit(world, world.actors["support"], "payload-00001", amount="5.00")  # the same payload: a replay
+    assert again.replayed and again.result == first.result
+    stored = world.scalar("SELECT payload_hash FROM action_requests WHERE request_id = 'payload-00001'")
+    assert isinstance(stored, str) and len(stored) == 64
+
+
+def test_without_a_payload_the_reason_and_version_are_bound(world):
+    def note(reason: str, version: int | None = None):
+        return perform(world.engine, world.actors["admin"], action="test.note", permission=Permission.MANAGE_STAFF,
+                       request_id="bare-00000001", brand_id=None, reason=reason, expected_version=version,
+                       apply=lambda uow, t: Change(after={"reason": reason}, result={"done": reason}))  # fmt: skip
+
+    assert note("first").result == {"done": "first"}
+    assert note(" first ").replayed  # the reason is compared as it is recorded (stripped)
+    for reason, version in (("second", None), ("first", 3)):
+        with pytest.raises(Invalid, match="different request"):
+            note(reason, version)
+    assert world.scalar("SELECT count(*) FROM audit_log WHERE outcome = 'ok'") == 1
+    assert world.scalar("SELECT count(*) FROM audit_log WHERE outcome = 'failed'") == 2
+
+
+def test_an_unbound_claim_from_before_the_migration_is_never_replayed(world):
+    _credit(world, world.actors["support"], "legacy-000001")
+    world.execute("UPDATE action_requests SET payload_hash = NULL")
+    with pytest.raises(Invalid, match="different request"):
+        _credit(world, world.actors["support"], "legacy-000001")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import zipfile
 
@@ -69,3 +70,41 @@ def test_export_accepts_list_of_dicts_with_nested_values(world):
     rows = [{"seq": 1, "detail": {"cmd": "=cmd"}, "who": "@me"}]
     data = export_table(world.engine, world.actors["admin"], rows, name="audit", filters={}).decode()
     assert "'@me" in data and '{""cmd"": ""=cmd""}' in data
+
+
+# --------------------------------------------------------------------------- request id bound to the export
+
+
+def _exports(world) -> list[dict]:
+    return world.rows("SELECT seq, outcome, request_id, detail FROM audit_log WHERE action = 'export' ORDER BY seq")
+
+
+def test_a_request_id_reused_for_another_frame_is_refused_and_audited(world):
+    """It used to return the bytes of the other frame, with no audit row for them."""
+    first = export_table(world.engine, world.actors["analyst"], pl.DataFrame({"a": [1, 2]}), name="players",
+                         filters={"brand": "alpha"}, request_id="export-000001")  # fmt: skip
+    other = pl.DataFrame({"email": ["vip@example.com"]})
+    with pytest.raises(Invalid, match="different request"):
+        export_table(world.engine, world.actors["analyst"], other, name="players", filters={"brand": "alpha"},
+                     request_id="export-000001")  # fmt: skip
+    with pytest.raises(Invalid, match="different request"):  # the same frame with other filters
+        export_table(world.engine, world.actors["analyst"], pl.DataFrame({"a": [1, 2]}), name="players",
+                     filters={"brand": "beta"}, request_id="export-000001")  # fmt: skip
+    rows = _exports(world)
+    assert [r["outcome"] for r in rows] == ["ok", "failed", "failed"]
+    assert rows[0]["detail"]["content_sha256"] == hashlib.sha256(first).hexdigest()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_a_replayed_export_returns_the_same_content_with_its_own_audit_row(world, fmt):
+    df = pl.DataFrame({"a": [1, 2], "b": ["=x", "y"]})
+    first = export_table(world.engine, world.actors["manager"], df, name="t", filters={}, fmt=fmt,
+                         request_id=f"replay-{fmt}-01")  # fmt: skip
+    again = export_table(world.engine, world.actors["manager"], df.clone(), name="t", filters={}, fmt=fmt,
+                         request_id=f"replay-{fmt}-01")  # fmt: skip
+    if fmt == "csv":
+        assert again == first
+    rows = _exports(world)
+    assert [r["outcome"] for r in rows] == ["ok", "ok"]  # handing the file out again is audited
+    assert rows[1]["detail"]["replay_of"] == rows[0]["seq"] and rows[1]["request_id"] == f"replay-{fmt}-01"
+    assert world.scalar("SELECT count(*) FROM action_requests") == 1
