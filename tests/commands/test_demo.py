@@ -6,7 +6,9 @@ import secrets
 
 import sqlalchemy as sa
 
+from app import settings as app_settings
 from app.commands import demo
+from app.services.audit.chain import write_audit
 from app.settings import get_settings
 
 
@@ -27,6 +29,7 @@ def test_setup_then_second_run_reuses_the_data(fresh_db: str, tmp_path, monkeypa
     monkeypatch.setenv("PITBOSS_DATABASE_URL", fresh_db)
     monkeypatch.setenv("PITBOSS_WAREHOUSE", str(tmp_path / "wh.duckdb"))
     monkeypatch.setenv("PITBOSS_COOKIE_KEY", secrets.token_urlsafe(48))
+    monkeypatch.setenv("PITBOSS_AUDIT_KEY", secrets.token_urlsafe(48))  # nothing written into the repo's secrets
     get_settings.cache_clear()
     try:
         demo.prepare("tiny", 42)
@@ -38,5 +41,32 @@ def test_setup_then_second_run_reuses_the_data(fresh_db: str, tmp_path, monkeypa
         demo.prepare("tiny", 7)  # another seed would give other rows: they must not be generated
         assert "reusing it" in capsys.readouterr().out
         assert _state(fresh_db) == first
+    finally:
+        get_settings.cache_clear()
+
+
+def test_demo_generates_an_audit_key_only_while_the_audit_log_is_empty(fresh_db: str, tmp_path, monkeypatch) -> None:
+    secrets_file = tmp_path / ".streamlit" / "secrets.toml"
+    for module in (demo, app_settings):
+        monkeypatch.setattr(module, "SECRETS_FILE", secrets_file)
+    monkeypatch.setattr(demo, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setenv("PITBOSS_ENV", "demo")
+    monkeypatch.delenv("PITBOSS_AUDIT_KEY", raising=False)
+    get_settings.cache_clear()
+    try:
+        demo.ensure_demo_audit_key(fresh_db)
+        key = get_settings().audit_key
+        assert key and get_settings().audit_key_problem() is None
+        assert secrets_file.stat().st_mode & 0o777 == 0o600
+        demo.ensure_demo_audit_key(fresh_db)  # configured: kept as it is
+        assert get_settings().audit_key == key
+        secrets_file.write_text("")
+        get_settings.cache_clear()
+        engine = sa.create_engine(fresh_db, poolclass=sa.pool.NullPool)
+        with engine.begin() as conn:  # a row written under the public demo key
+            write_audit(conn, actor=None, actor_name="seed", action="test.row", outcome="ok")
+        engine.dispose()
+        demo.ensure_demo_audit_key(fresh_db)  # a new key would break the written chain: the demo key stays
+        assert get_settings().audit_key is None and secrets_file.read_text() == ""
     finally:
         get_settings.cache_clear()
