@@ -9,12 +9,16 @@ Its weaknesses and how they are closed here:
 - the cookie cannot be revoked: each issued cookie is bound to a server-side `staff_sessions` row
   whose id is the SHA-256 of the cookie value (`issued_token`), and the app only trusts a cookie
   whose session row is live;
+- the cookie is a deterministic function of the key, the username and the expiry (which the audit log
+  records): the token we issue also carries a random 256-bit `sid` claim, so knowing all three is not
+  enough to rebuild a live session's cookie (and cookies without a `sid` are refused);
 - the key: it comes from Settings (≥ 32 random bytes; production refuses weak keys).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,6 +27,7 @@ import streamlit as st
 import streamlit_authenticator as stauth
 
 COOKIE_ALGORITHM = "HS256"  # what streamlit-authenticator 0.4.2 signs its cookie with
+_ISSUED = "pitboss_issued_token"  # attribute of the library's CookieModel: the token written in this run
 
 
 def credentials_from_rows(rows: Iterable[Any]) -> dict:
@@ -60,20 +65,25 @@ def make_authenticator(
     # The library's model checks bcrypt against the dict and counts failures in memory only; ours
     # checks the database row (disabled, demo, lockout) and records the attempt there.
     authenticator.authentication_controller.authentication_model.check_credentials = check_credentials
+    model = authenticator.cookie_controller.cookie_model
+
+    def token_encode() -> str:
+        """`CookieModel._token_encode` plus a random `sid` claim; the token is kept for `issued_token`."""
+        claims = {"username": st.session_state["username"], "exp_date": model.exp_date, "sid": secrets.token_hex(32)}
+        token = jwt.encode(claims, model.cookie_key, algorithm=COOKIE_ALGORITHM)
+        setattr(model, _ISSUED, token)
+        return token
+
+    model._token_encode = token_encode
     return authenticator
 
 
 def issued_token(authenticator: stauth.Authenticate) -> tuple[str, dt.datetime] | None:
-    """The cookie value `login()` wrote during this run and its expiry, or None if none was written.
-
-    The library does not return it; the JWT is deterministic (same claims, same key), so it is
-    re-encoded here exactly as `CookieModel._token_encode` does.
-    """
+    """The cookie value `login()` wrote during this run and its expiry, or None if none was written."""
     model = authenticator.cookie_controller.cookie_model
-    username = st.session_state.get("username")
-    if model.exp_date is None or not username:
+    token = getattr(model, _ISSUED, None)
+    if token is None or model.exp_date is None:
         return None
-    token = jwt.encode({"username": username, "exp_date": model.exp_date}, model.cookie_key, algorithm=COOKIE_ALGORITHM)
     return token, dt.datetime.fromtimestamp(model.exp_date, tz=dt.UTC)
 
 
@@ -87,7 +97,7 @@ def cookie_username(token: str, cookie_key: str, now: dt.datetime | None = None)
     except jwt.PyJWTError:
         return None
     username, exp = claims.get("username"), claims.get("exp_date")
-    if not isinstance(username, str) or not isinstance(exp, int | float):
+    if not isinstance(username, str) or not isinstance(exp, int | float) or not isinstance(claims.get("sid"), str):
         return None
     if exp <= (now or dt.datetime.now(dt.UTC)).timestamp():
         return None

@@ -1,7 +1,8 @@
 """Server-side staff sessions (`staff_sessions`): the truth behind the browser's login cookie.
 
-A session is live while it is not ended, not expired, its user is enabled, and the user's row still
-has the `version` it had at login. The database bumps `staff_users.version` on every UPDATE, so a
+A session is live while it is not ended, not expired, not idle (unused for its `idle_minutes`; activity
+is recorded at most once a minute), its user is enabled, and the user's row still has the `version` it had
+at login. The database bumps `staff_users.version` on every UPDATE, so a
 change of roles, brand scope, password or the disabled flag ends every session of that user at its
 next interaction. Bookkeeping updates that must not end sessions (failed-login counter, last login)
 go through `update_bookkeeping`, which carries the live sessions over to the new version.
@@ -20,11 +21,13 @@ import sqlalchemy as sa
 from auth.identity import Actor
 
 DEFAULT_TTL = dt.timedelta(hours=9)
+DEFAULT_IDLE_MINUTES = 30
 TOUCH_EVERY = dt.timedelta(seconds=60)
 
 # Why a session ended (staff_sessions.end_reason).
 REASON_LOGOUT = "logout"
 REASON_EXPIRED = "expired"
+REASON_IDLE = "idle timeout"
 REASON_DISABLED = "user disabled"
 REASON_CHANGED = "account changed"
 REASON_DEMO = "demo account refused"
@@ -40,7 +43,10 @@ def new_session_id() -> str:
 
 
 def token_session_id(token: str) -> str:
-    """The session id bound to a login cookie value: its SHA-256 (the cookie itself is never stored)."""
+    """The session id bound to a login cookie value: its SHA-256 (the cookie itself is never stored).
+
+    The cookie carries a random token (`auth.authenticator`), so the id cannot be derived from the cookie
+    key, the username and the expiry."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -52,19 +58,29 @@ def start_session(
     session_id: str | None = None,
     expires_at: dt.datetime | None = None,
     ttl: dt.timedelta = DEFAULT_TTL,
+    idle_minutes: int = DEFAULT_IDLE_MINUTES,
 ) -> str:
-    """Create a live session for an enabled user at the user's current version; return its id."""
+    """Create a live session for an enabled user at the user's current version; return its id.
+
+    `idle_minutes`: the session ends when unused that long (PITBOSS_SESSION_IDLE_MINUTES at sign-in)."""
     session_id = session_id or new_session_id()
     row = conn.execute(
         sa.text(
             """
-            INSERT INTO staff_sessions (id, staff_user_id, staff_version, expires_at, client)
-            SELECT :sid, u.id, u.version, COALESCE(:exp, now() + :ttl), :client
+            INSERT INTO staff_sessions (id, staff_user_id, staff_version, expires_at, client, idle_minutes)
+            SELECT :sid, u.id, u.version, COALESCE(:exp, now() + :ttl), :client, :idle
             FROM staff_users u WHERE u.id = :uid AND NOT u.disabled
             RETURNING id
             """
         ),
-        {"sid": session_id, "uid": staff_user_id, "exp": expires_at, "ttl": ttl, "client": (client or "")[:200]},
+        {
+            "sid": session_id,
+            "uid": staff_user_id,
+            "exp": expires_at,
+            "ttl": ttl,
+            "client": (client or "")[:200],
+            "idle": int(idle_minutes),
+        },  # fmt: skip
     ).first()
     if row is None:
         raise SessionError(f"staff user {staff_user_id} does not exist or is disabled")
@@ -74,7 +90,7 @@ def start_session(
 def validate_session(
     conn: sa.Connection, session_id: str | None, *, allow_demo: bool = True, touch: bool = False
 ) -> Actor | None:
-    """The actor of a live session, or None (unknown, ended, expired, user disabled or changed).
+    """The actor of a live session, or None (unknown, ended, expired, idle, user disabled or changed).
 
     A session found dead for the first time is ended here with the reason. `touch=True` records
     activity (at most once a minute); service calls leave it off so they take no extra row lock.
@@ -85,6 +101,7 @@ def validate_session(
         sa.text(
             """
             SELECT s.staff_user_id, s.staff_version, s.expires_at <= now() AS expired, s.ended_at,
+                   s.last_seen_at < now() - make_interval(mins => s.idle_minutes) AS idle,
                    s.last_seen_at < now() - :touch_every AS stale_touch,
                    u.username, u.roles, u.brand_scope, u.disabled, u.version, u.is_demo
             FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_user_id
@@ -98,6 +115,8 @@ def validate_session(
     reason = None
     if row.expired:
         reason = REASON_EXPIRED
+    elif row.idle:
+        reason = REASON_IDLE
     elif row.disabled:
         reason = REASON_DISABLED
     elif row.version != row.staff_version:
@@ -108,7 +127,10 @@ def validate_session(
         end_session(conn, session_id, reason)
         return None
     if touch and row.stale_touch:
-        conn.execute(sa.text("UPDATE staff_sessions SET last_seen_at = now() WHERE id = :sid"), {"sid": session_id})
+        conn.execute(
+            sa.text("UPDATE staff_sessions SET last_seen_at = now() WHERE id = :sid AND ended_at IS NULL"),
+            {"sid": session_id},
+        )
     return Actor(
         staff_id=row.staff_user_id,
         username=row.username,
@@ -148,13 +170,15 @@ def update_bookkeeping(conn: sa.Connection, staff_user_id: int, values: dict) ->
 
     The version trigger bumps `staff_users.version`; sessions that were current before this update
     are carried to the new version in the same transaction, so only real account changes end them.
-    A value may be `NOW` (the database clock).
+    A value may be `NOW` (the database clock). The row is locked `FOR NO KEY UPDATE`: that does not block
+    inserts whose foreign key points at it (audit rows of this user's own actions), so a sign-in never
+    deadlocks with them.
     """
     unknown = set(values) - _BOOKKEEPING_COLUMNS
     if unknown or not values:
         raise ValueError(f"not bookkeeping columns: {sorted(unknown)}")
     old = conn.execute(
-        sa.text("SELECT version FROM staff_users WHERE id = :uid FOR UPDATE"), {"uid": staff_user_id}
+        sa.text("SELECT version FROM staff_users WHERE id = :uid FOR NO KEY UPDATE"), {"uid": staff_user_id}
     ).scalar_one()
     assignments = ", ".join(f"{col} = now()" if val is NOW else f"{col} = :{col}" for col, val in values.items())
     params = {col: val for col, val in values.items() if val is not NOW}

@@ -28,7 +28,7 @@ import psutil
 import sqlalchemy as sa
 
 from app.db import create_engine
-from app.services.staff import writes as staff
+from app.services.staff import demo, signin
 from app.settings import PROJECT_ROOT, get_settings, load_settings
 
 PAGES = ("overview", "regions", "games", "operators", "cohorts", "metrics", "players", "player_360")
@@ -46,10 +46,10 @@ def _stats_ms(samples: list[float]) -> dict[str, float]:
 
 
 def _admin_session(engine: sa.Engine) -> str:
-    staff.ensure_demo_staff(engine, load_settings({"PITBOSS_ENV": "demo"}))
+    demo.ensure_demo_staff(engine, load_settings({"PITBOSS_ENV": "demo"}))
     with engine.connect() as conn:
         sid = conn.execute(sa.text("SELECT id FROM staff_users WHERE username = 'admin'")).scalar()
-    return staff.open_session(engine, sid, client="bench").session_id
+    return signin.open_session(engine, sid, client="bench").session_id
 
 
 def page_reruns(engine: sa.Engine, reruns: int = 10) -> dict[str, dict[str, float]]:
@@ -116,7 +116,7 @@ async def _browser_cookie(browser, base: str) -> tuple[object, str]:
     page = await context.new_page()
     await page.goto(base, timeout=120_000)
     await page.locator("input[aria-label=Username]").fill("admin")
-    await page.locator("input[type=password]").fill(staff.demo_password("admin"))
+    await page.locator("input[type=password]").fill(demo.demo_password("admin"))
     await page.get_by_role("button", name="Sign in").click()
     await page.get_by_role("button", name="Sign out").wait_for(timeout=120_000)
     await page.wait_for_selector(IDLE, timeout=120_000)  # the Overview has run once: caches are warm

@@ -13,7 +13,7 @@ import sys
 
 from app import db
 from app.services.core import ServiceError
-from app.services.staff import writes as staff
+from app.services.staff import reads, writes
 from app.settings import get_settings
 from auth.identity import Actor
 from auth.permissions import ROLES
@@ -38,7 +38,7 @@ def _read_password(args: argparse.Namespace) -> str:
 def _brand_ids(engine, codes: list[str] | None) -> list[int] | None:
     if not codes:
         return None
-    known = {b["code"]: b["id"] for b in staff.list_brands(engine)}
+    known = {b["code"]: b["id"] for b in reads.list_brands(engine)}
     unknown = [c for c in codes if c not in known]
     if unknown:
         raise SystemExit(f"error: unknown brand code(s): {', '.join(unknown)} (known: {', '.join(known) or 'none'})")
@@ -46,7 +46,7 @@ def _brand_ids(engine, codes: list[str] | None) -> list[int] | None:
 
 
 def _staff_id(engine, username: str) -> int:
-    staff_id = staff.find_staff_id(engine, username)
+    staff_id = reads.find_staff_id(engine, username)
     if staff_id is None:
         raise SystemExit(f"error: no staff member named {username!r}")
     return staff_id
@@ -59,19 +59,19 @@ def _run(args: argparse.Namespace) -> int:
         if args.action == "list":
             return _list(engine, actor, args.json)
         if args.action == "add":
-            result = staff.add_staff(
+            result = writes.add_staff(
                 engine, actor, username=args.username, display_name=args.name or args.username,
                 email=args.email, password=_read_password(args), roles=args.role,
                 brand_scope=_brand_ids(engine, args.brand),
             )  # fmt: skip
         elif args.action in ("disable", "enable"):
-            result = staff.set_disabled(
+            result = writes.set_disabled(
                 engine, actor, staff_id=_staff_id(engine, args.username), disabled=args.action == "disable",
                 reason=args.reason,
             )  # fmt: skip
         else:  # reset-password
             staff_id = _staff_id(engine, args.username)
-            result = staff.reset_password(
+            result = writes.reset_password(
                 engine, actor, staff_id=staff_id, new_password=_read_password(args), reason=args.reason
             )
     except ServiceError as exc:
@@ -82,8 +82,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _list(engine, actor: Actor, as_json: bool) -> int:
-    users = staff.list_staff(engine, actor)
-    codes = {b["id"]: b["code"] for b in staff.list_brands(engine)}
+    users = reads.list_staff(engine, actor)
+    codes = {b["id"]: b["code"] for b in reads.list_brands(engine)}
     rows = [
         {
             "username": u["username"],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.services.staff import writes as staff
+from app.services.staff import signin
 from app.ui import state
 from app.ui.navigation import spec_for
 from auth.identity import Actor
@@ -23,12 +23,12 @@ def guard_page(file: str) -> Actor:
         st.stop()
     settings = state.settings()
     engine = state.engine()
-    actor = staff.current_actor(engine, sid, settings=settings)
+    actor = signin.current_actor(engine, sid, settings=settings)
     if actor is None:
         st.stop()
     spec = spec_for(file)
     if spec is None or not spec.permits(actor):
-        staff.record_page_denied(engine, actor, Path(file).stem)
+        signin.record_page_denied(engine, actor, Path(file).stem)
         st.error("You do not have access to this page.", icon=":material/block:")
         st.stop()
     return actor

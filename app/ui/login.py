@@ -7,7 +7,8 @@ import streamlit_authenticator as stauth
 from sqlalchemy.engine import Engine
 from streamlit_authenticator.utilities import LoginError
 
-from app.services.staff import writes as staff
+from app.services.core import ServiceError
+from app.services.staff import demo, signin
 from app.settings import Settings
 from app.ui import fmt, state
 from auth.authenticator import issued_token
@@ -38,7 +39,11 @@ def _render_login(authenticator: stauth.Authenticate, engine: Engine, settings: 
     if notice:
         notice_slot.info(notice, icon=":material/info:")
     if check is not None and check.ok and st.session_state.get("authentication_status"):
-        _complete_login(authenticator, engine, check.staff_id)
+        try:
+            _complete_login(authenticator, engine, check.staff_id, settings)
+        except ServiceError as exc:
+            st.error(exc.message, icon=":material/error:")
+            return
         st.success(f"Signed in as {fmt.plain(check.username)}. Loading your pages…", icon=":material/check_circle:")
         # The cookie component reruns the app once the cookie is written; no st.rerun() here (it would
         # cancel the cookie write). The button is a fallback if the browser does not rerun by itself.
@@ -50,13 +55,15 @@ def _render_login(authenticator: stauth.Authenticate, engine: Engine, settings: 
         _demo_hint()
 
 
-def _complete_login(authenticator: stauth.Authenticate, engine: Engine, staff_id: int) -> None:
-    """Bind the cookie written in this run to a new server-side session (id = SHA-256 of the cookie)."""
+def _complete_login(authenticator: stauth.Authenticate, engine: Engine, staff_id: int, settings: Settings) -> None:
+    """Bind the cookie written in this run (it carries a random token) to a new server-side session whose id
+    is the SHA-256 of the cookie; the session ends after `settings.session_idle_minutes` without activity."""
     issued = issued_token(authenticator)
     session_id, expires_at = (token_session_id(issued[0]), issued[1]) if issued else (None, None)
-    actor = staff.open_session(
-        engine, staff_id, session_id=session_id, expires_at=expires_at, client=state.client_label()
-    )
+    actor = signin.open_session(
+        engine, staff_id, session_id=session_id, expires_at=expires_at, client=state.client_label(),
+        idle_minutes=settings.session_idle_minutes,
+    )  # fmt: skip
     st.session_state[state.SESSION_KEY] = actor.session_id
 
 
@@ -65,6 +72,6 @@ def _demo_hint() -> None:
         rows = [
             {"username": u.username, "password": u.password, "role": ", ".join(u.roles),
              "brands": "one brand" if u.one_brand else "all"}
-            for u in staff.DEMO_STAFF
+            for u in demo.DEMO_STAFF
         ]  # fmt: skip
         st.table(rows)

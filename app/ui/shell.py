@@ -7,7 +7,9 @@
 3. streamlit-authenticator (credentials built from `staff_users`) only when this run needs it: the sign-in
    form, or deleting a cookie — signed-in runs never build it (its cookie component is an iframe per tab);
 4. the navigation, built from that actor's permissions (before sign-in only the login page exists),
-   the sidebar, and the selected page.
+   the sidebar, and the selected page. A page that exists but is not the actor's (asked for by URL or a
+   link) is answered by a hidden stand-in at its path: it audits the `page.view` denial once per attempt
+   and says "You don't have access to this page" (instead of Streamlit's "Page not found").
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ import streamlit as st
 import streamlit_authenticator as stauth
 from sqlalchemy.engine import Engine
 from streamlit.navigation.page import StreamlitPage
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.util import calc_hash
 from streamlit_authenticator.utilities import LoginError
 
 from app.services.alerts import reads as alerts
-from app.services.staff import writes as staff
+from app.services.staff import reads as staff_reads
+from app.services.staff import signin
 from app.settings import Settings, SettingsError
 from app.ui import navigation, state
 from app.ui.login import render_login
@@ -36,6 +41,7 @@ from auth.sessions import token_session_id
 
 # Demo without a configured key: a random key for this process (cookies die with the process).
 _EPHEMERAL_KEY = secrets.token_urlsafe(48)
+NO_ACCESS = "You don't have access to this page."  # a page that exists but is not the actor's
 
 
 def _startup_settings() -> Settings:
@@ -50,10 +56,12 @@ def _startup_settings() -> Settings:
 
 
 def _authenticator(engine: Engine, settings: Settings) -> stauth.Authenticate:
-    credentials = credentials_from_rows(staff.login_rows(engine))
+    credentials = credentials_from_rows(signin.login_rows(engine))
 
     def check_credentials(username: str, password: str) -> bool:
-        result = staff.attempt_login(engine, username, password, settings=settings, client=state.client_label())
+        result = signin.attempt_login(
+            engine, username, password, settings=settings, client=state.client_label(), client_ip=state.client_ip()
+        )
         st.session_state[state.CHECK_KEY] = result
         return result.ok and result.username in credentials["usernames"]
 
@@ -78,7 +86,7 @@ def _sign_out(authenticator: stauth.Authenticate, notice: str | None) -> None:
 
 
 def _ended_notice(engine: Engine, session_id: str) -> str:
-    reason = staff.session_end_reason(engine, session_id) or "ended"
+    reason = signin.session_end_reason(engine, session_id) or "ended"
     return f"Your session has ended ({reason}). Please sign in again."
 
 
@@ -90,13 +98,13 @@ def _adopt_cookie_session(engine: Engine, settings: Settings) -> Actor | None:
     if not token or st.session_state.get(state.REJECTED_COOKIE_KEY) == token:
         return None
     username = cookie_username(token, settings.cookie_key or _EPHEMERAL_KEY)
-    actor = staff.current_actor(engine, token_session_id(token), settings=settings) if username else None
+    actor = signin.current_actor(engine, token_session_id(token), settings=settings) if username else None
     if actor is None or actor.username != username:
         return None
     st.session_state[state.SESSION_KEY] = actor.session_id
     st.session_state.update(
         username=actor.username,
-        name=staff.display_name(engine, actor.staff_id),
+        name=staff_reads.display_name(engine, actor.staff_id),
         roles=list(actor.roles),
         authentication_status=True,
     )
@@ -109,11 +117,11 @@ def resolve_actor(engine: Engine, settings: Settings, authenticator: Callable[[]
     `authenticator()` builds the library object; it is only needed to sign in, or to delete a cookie."""
     sid = state.session_id()
     if st.session_state.pop(state.LOGOUT_KEY, False):
-        staff.logout(engine, sid)
+        signin.logout(engine, sid)
         _sign_out(authenticator(), "You have signed out.")
         return None
     if sid:
-        actor = staff.current_actor(engine, sid, settings=settings)
+        actor = signin.current_actor(engine, sid, settings=settings)
         if actor is not None and actor.username == st.session_state.get("username"):
             return actor
         _sign_out(authenticator(), _ended_notice(engine, sid))
@@ -141,11 +149,46 @@ def _title(spec: navigation.PageSpec, open_alerts: int) -> str:
     return spec.title
 
 
+def requested_page() -> navigation.PageSpec | None:
+    """The registered page this run was asked for (by URL path, a link or `st.switch_page`), if any."""
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return None
+    wanted_hash = ctx.pages_manager.intended_page_script_hash
+    wanted_name = ctx.pages_manager.intended_page_name
+    for spec in navigation.PAGES:
+        if (wanted_hash and wanted_hash == calc_hash(spec.url_path)) or (
+            not wanted_hash and wanted_name == spec.url_path
+        ):
+            return spec
+    return None
+
+
+def _refused_page(actor: Actor, engine: Engine) -> StreamlitPage | None:
+    """A hidden stand-in at the path of a page that exists but is not this actor's, when that page was asked for.
+
+    Its body audits the `page.view` denial once per attempt (a rerun on the same refused page is not a new
+    attempt; opening a page the actor may use ends the attempt) and says so."""
+    spec = requested_page()
+    if spec is None or spec.permits(actor):
+        st.session_state.pop(state.DENIED_PAGE_KEY, None)
+        return None
+
+    def refused() -> None:
+        if st.session_state.get(state.DENIED_PAGE_KEY) != spec.file:
+            signin.record_page_denied(engine, actor, spec.file, via="navigation")
+            st.session_state[state.DENIED_PAGE_KEY] = spec.file
+        st.error(NO_ACCESS, icon=":material/block:")
+
+    return st.Page(refused, title=spec.title, url_path=spec.url_path, visibility="hidden")
+
+
 def _navigation(actor: Actor, engine: Engine) -> StreamlitPage:
     """The actor's pages by section. Every page keeps its own path (/overview, /players, …): the default page
     is a hidden "home" that switches to the actor's landing page, because Streamlit serves the default page
     at "/" and a deep link to its own path would otherwise be "page not found"."""
     landing = navigation.landing_for(actor)
+    refused = _refused_page(actor, engine)
     open_alerts = alerts.open_alert_count(engine, actor)
     by_file: dict[str, StreamlitPage] = {}
     sections: dict[str, list[StreamlitPage]] = {}
@@ -160,6 +203,8 @@ def _navigation(actor: Actor, engine: Engine) -> StreamlitPage:
 
     first = next(iter(sections))
     sections[first].insert(0, st.Page(home, title="Home", url_path="home", default=True, visibility="hidden"))
+    if refused is not None:
+        sections[first].append(refused)
     return st.navigation(sections, position="sidebar", expanded=True)
 
 
@@ -186,7 +231,7 @@ def run() -> None:
     actor = resolve_actor(engine, settings, authenticator)
     if actor is None or not navigation.pages_for(actor):
         if actor is not None:  # an account whose roles open no page
-            staff.logout(engine, actor.session_id)
+            signin.logout(engine, actor.session_id)
             _sign_out(authenticator(), "Your account has no pages to open; ask an admin for a role.")
 
         def login() -> None:

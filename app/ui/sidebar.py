@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.services.staff import writes as staff
+from app.services.staff import reads as staff
 from app.ui import fmt, state
 from auth.identity import Actor
 

@@ -15,6 +15,7 @@ NOTICE_KEY = "pitboss_notice"  # a message for the login page (signed out, sessi
 LOGOUT_KEY = "pitboss_logout_requested"  # set by the sign-out button's callback
 CHECK_KEY = "pitboss_login_check"  # the LoginCheck of the last form submit
 REJECTED_COOKIE_KEY = "pitboss_rejected_cookie"  # a login cookie of this tab whose session is not live
+DENIED_PAGE_KEY = "pitboss_denied_page"  # the refused page whose denial this tab has already audited
 
 
 def settings() -> Settings:
@@ -33,6 +34,15 @@ def engine() -> Engine:
 
 def session_id() -> str | None:
     return st.session_state.get(SESSION_KEY)
+
+
+def client_ip() -> str | None:
+    """The client's network address as Streamlit sees it (None for localhost): keys the sign-in throttles."""
+    try:
+        ip = st.context.ip_address
+    except Exception:
+        return None
+    return ip if isinstance(ip, str) else None
 
 
 def client_label() -> str:

@@ -88,6 +88,7 @@ EXCLUDED_TABLES: frozenset[str] = frozenset(
         "alerts",
         "ingest_tombstones",
         "ingest_tombstone_horizon",
+        "login_failures",  # sign-in throttling bookkeeping (typed usernames, client addresses)
     }
 )
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from pathlib import Path
 
+import jwt
 import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
@@ -90,7 +92,7 @@ def test_navigation_holds_exactly_the_roles_pages(app_env, role):
     # every page at its own path, plus the hidden default page at "" (the root URL) that opens the landing page
     assert pages == EXPECTED_PAGES[role] | {""}
     assert at.title[0].value == LANDING[role]
-    assert at.sidebar.markdown[0].value.endswith(f"`{role}`")
+    assert at.sidebar.markdown[0].value.endswith(f"\n{role}")  # shown as text (fmt.plain)
     for spec in PAGES:
         page = f"../pages/{spec.file}.py"
         if spec.file in EXPECTED_PAGES[role]:
@@ -178,7 +180,7 @@ def test_production_refuses_demo_accounts(app_env, monkeypatch):
 
 def test_sidebar_shows_user_role_and_brand_scope(app_env):
     at = sign_in("eu_support")
-    assert at.sidebar.markdown[0].value == "**Eve EU-Support**  \n`eu_support`"
+    assert at.sidebar.markdown[0].value == "**Eve EU-Support**  \neu\\_support"
     assert at.sidebar.caption[0].value == "Role: support  \nBrands: harbour"
     assert [b.label for b in at.sidebar.button] == ["Sign out"]
 
@@ -194,3 +196,84 @@ def test_navigation_shows_the_open_alert_count_as_a_badge(app_env):
     at.run()
     names = {info.get("page_name") for info in at._registered_pages.values()}
     assert "Alerts (1 open)" in names and "Alerts" not in names
+
+
+def test_opening_a_page_outside_the_role_by_url_is_refused_and_audited_once_per_attempt(app_env):
+    at = sign_in("analyst")
+    at._page_hash = calc_hash("staff")  # what the browser asks for at /staff (the page is not in the navigation)
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["You don't have access to this page."]
+    assert not at.dataframe and not at.text_input
+    at.run()  # a rerun on the refused page is not a new attempt
+    assert [e.value for e in at.error] == ["You don't have access to this page."]
+    rows = app_env.audit("page.view")
+    assert [(r["actor_name"], r["outcome"], r["target_id"], r["detail"]["via"]) for r in rows] == [
+        ("analyst", "denied", "staff", "navigation")
+    ]
+    at.switch_page("../pages/player_360.py").run()  # a page of its own ends the attempt
+    assert not at.error
+    at._page_hash = calc_hash("audit_log")
+    at.run()
+    assert [e.value for e in at.error] == ["You don't have access to this page."]
+    assert [r["target_id"] for r in app_env.audit("page.view")] == ["staff", "audit_log"]
+    assert app_env.scalar("SELECT count(*) FROM audit_log WHERE action = 'staff.list'") == 0  # nothing ran
+
+
+def _signed_in_with_cookie(monkeypatch, username: str) -> tuple[AppTest, str]:
+    """Sign in and return the login cookie the app issued (as the browser would store it)."""
+    import app.ui.login as login_ui
+
+    issued: list[str] = []
+    real = login_ui.issued_token
+
+    def capture(authenticator):
+        token = real(authenticator)
+        if token is not None:
+            issued.append(token[0])
+        return token
+
+    monkeypatch.setattr(login_ui, "issued_token", capture)
+    at = sign_in(username)
+    assert issued, "no login cookie was issued"
+    return at, issued[-1]
+
+
+def _new_tab_with_cookie(monkeypatch, token: str) -> AppTest:
+    """A new browser tab that sends `token` as the login cookie."""
+    import app.ui.shell as shell
+
+    monkeypatch.setattr(shell, "cookie_value", lambda name: token)
+    return AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+
+
+def test_a_cookie_rebuilt_from_key_username_and_expiry_is_not_a_session(app_env, monkeypatch):
+    _, real = _signed_in_with_cookie(monkeypatch, "admin")
+    assert not only_login(_new_tab_with_cookie(monkeypatch, real))  # the issued cookie restores the user
+    # Everything the old deterministic cookie was made of: the key, the username, the expiry (in the audit log).
+    expiry = dt.datetime.fromisoformat(app_env.audit("auth.login")[-1]["detail"]["expires_at"])
+    for claims in (
+        {"username": "admin", "exp_date": expiry.timestamp()},
+        {"username": "admin", "exp_date": expiry.timestamp(), "sid": "0" * 64},
+    ):
+        forged = jwt.encode(claims, get_settings().cookie_key, algorithm="HS256")
+        tab = _new_tab_with_cookie(monkeypatch, forged)
+        assert not tab.exception
+        assert only_login(tab)
+    assert jwt.decode(real, get_settings().cookie_key, algorithms=["HS256"])["sid"] != "0" * 64
+
+
+def test_a_session_idle_for_longer_than_the_timeout_ends(app_env, monkeypatch):
+    monkeypatch.setenv("PITBOSS_SESSION_IDLE_MINUTES", "10")
+    get_settings.cache_clear()
+    at = sign_in("support")
+    sid = at.session_state["pitboss_session_id"]
+    assert app_env.scalar("SELECT idle_minutes FROM staff_sessions WHERE id = :s", s=sid) == 10
+    app_env.execute("UPDATE staff_sessions SET last_seen_at = now() - interval '9 minutes' WHERE id = :s", s=sid)
+    at.run()
+    assert not only_login(at)  # still live (and its activity recorded)
+    app_env.execute("UPDATE staff_sessions SET last_seen_at = now() - interval '11 minutes' WHERE id = :s", s=sid)
+    at.run()
+    assert only_login(at)
+    assert any("idle timeout" in i.value for i in at.info)
+    assert app_env.scalar("SELECT end_reason FROM staff_sessions WHERE id = :s", s=sid) == "idle timeout"

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from app.services.staff import writes as staff
+from app.services.staff import signin as staff
 from auth import sessions as sess
 from auth.login import LockoutPolicy
 from auth.passwords import hash_password, password_problem, verify_password
@@ -102,13 +102,15 @@ def test_start_session_refuses_disabled_user(authdb):
 
 
 def test_bookkeeping_updates_keep_sessions_alive(authdb, demo_settings):
-    """Failed logins elsewhere and a new login bump the row's version but do not end live sessions."""
+    """A new login bumps the row's version (last_login_at) but does not end live sessions; a failed login
+    does not touch the account's row at all (it is recorded in login_failures)."""
     uid = authdb.add_user("dana", PW)
     sid = start(authdb, uid)
     v0 = authdb.scalar("SELECT version FROM staff_users WHERE id = :u", u=uid)
     assert not staff.attempt_login(authdb.engine, "dana", "wrong-password-1", settings=demo_settings).ok
+    assert authdb.scalar("SELECT version FROM staff_users WHERE id = :u", u=uid) == v0
     assert staff.attempt_login(authdb.engine, "dana", PW, settings=demo_settings).ok
-    assert authdb.scalar("SELECT version FROM staff_users WHERE id = :u", u=uid) == v0 + 2
+    assert authdb.scalar("SELECT version FROM staff_users WHERE id = :u", u=uid) == v0 + 1
     assert validate(authdb, sid) is not None
 
 
@@ -125,7 +127,7 @@ def test_login_outcomes_are_audited(authdb, demo_settings, prod_settings):
     assert (bad.outcome, bad.failed_logins, bad.message) == ("bad_password", 1, "Invalid username or password.")
     ok = staff.attempt_login(e, "Erin", PW, settings=demo_settings)
     assert ok.ok and ok.staff_id == uid
-    assert authdb.scalar("SELECT failed_logins FROM staff_users WHERE id = :u", u=uid) == 0
+    assert authdb.scalar("SELECT count(*) FROM login_failures WHERE username = 'erin'") == 0  # success forgets
     rows = authdb.audit("auth.login")
     assert [(r["actor_name"], r["outcome"], r["detail"]["why"]) for r in rows] == [
         ("nobody", "failed", "unknown"),
@@ -151,25 +153,25 @@ def test_lockout_after_repeated_failures_then_expires(authdb, demo_settings):
     e = authdb.engine
 
     def attempt(pw):
-        return staff.attempt_login(e, "fay", pw, settings=demo_settings, policy=policy)
+        return staff.attempt_login(e, "fay", pw, settings=demo_settings, policy=policy, client_ip="203.0.113.7")
 
     assert [attempt("wrong-one-xx").locked_until is None for _ in range(2)] == [True, True]
     third = attempt("wrong-one-xx")
-    assert third.locked_until is not None and "locked until" in third.message
+    assert third.locked_until is not None and "try again after" in third.message
     locked = attempt(PW)  # even the right password is refused while locked
     assert locked.outcome == "locked" and not locked.ok
-    authdb.execute("UPDATE staff_users SET locked_until = now() - interval '1 second' WHERE id = :u", u=uid)
+    authdb.execute("UPDATE login_failures SET at = at - interval '2 seconds', locks_until = locks_until - interval '2 seconds'")
     assert attempt(PW).ok
-    row = authdb.rows("SELECT failed_logins, locked_until, last_login_at FROM staff_users WHERE id = :u", u=uid)[0]
-    assert row["failed_logins"] == 0 and row["locked_until"] is None and row["last_login_at"] is not None
+    assert authdb.scalar("SELECT count(*) FROM login_failures WHERE username = 'fay'") == 0
+    assert authdb.scalar("SELECT last_login_at FROM staff_users WHERE id = :u", u=uid) is not None
 
 
 def test_expired_lock_starts_a_new_count(authdb, demo_settings):
-    uid = authdb.add_user("gil", PW)
+    authdb.add_user("gil", PW)
     policy = LockoutPolicy(max_failures=2, lock_for=dt.timedelta(minutes=5))
     for _ in range(2):
         staff.attempt_login(authdb.engine, "gil", "wrong-one-xx", settings=demo_settings, policy=policy)
-    authdb.execute("UPDATE staff_users SET locked_until = now() - interval '1 second' WHERE id = :u", u=uid)
+    authdb.execute("UPDATE login_failures SET at = at - interval '6 minutes', locks_until = locks_until - interval '6 minutes'")
     again = staff.attempt_login(authdb.engine, "gil", "wrong-one-xx", settings=demo_settings, policy=policy)
     assert again.outcome == "bad_password" and again.failed_logins == 1 and again.locked_until is None
 
@@ -181,3 +183,15 @@ def test_lockout_policy_from_environment():
         staff.lockout_policy({"PITBOSS_LOCKOUT_THRESHOLD": "zero"})
     with pytest.raises(ValueError):
         staff.lockout_policy({"PITBOSS_LOCKOUT_THRESHOLD": "0"})
+    throttles = staff.lockout_policy(
+        {
+            "PITBOSS_LOGIN_CLIENT_LIMIT": "7",
+            "PITBOSS_LOGIN_CLIENT_WINDOW_SECONDS": "60",
+            "PITBOSS_LOGIN_GLOBAL_LIMIT": "9",
+            "PITBOSS_LOGIN_GLOBAL_WINDOW_SECONDS": "30",
+        }
+    )
+    assert (throttles.client_max_failures, throttles.client_window, throttles.global_max_failures,
+            throttles.global_window) == (7, dt.timedelta(seconds=60), 9, dt.timedelta(seconds=30))  # fmt: skip
+    with pytest.raises(ValueError, match="PITBOSS_LOGIN"):
+        staff.lockout_policy({"PITBOSS_LOGIN_GLOBAL_LIMIT": "many"})

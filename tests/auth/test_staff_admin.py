@@ -9,6 +9,7 @@ import pytest
 
 from app.cli import main as cli_main
 from app.services.core import Denied, Invalid, Stale
+from app.services.staff import demo, reads, signin
 from app.services.staff import writes as staff
 from app.settings import get_settings
 from auth import sessions as sess
@@ -69,7 +70,7 @@ def test_only_admins_manage_staff_and_denials_are_audited(authdb):
     uid = authdb.add_user("mona", roles=("manager",))
     manager = session_actor(authdb, uid)
     with pytest.raises(Denied):
-        staff.list_staff(authdb.engine, manager)
+        reads.list_staff(authdb.engine, manager)
     with pytest.raises(Denied):
         staff.add_staff(authdb.engine, manager, username="evil", display_name="E", email="e@example.test",
                         password="a-long-enough-pass", roles=["admin"])  # fmt: skip
@@ -89,11 +90,11 @@ def test_disable_ends_sessions_and_enable_restores_login(authdb, admin, demo_set
         authdb.engine, admin, staff_id=uid, disabled=True, reason="left", expected_version=version(authdb, uid)
     )
     assert res.result["sessions_ended"] == 1 and not live(authdb, victim)
-    assert staff.attempt_login(authdb.engine, "sam", PW, settings=demo_settings).outcome == "disabled"
+    assert signin.attempt_login(authdb.engine, "sam", PW, settings=demo_settings).outcome == "disabled"
     with pytest.raises(Stale):
         staff.set_disabled(authdb.engine, admin, staff_id=uid, disabled=False, reason="back", expected_version=1)
     staff.set_disabled(authdb.engine, admin, staff_id=uid, disabled=False, reason="back")
-    assert staff.attempt_login(authdb.engine, "sam", PW, settings=demo_settings).ok
+    assert signin.attempt_login(authdb.engine, "sam", PW, settings=demo_settings).ok
     assert not live(authdb, victim)  # an old session never comes back
 
 
@@ -132,7 +133,7 @@ def test_scoped_admin_grants_only_within_its_scope(authdb):
     a, b = authdb.brands["harbour"], authdb.brands["crown"]
     scoped = session_actor(authdb, authdb.add_user("eu_admin", roles=("admin",), brand_scope=[a]))
     authdb.add_user("global_user", roles=("analyst",))
-    assert {u["username"] for u in staff.list_staff(authdb.engine, scoped)} == {"eu_admin"}
+    assert {u["username"] for u in reads.list_staff(authdb.engine, scoped)} == {"eu_admin"}
     for scope in (None, [b], [a, b]):
         with pytest.raises(Denied):
             staff.add_staff(authdb.engine, scoped, username="newbie", display_name="N", email="n@example.test",
@@ -147,35 +148,40 @@ def test_scoped_admin_grants_only_within_its_scope(authdb):
 def test_reset_password_clears_lockout_and_ends_sessions(authdb, admin, demo_settings):
     uid = authdb.add_user("lee", PW, roles=("support",))
     victim = session_actor(authdb, uid)
-    authdb.execute("UPDATE staff_users SET failed_logins = 5, locked_until = now() + interval '1 hour' WHERE id = :u",
-                   u=uid)  # fmt: skip
+    for ip in ("198.51.100.1", "198.51.100.2"):  # locked out from two clients
+        for _ in range(5):
+            signin.attempt_login(authdb.engine, "lee", "wrong-password-x", settings=demo_settings, client_ip=ip)
+    assert [u["locked"] for u in reads.list_staff(authdb.engine, admin) if u["username"] == "lee"] == [True]
     with pytest.raises(Invalid):
         staff.reset_password(authdb.engine, admin, staff_id=uid, new_password="short")
     staff.reset_password(authdb.engine, admin, staff_id=uid, new_password="a-brand-new-secret")
     assert not live(authdb, victim)
-    assert not staff.attempt_login(authdb.engine, "lee", PW, settings=demo_settings).ok
-    assert staff.attempt_login(authdb.engine, "lee", "a-brand-new-secret", settings=demo_settings).ok
+    assert authdb.scalar("SELECT count(*) FROM login_failures WHERE username = 'lee'") == 0
+    assert [u["locked"] for u in reads.list_staff(authdb.engine, admin) if u["username"] == "lee"] == [False]
+    assert not signin.attempt_login(authdb.engine, "lee", PW, settings=demo_settings, client_ip="198.51.100.1").ok
+    assert signin.attempt_login(
+        authdb.engine, "lee", "a-brand-new-secret", settings=demo_settings, client_ip="198.51.100.2"
+    ).ok
     audit = authdb.audit("staff.reset_password")[-1]
     assert audit["after"]["password"] == "changed" and "$2b$" not in str(audit)
 
 
 def test_demo_staff_only_in_demo(authdb, demo_settings, prod_settings):
-    with pytest.raises(staff.DemoRefused):
-        staff.ensure_demo_staff(authdb.engine, prod_settings, rounds=4)
+    with pytest.raises(demo.DemoRefused):
+        demo.ensure_demo_staff(authdb.engine, prod_settings, rounds=4)
     assert authdb.scalar("SELECT count(*) FROM staff_users") == 0
-    created = staff.ensure_demo_staff(authdb.engine, demo_settings, rounds=4)
+    created = demo.ensure_demo_staff(authdb.engine, demo_settings, rounds=4)
     assert created == ["admin", "manager", "analyst", "compliance", "support", "eu_support"]
-    assert staff.ensure_demo_staff(authdb.engine, demo_settings, rounds=4) == []
+    assert demo.ensure_demo_staff(authdb.engine, demo_settings, rounds=4) == []
     rows = {r["username"]: r for r in authdb.rows("SELECT username, roles, brand_scope, is_demo FROM staff_users")}
     assert all(r["is_demo"] for r in rows.values())
     assert rows["eu_support"]["roles"] == ["support"]
     assert rows["eu_support"]["brand_scope"] == [authdb.brands["harbour"]]  # the EUR brand
     assert rows["admin"]["brand_scope"] is None
-    for user in staff.DEMO_STAFF:
-        assert staff.attempt_login(authdb.engine, user.username, user.password, settings=demo_settings).ok
-        assert staff.attempt_login(authdb.engine, user.username, user.password, settings=prod_settings).outcome == (
-            "demo_refused"
-        )
+    for user in demo.DEMO_STAFF:
+        assert signin.attempt_login(authdb.engine, user.username, user.password, settings=demo_settings).ok
+        refused = signin.attempt_login(authdb.engine, user.username, user.password, settings=prod_settings)
+        assert refused.outcome == "demo_refused"
 
 
 def test_staff_cli(authdb, monkeypatch, capsys):

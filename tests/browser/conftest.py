@@ -30,7 +30,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.db import create_engine
-from app.services import staff
+from app.services.staff import demo as staff
 from app.settings import load_settings
 from tests.conftest import PROJECT_ROOT, create_database, drop_database
 

@@ -120,7 +120,7 @@ def test_audit_page_shows_a_broken_chain(ui, world):
 def _actions_script(player_id: int) -> str:
     return f"""
 import streamlit as st
-from app.services.staff import writes as staff
+from app.services.staff import signin as staff
 from app.ui import state
 from app.ui.player_actions import render_player_actions
 actor = staff.current_actor(state.engine(), state.session_id(), settings=state.settings())

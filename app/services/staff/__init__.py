@@ -1,1 +1,2 @@
-"""Staff: sign-in and sessions, staff administration, demo accounts."""
+"""Staff: `signin` (password check, throttles, sessions, sign-out), `writes` (audited staff administration),
+`reads` (the staff list, brands, names), `demo` (the demo accounts)."""
