@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from app.models import ALERT_STATUSES
+from app.services.alerts import masking
 from app.services.alerts.rules import STATUS_VERSION, VIEW_PERMISSIONS
 from app.services.core import Invalid, read_tx
 from auth.identity import Actor
@@ -95,7 +96,7 @@ def list_alerts(
     rule_code: str | None = None,
     limit: int = 500,
 ) -> list[Alert]:
-    """Alerts within the actor's brands, newest first."""
+    """Alerts within the actor's brands, newest first (personal data masked for masked roles)."""
     if not may_view(actor):
         return []
     if statuses and not set(statuses) <= set(ALERT_STATUSES):
@@ -113,7 +114,8 @@ def list_alerts(
         params["code"] = rule_code
     sql += " ORDER BY opened_at DESC, id DESC LIMIT :limit"
     with read_tx(engine) as conn:
-        return [alert_from_row(r) for r in conn.execute(sa.text(sql), params).all()]
+        rows = [alert_from_row(r) for r in conn.execute(sa.text(sql), params).all()]
+    return masking.for_viewer(actor, rows)
 
 
 def alert_history(engine: Engine, actor: Actor, alert_id: int) -> dict | None:
@@ -129,7 +131,7 @@ def alert_history(engine: Engine, actor: Actor, alert_id: int) -> dict | None:
     )
     with read_tx(engine) as conn:
         row = conn.execute(sa.text(sql), params).mappings().one_or_none()
-    return dict(row) if row else None
+    return masking.history_for_viewer(actor, dict(row) if row else None)
 
 
 def list_rules(engine: Engine) -> list[dict]:

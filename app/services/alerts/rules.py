@@ -27,6 +27,7 @@ from typing import Any
 import polars as pl
 
 from app.models import ALERT_SEVERITIES
+from app.services.alerts.masking import split_match
 from app.services.core import Invalid
 from auth.permissions import Permission
 
@@ -220,15 +221,17 @@ def blacklist_match(entry: Any, match: Any) -> Finding | None:
     """The finding for a player matching a new blacklist entry (None when it does not count)."""
     if not match.in_entry_scope or match.player_id == entry.player_id or match.account_status in ("blocked", "closed"):
         return None
+    kind, identifier = split_match(match.matched_on)  # the title names no personal data (SPEC §5)
     return Finding(
         f"entry:{entry.id}:player:{match.player_id}",
-        f"Player {match.username} ({match.brand_code}) matches blacklist entry {entry.id} on {match.matched_on}",
+        f"Player {match.username} ({match.brand_code}) matches blacklist entry #{entry.id} on {kind}",
         match.operator_id,
         {
             "entry_id": entry.id,
             "category": entry.category,
             "player_id": match.player_id,
-            "matched_on": match.matched_on,
+            "matched_on": kind,
+            "identifier": identifier,  # masked on read for masked roles (alerts/masking.py)
             "account_status": match.account_status,
             "entry_reason": entry.reason,
             "entry_source": entry.source,

@@ -50,3 +50,15 @@ def test_analyst_cannot_open_the_page(ui, world: World) -> None:
     at = ui("kyc_queue", "analyst")
     assert "You do not have access to this page." in page_text(at)
     assert not at.button and not at.dataframe
+
+
+def test_deep_link_to_a_case_of_another_brand_is_not_found_and_audited_once(ui, world: World, compliance_beta) -> None:
+    alpha_case = add_case(world, world.players[0])
+    at = ui("kyc_queue", "compliance_beta")
+    at.query_params["case"] = str(alpha_case)
+    at = at.run()
+    assert not at.exception, at.exception
+    assert f"KYC case {alpha_case} was not found" in page_text(at) and f"Case #{alpha_case}" not in page_text(at)
+    at = at.run()  # a rerun of the page is the same attempt
+    rows = world.rows("SELECT outcome, actor_name, target_id FROM audit_log WHERE action = 'kyc.view'")
+    assert rows == [{"outcome": "denied", "actor_name": "compliance_beta", "target_id": str(alpha_case)}]
