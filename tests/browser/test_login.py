@@ -73,6 +73,22 @@ def test_login_works_and_reload_keeps_the_user_signed_in(app_server, page):
     assert "Overview" in nav_links(page)
 
 
+def test_a_page_outside_the_role_opened_by_url_says_no_access_and_is_audited_once(app_server, page):
+    since = app_server.scalar("SELECT coalesce(max(seq), 0) FROM audit_log")
+    login(page, app_server, "analyst")
+    goto(page, app_server, "staff")  # typed into the address bar: a new session restored from the cookie
+    page.get_by_text("You don't have access to this page.").wait_for(timeout=WAIT_MS)
+    wait_idle(page, times=2)  # the cookie component's follow-up run is not a new attempt
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.get_by_role("heading", name="Staff").count() == 0
+    assert "Staff" not in nav_links(page)
+    denied = app_server.rows(
+        "SELECT actor_name, outcome, target_id FROM audit_log WHERE action = 'page.view' AND seq > :since", since=since
+    )
+    assert denied == [{"actor_name": "analyst", "outcome": "denied", "target_id": "staff"}]
+    screenshot(page, "page_refused")
+
+
 def test_logout_then_replaying_the_old_cookie_shows_the_login_page(app_server, page):
     login(page, app_server, "compliance")
     cookies = page.context.cookies()
@@ -130,11 +146,13 @@ def test_wrong_password_then_lockout_then_login_again_after_it_expires(app_serve
         assert page.get_by_text("Invalid username or password.").count() == 1
         assert_login_page_without_data(page)
     submit_login(page, "manager", "wrong-password-x")
-    page.get_by_text("this account is locked until", exact=False).wait_for()
+    page.get_by_text("Too many failed attempts: try again after", exact=False).wait_for()
     submit_login(page, "manager", "manager-demo-pass")  # the right password while locked: still refused
-    assert page.get_by_text("this account is locked until", exact=False).count() == 1
+    assert page.get_by_text("Too many failed attempts: try again after", exact=False).count() == 1
     assert_login_page_without_data(page)
-    locked_until = app_server.scalar("SELECT locked_until FROM staff_users WHERE username = 'manager'")
+    # The lock binds this client (the username from this address), not the account.
+    assert app_server.scalar("SELECT locked_until FROM staff_users WHERE username = 'manager'") is None
+    locked_until = app_server.scalar("SELECT max(locks_until) FROM login_failures WHERE username = 'manager'")
     assert locked_until is not None
     wait = (locked_until - dt.datetime.now(dt.UTC)).total_seconds()
     assert 0 < wait <= LOCKOUT_SECONDS
