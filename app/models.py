@@ -318,6 +318,7 @@ class Payment(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("provider_fee >= 0", name="fee_nonneg"),
         CheckConstraint("status <> 'chargeback' OR kind = 'deposit'", name="chargeback_on_deposit"),
+        CheckConstraint("chargeback_fee >= 0", name="chargeback_fee_nonneg"),
         Index("ix_payments_player_created", "player_id", "created_at"),
         Index("ix_payments_updated_at", "updated_at"),
     )
@@ -334,6 +335,9 @@ class Payment(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(TZ)
     updated_at: Mapped[dt.datetime] = updated_col()
+    # a chargeback is an event of its own (SPEC §3): when it happened and the provider's fee for it
+    charged_back_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    chargeback_fee: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
 
 
 class Ledger(Base):
@@ -785,6 +789,7 @@ ALERT_RULE_CODES = (
     "failed_logins",
     "blacklist_matches",
     "ingest_health",
+    "rg_limit_hits",
 )
 ALERT_SEVERITIES = ("info", "warning", "critical")
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
@@ -881,3 +886,143 @@ Index("ix_balance_adjustments_updated_at", BalanceAdjustment.updated_at)
 Index("ix_postbacks_updated_at", Postback.updated_at)
 # Blacklist matching looks players up by their e-mail's match key (function and index: migration 0006).
 Index("ix_players_email_key", func.pitboss_email_key(Player.email))
+
+
+# --------------------------------------------------------------------------- responsible gambling (migration 0009)
+
+RG_LIMIT_KINDS = ("deposit", "loss", "wager", "session_time")  # session_time: minutes per day
+RG_PERIODS = ("day", "week", "month")  # calendar periods in UTC (the week starts on Monday)
+RG_SOURCES = ("player", "staff")  # set by the player on the platform, or by staff in the back office
+RG_HIT_ACTIONS = ("deposit", "bet")
+RG_CHANNELS = ("phone", "email", "chat", "in_app")
+RG_OUTCOMES = (
+    "advice_given",
+    "limit_agreed",
+    "timeout_agreed",
+    "self_exclusion_agreed",
+    "referred_to_support_service",
+    "no_response",
+    "declined",
+)
+
+
+class RgProfile(Base):
+    """One row per player with responsible-gambling settings: its `version` is what RG forms check."""
+
+    __tablename__ = "rg_profiles"
+
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    version: Mapped[int] = version_col()
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class RgLimit(Base):
+    """One requested limit value for (player, kind, period), in force from `effective_at` (NULL value: removed).
+
+    The limit in force at t is the uncancelled row with the latest `effective_at` ≤ t; a row whose
+    `effective_at` lies ahead is pending (a raise or removal waiting out its cooling-off) until then.
+    """
+
+    __tablename__ = "rg_limits"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", RG_LIMIT_KINDS), name="kind"),
+        CheckConstraint(one_of("period", RG_PERIODS), name="period"),
+        CheckConstraint(one_of("source", RG_SOURCES), name="source"),
+        CheckConstraint("kind <> 'session_time' OR period = 'day'", name="session_time_daily"),
+        CheckConstraint("value IS NULL OR value > 0", name="value_positive"),
+        CheckConstraint("effective_at >= requested_at", name="effective_after_request"),
+        CheckConstraint("cancelled_at IS NULL OR cancelled_at < effective_at", name="cancelled_while_pending"),
+        Index("ix_rg_limits_player", "player_id", "kind", "period", "effective_at"),
+        Index("ix_rg_limits_effective_at", "effective_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(8))
+    value: Mapped[Decimal | None] = mapped_column(Money)  # brand currency; minutes for session_time
+    requested_at: Mapped[dt.datetime] = created_col()
+    effective_at: Mapped[dt.datetime] = mapped_column(TZ)
+    source: Mapped[str] = mapped_column(String(8))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    cancelled_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class RgTimeout(Base):
+    """A time-out (24 h – 6 weeks): no play and no deposits until `ends_at`. Never shortened or lifted
+    (the app role may only insert); a longer one is a new row."""
+
+    __tablename__ = "rg_timeouts"
+    __table_args__ = (
+        CheckConstraint(one_of("source", RG_SOURCES), name="source"),
+        CheckConstraint(
+            "ends_at >= starts_at + interval '24 hours' AND ends_at <= starts_at + interval '42 days'", name="length"
+        ),
+        Index("ix_rg_timeouts_player", "player_id", "ends_at"),
+        Index("ix_rg_timeouts_ends_at", "ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    starts_at: Mapped[dt.datetime] = mapped_column(TZ)
+    ends_at: Mapped[dt.datetime] = mapped_column(TZ)
+    source: Mapped[str] = mapped_column(String(8))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = created_col()
+
+
+class RgLimitHit(Base):
+    """A deposit or bet the platform refused because it would pass a limit in force (append-only)."""
+
+    __tablename__ = "rg_limit_hits"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", RG_LIMIT_KINDS), name="kind"),
+        CheckConstraint(one_of("period", RG_PERIODS), name="period"),
+        CheckConstraint(one_of("action", RG_HIT_ACTIONS), name="action"),
+        Index("ix_rg_limit_hits_player", "player_id", "occurred_at"),
+        Index("ix_rg_limit_hits_occurred_at", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    limit_id: Mapped[int | None] = mapped_column(ForeignKey("rg_limits.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(8))
+    action: Mapped[str] = mapped_column(String(8))
+    limit_value: Mapped[Decimal] = mapped_column(Money)
+    used: Mapped[Decimal] = mapped_column(Money)  # usage of the period before the attempt
+    attempted: Mapped[Decimal] = mapped_column(Money)  # the refused deposit or stake (0 for session time)
+    occurred_at: Mapped[dt.datetime] = created_col()
+
+
+class RgInteraction(Base):
+    """A responsible-gambling contact with a player (append-only: the app role may only insert)."""
+
+    __tablename__ = "rg_interactions"
+    __table_args__ = (
+        CheckConstraint(one_of("channel", RG_CHANNELS), name="channel"),
+        CheckConstraint(one_of("outcome", RG_OUTCOMES), name="outcome"),
+        CheckConstraint("length(trim(note)) > 0", name="note"),
+        Index("ix_rg_interactions_player", "player_id", "occurred_at"),
+        Index("ix_rg_interactions_follow_up", "follow_up_due"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    staff_name: Mapped[str] = mapped_column(Text)  # who contacted the player (display name at the time)
+    channel: Mapped[str] = mapped_column(String(8))
+    outcome: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text)
+    follow_up_due: Mapped[dt.date | None] = mapped_column(Date)
+    occurred_at: Mapped[dt.datetime] = created_col()

@@ -47,7 +47,7 @@ RAW_TABLES: dict[str, str] = {
     "payments": """
         id BIGINT PRIMARY KEY, player_id BIGINT, operator_id SMALLINT, kind VARCHAR, amount DECIMAL(18,2),
         currency VARCHAR, method VARCHAR, account_ref VARCHAR, provider_fee DECIMAL(18,2), status VARCHAR,
-        created_at TIMESTAMP, updated_at TIMESTAMP""",
+        created_at TIMESTAMP, updated_at TIMESTAMP, charged_back_at TIMESTAMP, chargeback_fee DECIMAL(18,2)""",
     "bets": """
         id BIGINT PRIMARY KEY, player_id BIGINT, operator_id SMALLINT, game_id INTEGER, session_id BIGINT,
         real_stake DECIMAL(18,2), bonus_stake DECIMAL(18,2), real_win DECIMAL(18,2), bonus_win DECIMAL(18,2),

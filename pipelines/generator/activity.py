@@ -561,7 +561,7 @@ class _Chunk:
             ],
             0,
         ).astype(np.int64)
-        fee = fee + np.where(status == CHARGEBACK, 15 * unit, 0)
+        cb_fee = np.where(status == CHARGEBACK, 15 * unit, 0).astype(np.int64)  # the dispute fee, kept apart
         n = len(p_player)
         pay_ids = np.empty(n, dtype=np.int64)
         order = np.argsort(created, kind="stable")
@@ -582,6 +582,8 @@ class _Chunk:
                 "status": pick(PAY_STATUSES, status),
                 "created_at": ts(created),
                 "updated_at": ts(updated),
+                "charged_back_at": ts(cb_time, status != CHARGEBACK),
+                "chargeback_fee": money(cb_fee),
             }
         ).sort("id")
         rows = {
