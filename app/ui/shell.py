@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import sys
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from pathlib import Path
 import streamlit as st
 import streamlit_authenticator as stauth
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.util import calc_hash
@@ -42,6 +44,8 @@ from auth.sessions import token_session_id
 # Demo without a configured key: a random key for this process (cookies die with the process).
 _EPHEMERAL_KEY = secrets.token_urlsafe(48)
 NO_ACCESS = "You don't have access to this page."  # a page that exists but is not the actor's
+UNREACHABLE = "The database cannot be reached right now. Please try again in a moment."
+log = logging.getLogger(__name__)
 
 
 def _startup_settings() -> Settings:
@@ -228,7 +232,12 @@ def run() -> None:
             built.append(_authenticator(engine, settings))
         return built[0]
 
-    actor = resolve_actor(engine, settings, authenticator)
+    try:
+        actor = resolve_actor(engine, settings, authenticator)
+    except OperationalError:  # the server is down or refusing connections: say so, not a traceback
+        log.exception("the operational database cannot be reached")
+        st.error(UNREACHABLE, icon=":material/cloud_off:")
+        st.stop()
     if actor is None or not navigation.pages_for(actor):
         if actor is not None:  # an account whose roles open no page
             signin.logout(engine, actor.session_id)

@@ -277,3 +277,17 @@ def test_a_session_idle_for_longer_than_the_timeout_ends(app_env, monkeypatch):
     assert only_login(at)
     assert any("idle timeout" in i.value for i in at.info)
     assert app_env.scalar("SELECT end_reason FROM staff_sessions WHERE id = :s", s=sid) == "idle timeout"
+
+
+def test_an_unreachable_database_shows_a_message_not_a_traceback(monkeypatch):
+    monkeypatch.setenv("PITBOSS_ENV", "demo")
+    monkeypatch.setenv("PITBOSS_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
+    monkeypatch.setenv("PITBOSS_COOKIE_KEY", secrets.token_urlsafe(48))
+    get_settings.cache_clear()
+    try:
+        at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
+    finally:
+        get_settings.cache_clear()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["The database cannot be reached right now. Please try again in a moment."]
+    assert "nobody" not in at.error[0].value
