@@ -2,7 +2,8 @@
 support tickets, and the per-player KYC status and risk score they imply.
 
 Blacklist values are stored as entered (`value`) and normalised (`normalized_value`) by the
-blacklist service's rules (`app.services.blacklist_values`), so seeded entries match like manual ones.
+blacklist service's rules (`app.services.blacklist.rules`, reached through the injected `PlatformRules`),
+so seeded entries match like manual ones; a seeded value those rules refuse is left out.
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ TICKETS = (
     ("responsible_gambling", "Please set a deposit limit"),
 )
 CATEGORIES = ("email", "phone", "ip", "device", "document", "payment_account")
+PHONE_FORMATS = {  # country code → a valid mobile number built from a random integer
+    "44": lambda x: f"+447400{x % 10**6:06d}",
+    "46": lambda x: f"+4670{x % 10**7:07d}",
+    "1": lambda x: f"+1212{2 + x % 8}{x // 10 % 10**6:06d}",
+    "49": lambda x: f"+49151{x % 10**8:08d}",
+    "234": lambda x: f"+234803{x % 10**7:07d}",
+}
 
 
 @dataclass
@@ -151,7 +159,8 @@ def _blacklist(
         removed: int | None,
     ) -> bool:
         norm = rules.normalize(cat, value)
-        key = (cat, norm, op or 0)
+        # a self-exclusion owns its entry (one per player); other entries: one per value and scope
+        key = (cat, norm, "self_exclusion", player) if source == "self_exclusion" else (cat, norm, op or 0)
         if not norm or key in seen:
             return False
         if removed is None:
@@ -260,8 +269,8 @@ def _random_value(rng: np.random.Generator, cat: str) -> str:
     if cat == "email":
         local = rng.choice(["promo", "win", "lucky", "fast", "casino"])
         return f"{local}{x}@{rng.choice(['mailinator.com', 'tempmail.dev', 'yopmail.com'])}"
-    if cat == "phone":
-        return f"+{rng.choice(['44', '46', '1', '49', '234'])}{x:09d}"
+    if cat == "phone":  # numbers valid for their country (the blacklist refuses others)
+        return PHONE_FORMATS[str(rng.choice(list(PHONE_FORMATS)))](x)
     if cat == "ip":
         return f"{rng.integers(11, 223)}.{rng.integers(0, 256)}.{rng.integers(0, 256)}.{rng.integers(1, 255)}"
     if cat == "device":

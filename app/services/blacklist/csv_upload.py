@@ -8,12 +8,15 @@ File-level problems (encoding, NUL bytes, size, too many rows, a header that is 
 quote, an over-long line) raise `CsvRejected` with one clear message. Row-level problems make that
 row `invalid` with its reason; valid rows are `new` or `duplicate` (of an entry that is already on the
 list for that scope, or of an earlier row of the file). The service commits only a preview without
-invalid rows, and only after the user has confirmed it (see app/services/blacklist.py).
+invalid rows, and only after the user has confirmed it (see app/services/blacklist/writes.py).
 
 Formula cells: a cell starting with `=`, `+`, `-`, `@`, TAB or CR is what spreadsheets execute
 (CSV injection). No blacklist value legitimately starts with those except an E.164 phone number's
 `+`, so such cells are refused with a message, not silently rewritten: a phone value may start
-with `+` only when the rest is digits and separators.
+with `+` only when the rest is digits and separators. The check looks at the cell as it will be
+stored and read: after NFKC and with leading Unicode whitespace and invisible characters removed
+(a leading space, no-break space or zero-width space does not hide a formula).
+Values with invisible or control characters inside are refused by the value rules (`rules`).
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import datetime as dt
 import hashlib
 import io
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from app.models import BLACKLIST_CATEGORIES
-from app.services.blacklist.rules import InvalidValue, normalize
+from app.services.blacklist.rules import INVISIBLE_CATEGORIES, InvalidValue, clean_text, normalize
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5000
@@ -200,10 +204,22 @@ def read_rows(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return header, rows
 
 
-def _is_formula(cell: str, *, phone_value: bool = False) -> bool:
-    if not cell.startswith(FORMULA_STARTS):
-        return False
-    return not (phone_value and _PHONE_PLUS.match(cell.strip()))
+def formula_view(cell: str) -> str:
+    """The cell as a reader sees its start: NFKC, leading whitespace and invisible characters removed."""
+    text = clean_text(cell)
+    while text and (text[0].isspace() or unicodedata.category(text[0]) in INVISIBLE_CATEGORIES):
+        text = text[1:]
+    return text
+
+
+def _formula_start(cell: str, *, phone_value: bool = False) -> str | None:
+    """The formula character a cell starts with (None: not a formula)."""
+    view = formula_view(cell)
+    if not view.startswith(FORMULA_STARTS):
+        return None
+    if phone_value and _PHONE_PLUS.match(view):
+        return None
+    return view[0]
 
 
 def parse_expiry(raw: str, now: dt.datetime) -> dt.datetime | None:
@@ -252,8 +268,9 @@ def _validate(
         return f"unknown category '{row.category.strip()}' (expected one of: {', '.join(BLACKLIST_CATEGORIES)})"
     row.category = category
     for name, cell in (("value", row.value), ("reason", row.reason), ("brand", row.brand)):
-        if _is_formula(cell, phone_value=(name == "value" and category == "phone")):
-            return f"{name} starts with {cell[0]!r}: spreadsheet formulas are not accepted"
+        start = _formula_start(cell, phone_value=(name == "value" and category == "phone"))
+        if start is not None:
+            return f"{name} starts with {start!r}: spreadsheet formulas are not accepted"
     try:
         row.normalized_value = normalize(category, row.value)
     except InvalidValue as exc:
@@ -343,6 +360,6 @@ def build_preview(
 TEMPLATE = (
     "category,value,reason,brand,expires_at\n"
     "email,fraudster@example.com,chargeback fraud ring,,\n"
-    "phone,+44 7700 900123,multiple accounts,,2027-01-01\n"
+    "phone,+44 7400 900123,multiple accounts,,2027-01-01\n"
     "ip,203.0.113.0/24,proxy network,,\n"
 )

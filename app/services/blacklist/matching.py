@@ -2,9 +2,13 @@
 
 An entry is *active* when it is not removed and not expired. It is *in scope* for a brand when it is
 that brand's entry or an all-brand entry (operator_id NULL). Player identifiers are normalised in SQL the
-same way `blacklist_values` normalises entries (emails lower-cased, also tag-stripped; phones without
+same way `rules` normalises entries: e-mails by `pitboss_email_key()` (migration 0006: lower case, plus-tag
+dropped, Gmail dots dropped; an expression index on players makes the lookup by key cheap), phones without
 separators, 00 → +; device ids lower-cased; document numbers upper-case without separators; IBAN-shaped
-payment refs upper-case without spaces); IP entries match an address equal to them or inside their CIDR.
+payment refs upper-case without spaces; IP entries match an address equal to them or inside their CIDR.
+
+Reads for staff take the viewer's `brand_scope` (None: every brand): players of other brands are then
+neither listed nor counted.
 """
 
 from __future__ import annotations
@@ -19,14 +23,13 @@ import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
 from sqlalchemy.engine import Connection, Engine
 
-from app.services.blacklist.rules import email_match_keys, try_normalize
+from app.services.blacklist.rules import email_key_variants, try_normalize
 
 ACTIVE_SQL = "e.removed_at IS NULL AND (e.expires_at IS NULL OR e.expires_at > now())"
 SCOPE_SQL = "(e.operator_id IS NULL OR e.operator_id = :op)"
 
-# SQL expressions that normalise a stored identifier `x` like blacklist_values does.
-EMAIL_SQL = "lower(btrim({x}))"
-EMAIL_BASE_SQL = r"regexp_replace(lower(btrim({x})), '^([^@+]+)\+[^@]*@', '\1@')"
+# SQL expressions that normalise a stored identifier `x` like `rules` does.
+EMAIL_SQL = "pitboss_email_key({x})"  # the same function backs the index ix_players_email_key
 PHONE_SQL = r"regexp_replace(regexp_replace({x}, '[\s\-./()]', '', 'g'), '^00', '+')"
 DEVICE_SQL = "lower(btrim({x}))"
 DOCUMENT_SQL = r"upper(regexp_replace({x}, '[\s\-./]', '', 'g'))"
@@ -112,10 +115,10 @@ def check_registration(
     base = f"SELECT {_HIT_COLS} FROM blacklist_entries e WHERE {ACTIVE_SQL} AND {SCOPE_SQL}"
     hits: list[Hit] = []
     with _conn(conn_or_engine) as conn:
-        if email and try_normalize("email", email):
-            keys = sorted(email_match_keys(email))
-            sql = base + " AND e.category = 'email' AND e.normalized_value = ANY(:keys)"
-            hits += _hits(conn, sql, {"op": operator_id, "keys": keys}, email)
+        key = try_normalize("email", email) if email else None
+        if key:
+            sql = base + " AND e.category = 'email' AND e.normalized_value = :v"
+            hits += _hits(conn, sql, {"op": operator_id, "v": key}, email)
         for category, raw in (("phone", phone), ("device", device_id)):
             value = try_normalize(category, raw) if raw else None
             if value:
@@ -131,9 +134,8 @@ def check_registration(
 
 # For each category: SQL yielding (identifier) rows of player :pid, normalised.
 _PLAYER_IDENTIFIERS = {
-    "email": (
-        f"SELECT {EMAIL_SQL.format(x='email')} AS v, email AS shown FROM players WHERE id = :pid"
-        f" UNION SELECT {EMAIL_BASE_SQL.format(x='email')}, email FROM players WHERE id = :pid"
+    "email": (  # keyed in SQL and (for an internationalised domain) in Python: :email_keys
+        "SELECT k AS v, email AS shown FROM players, unnest(CAST(:email_keys AS text[])) AS k WHERE id = :pid"
     ),
     "phone": (
         f"SELECT {PHONE_SQL.format(x='phone')} AS v, phone AS shown FROM players WHERE id = :pid AND phone IS NOT NULL"
@@ -162,9 +164,14 @@ _PLAYER_IPS = (
 def player_hits(conn: Connection, player_id: int, *, all_scopes: bool = False) -> list[Hit]:
     """Active entries that any identifier of the player hits (email, phone, IPs, devices, documents,
     payment accounts), in the scope of the player's brand (or of every brand with `all_scopes`)."""
-    op = conn.execute(sa.text("SELECT operator_id FROM players WHERE id = :pid"), {"pid": player_id}).scalar()
-    if op is None:
+    player = conn.execute(
+        sa.text(f"SELECT operator_id, email, {EMAIL_SQL.format(x='email')} AS sql_key FROM players WHERE id = :pid"),
+        {"pid": player_id},
+    ).one_or_none()
+    if player is None:
         return []
+    op = player.operator_id
+    email_keys = sorted({k for k in (player.sql_key, try_normalize("email", player.email)) if k})
     scope = "true" if all_scopes else SCOPE_SQL
     hits: list[Hit] = []
     for category, ident_sql in _PLAYER_IDENTIFIERS.items():
@@ -172,7 +179,8 @@ def player_hits(conn: Connection, player_id: int, *, all_scopes: bool = False) -
             f"SELECT DISTINCT ON (e.id) {_HIT_COLS}, i.shown FROM blacklist_entries e JOIN ({ident_sql}) i"
             f" ON e.normalized_value = i.v WHERE e.category = :c AND {ACTIVE_SQL} AND {scope}"
         )
-        for r in conn.execute(sa.text(sql), {"pid": player_id, "c": category, "op": op}):
+        params = {"pid": player_id, "c": category, "op": op, "email_keys": email_keys}
+        for r in conn.execute(sa.text(sql), params):
             hits.append(Hit(r.id, r.category, r.normalized_value, r.shown, r.operator_id, r.source, r.reason,
                             r.expires_at))  # fmt: skip
     sql = (
@@ -202,11 +210,11 @@ class MatchedPlayer:
 
 
 def _matching_sql(category: str) -> str:
-    """SQL yielding (player_id, matched_on) for entry value :v of `category`."""
+    """SQL yielding (player_id, matched_on) for entry value :v of `category` (:keys: an email's variants)."""
     if category == "email":
         return (
             "SELECT id AS player_id, 'email ' || email AS matched_on FROM players"
-            f" WHERE {EMAIL_SQL.format(x='email')} = :v OR {EMAIL_BASE_SQL.format(x='email')} = :v"
+            f" WHERE {EMAIL_SQL.format(x='email')} = ANY(CAST(:keys AS text[]))"
         )
     if category == "phone":
         return (
@@ -238,17 +246,36 @@ def _matching_sql(category: str) -> str:
     raise ValueError(f"unknown category {category!r}")
 
 
+def _scope_sql(brand_scope: frozenset[int] | None, player: str = "p") -> str:
+    """SQL condition keeping players of the viewer's brands (`:scope`), or nothing to add for every brand."""
+    return "" if brand_scope is None else f" AND {player}.operator_id = ANY(CAST(:scope AS integer[]))"
+
+
+def _scope_param(brand_scope: frozenset[int] | None) -> dict:
+    return {} if brand_scope is None else {"scope": sorted(brand_scope)}
+
+
 def players_matching(
-    conn: Connection, category: str, normalized_value: str, entry_operator_id: int | None, *, limit: int = 500
+    conn: Connection,
+    category: str,
+    normalized_value: str,
+    entry_operator_id: int | None,
+    *,
+    brand_scope: frozenset[int] | None = None,
+    limit: int = 500,
 ) -> list[MatchedPlayer]:
-    """Existing players (all brands) whose identifiers match an entry; one row per player (first match)."""
+    """Existing players whose identifiers match an entry; one row per player (first match).
+
+    With `brand_scope`, only players of those brands (a scoped viewer learns nothing about the others)."""
     sql = (
         f"SELECT DISTINCT ON (p.id) p.id, p.operator_id, o.code, p.username, p.email, p.account_status,"
         f" p.kyc_status, p.version, m.matched_on FROM ({_matching_sql(category)}) AS m(player_id, matched_on)"
         " JOIN players p ON p.id = m.player_id JOIN operators o ON o.id = p.operator_id"
-        " ORDER BY p.id, m.matched_on LIMIT :limit"
+        f" WHERE true{_scope_sql(brand_scope)} ORDER BY p.id, m.matched_on LIMIT :limit"
     )
-    rows = conn.execute(sa.text(sql), {"v": normalized_value, "limit": limit}).all()
+    keys = sorted(email_key_variants(normalized_value)) if category == "email" else []
+    params = {"v": normalized_value, "keys": keys, "limit": limit, **_scope_param(brand_scope)}
+    rows = conn.execute(sa.text(sql), params).all()
     return [
         MatchedPlayer(
             r.id,
@@ -268,12 +295,9 @@ def players_matching(
 
 # --------------------------------------------------------------------------- match counts for a list of entries
 
-# (player_id, normalised identifier) rows of every player, per category (one pass over each source table).
+# (player_id, normalised identifier) rows of every player, per category (one pass over each source table);
+# e-mails are looked up through the key index instead.
 _ALL_IDENTIFIERS = {
-    "email": (
-        f"SELECT id, {EMAIL_SQL.format(x='email')} FROM players"
-        f" UNION SELECT id, {EMAIL_BASE_SQL.format(x='email')} FROM players"
-    ),
     "phone": f"SELECT id, {PHONE_SQL.format(x='phone')} FROM players WHERE phone IS NOT NULL",
     "device": (
         f"SELECT id, {DEVICE_SQL.format(x='device_id')} FROM players WHERE device_id IS NOT NULL"
@@ -292,33 +316,47 @@ _ALL_IPS = (
 )
 
 
-def match_counts(conn: Connection, category: str, values: list[str]) -> dict[str, int]:
-    """For normalised entry values of one category: how many existing players (all brands) each matches.
+def match_counts(
+    conn: Connection, category: str, values: list[str], *, brand_scope: frozenset[int] | None = None
+) -> dict[str, int]:
+    """For normalised entry values of one category: how many existing players each matches
+    (players of every brand, or with `brand_scope` only of those brands).
 
-    One pass over each identifier table (hash joins); IP networks are matched by containment."""
+    E-mails through the key index; the other categories in one pass over each identifier table (hash
+    joins); IP networks are matched by containment."""
     values = sorted(set(values))
     if not values:
         return {}
     counts: dict[str, int] = {}
-    if category != "ip":
+    scope, scope_param = _scope_sql(brand_scope), _scope_param(brand_scope)
+    players = "" if brand_scope is None else "JOIN players p ON p.id = i.player_id" + scope
+    if category == "email":
+        key_of = {variant: v for v in values for variant in email_key_variants(v)}
+        sql = (
+            f"SELECT {EMAIL_SQL.format(x='p.email')}, count(*) FROM players p"
+            f" WHERE {EMAIL_SQL.format(x='p.email')} = ANY(CAST(:vals AS text[])){scope} GROUP BY 1"
+        )
+        for variant, n in conn.execute(sa.text(sql), {"vals": sorted(key_of), **scope_param}):
+            counts[key_of[variant]] = counts.get(key_of[variant], 0) + n
+    elif category != "ip":
         sql = (
             f"SELECT i.v, count(DISTINCT i.player_id) FROM ({_ALL_IDENTIFIERS[category]}) AS i(player_id, v)"
-            " WHERE i.v = ANY(:vals) GROUP BY i.v"
+            f" {players} WHERE i.v = ANY(:vals) GROUP BY i.v"
         )
-        counts.update({r[0]: r[1] for r in conn.execute(sa.text(sql), {"vals": values})})
+        counts.update({r[0]: r[1] for r in conn.execute(sa.text(sql), {"vals": values, **scope_param})})
     else:
         singles = [v for v in values if "/" not in v]
         networks = [v for v in values if "/" in v]
         if singles:
             sql = (
                 f"SELECT host(i.ip), count(DISTINCT i.player_id) FROM ({_ALL_IPS}) AS i(player_id, ip)"
-                " WHERE host(i.ip) = ANY(:vals) GROUP BY host(i.ip)"
+                f" {players} WHERE host(i.ip) = ANY(:vals) GROUP BY host(i.ip)"
             )
-            counts.update({r[0]: r[1] for r in conn.execute(sa.text(sql), {"vals": singles})})
+            counts.update({r[0]: r[1] for r in conn.execute(sa.text(sql), {"vals": singles, **scope_param})})
         if networks:
             sql = (
                 f"SELECT n.v, count(DISTINCT i.player_id) FROM unnest(CAST(:vals AS text[])) AS n(v)"
-                f" JOIN ({_ALL_IPS}) AS i(player_id, ip) ON i.ip <<= CAST(n.v AS cidr) GROUP BY n.v"
+                f" JOIN ({_ALL_IPS}) AS i(player_id, ip) ON i.ip <<= CAST(n.v AS cidr) {players} GROUP BY n.v"
             )
-            counts.update({r[0]: r[1] for r in conn.execute(sa.text(sql), {"vals": networks})})
+            counts.update({r[0]: r[1] for r in conn.execute(sa.text(sql), {"vals": networks, **scope_param})})
     return {v: counts.get(v, 0) for v in values}

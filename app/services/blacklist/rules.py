@@ -3,29 +3,53 @@
 `normalize(category, raw)` returns the canonical stored form or raises `InvalidValue` with a
 message that can be shown as is. The same functions normalise a player's identifiers before
 they are compared with entries, so an entry and an identifier match when their canonical forms do.
+The syntax checks come from libraries (`email-validator`, `phonenumbers`, `schwifty`); this module
+holds only our own rules on top of them.
+
+Every value is first Unicode-normalised (NFKC) and stripped of surrounding Unicode whitespace; a value
+that still contains an invisible or control character (zero-width space, bidi override, ESC, other
+Unicode Cc/Cf characters) is refused, so two entries that look the same are the same.
 
 Decisions (documented here because matching depends on them):
-- email: trimmed and lower-cased; a plus-tag is kept as entered. Matching compares both the
-  identifier and its tag-stripped form (`email_match_keys`), so an entry `a@x.com` also hits
-  `a+promo@x.com`, while an entry `a+promo@x.com` hits only that exact address. Gmail dots are
-  not folded (other providers treat dots as significant).
-- phone: E.164. Spaces, dashes, dots, slashes and parentheses are removed, a leading `00`
-  becomes `+`; the result must be `+` followed by 8–15 digits, the first not 0. A national
-  number without a country code is refused (we cannot guess the country).
+- email: syntax by `email-validator` (no DNS lookup; `.test` addresses of QA accounts are accepted,
+  other special-use domains such as `.invalid`, `.local` and `localhost` are refused). The stored form
+  is the *match key*: lower case, the domain in its IDNA (ASCII) form, a plus-tag dropped
+  (`a+promo@x.com` → `a@x.com`), and for Gmail (`gmail.com`, `googlemail.com` → `gmail.com`) the dots
+  of the local part dropped. An entry therefore blocks every variant of the address; the address as
+  entered stays in the entry's `value`. The database computes
+  the same key for player e-mails with `pitboss_email_key()` (migration 0006); keep the two in step.
+- phone: E.164 by `phonenumbers`, valid for its country. Spaces, dashes, dots, slashes and parentheses
+  are removed and a leading `00` becomes `+`; a national number without a country code is refused
+  (we cannot guess the country).
 - ip: a single IPv4/IPv6 address or a CIDR network (`ipaddress`, strict: host bits set is an
   error); stored canonically (compressed IPv6, a /32 or /128 stored as the bare address).
   Networks broader than /8 (IPv4) or /32 (IPv6) are refused as too broad.
-- device: trimmed, lower-cased, no inner whitespace.
+- device: lower-cased, no inner whitespace.
 - document: upper-cased, spaces/dashes/dots/slashes removed; letters and digits only, 4–30 long.
-- payment_account: a value that starts like an IBAN (two letters, two digits) is upper-cased,
-  spaces removed and validated (length 15–34, mod-97 = 1); anything else (card fingerprint,
-  e-wallet id, crypto address) is trimmed, kept case-sensitive, and must have no inner whitespace.
+- payment_account: a value that starts like an IBAN (two letters, two digits) is an IBAN, checked by
+  `schwifty` (country, length, check digits) and stored compact upper-case; anything else (card
+  fingerprint, e-wallet id, crypto address) is kept case-sensitive and must have no inner whitespace.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
+
+import idna
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+from schwifty import IBAN
+from schwifty.exceptions import (
+    InvalidBBANChecksum,
+    InvalidChecksumDigits,
+    InvalidCountryCode,
+    InvalidLength,
+    InvalidStructure,
+    SchwiftyException,
+)
 
 from app.models import BLACKLIST_CATEGORIES
 
@@ -41,17 +65,33 @@ CATEGORY_LABELS = {
 MAX_VALUE_LENGTH = 254
 MIN_IPV4_PREFIX = 8
 MIN_IPV6_PREFIX = 32
+GMAIL_DOMAINS = ("gmail.com", "googlemail.com")  # providers that ignore dots in the local part
+INVISIBLE_CATEGORIES = ("Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp")
 
 
 class InvalidValue(ValueError):
     """A value that cannot be a blacklist entry of its category; the message is safe to show."""
 
 
-_EMAIL_LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
-_EMAIL_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _PHONE_SEPARATORS = re.compile(r"[\s\-./()]")
 _DOCUMENT_SEPARATORS = re.compile(r"[\s\-./]")
 _IBAN_START = re.compile(r"^[A-Za-z]{2}[0-9]{2}")
+
+
+# --------------------------------------------------------------------------- text
+
+
+def clean_text(raw: str) -> str:
+    """What a cell or field really says: NFKC-normalised, surrounding Unicode whitespace removed."""
+    return unicodedata.normalize("NFKC", raw).strip()
+
+
+def invisible_character(text: str) -> str | None:
+    """The first invisible or control character of `text` as 'U+200B ZERO WIDTH SPACE' (None: there is none)."""
+    for ch in text:
+        if unicodedata.category(ch) in INVISIBLE_CATEGORIES:
+            return f"U+{ord(ch):04X} {unicodedata.name(ch, 'control character')}"
+    return None
 
 
 def _require_text(raw: object) -> str:
@@ -59,41 +99,63 @@ def _require_text(raw: object) -> str:
         raise InvalidValue("the value is empty")
     if not isinstance(raw, str):
         raise InvalidValue("the value must be text")
-    value = raw.strip()
+    if "\x00" in raw:
+        raise InvalidValue("the value contains a NUL byte")
+    value = clean_text(raw)
     if not value:
         raise InvalidValue("the value is empty")
-    if "\x00" in value:
-        raise InvalidValue("the value contains a NUL byte")
     if len(value) > MAX_VALUE_LENGTH:
         raise InvalidValue(f"the value is longer than {MAX_VALUE_LENGTH} characters")
+    hidden = invisible_character(value)
+    if hidden:
+        raise InvalidValue(f"the value contains an invisible or control character ({hidden}); type it again without it")
     return value
+
+
+# --------------------------------------------------------------------------- email
+
+
+def email_key(local_part: str, ascii_domain: str) -> str:
+    """The match key of a syntactically valid address (see the module docstring)."""
+    local, domain = local_part.lower(), ascii_domain.lower()
+    base = local.split("+", 1)[0]
+    if base:
+        local = base
+    if domain in GMAIL_DOMAINS:
+        local, domain = local.replace(".", ""), GMAIL_DOMAINS[0]
+    return f"{local}@{domain}"
 
 
 def normalize_email(raw: object) -> str:
-    value = _require_text(raw).lower()
-    if value.count("@") != 1:
-        raise InvalidValue(f"'{value}' is not an email address (it needs exactly one @)")
-    local, domain = value.split("@")
-    if not local or len(local) > 64 or not _EMAIL_LOCAL.match(local):
-        raise InvalidValue(f"'{value}' is not an email address (bad part before @)")
-    if local.startswith(".") or local.endswith(".") or ".." in local:
-        raise InvalidValue(f"'{value}' is not an email address (misplaced dot before @)")
-    if not _EMAIL_DOMAIN.match(domain):
-        raise InvalidValue(f"'{value}' is not an email address (bad domain '{domain}')")
-    return value
+    value = _require_text(raw)
+    try:
+        # syntax only (no DNS); `test_environment` admits *.test addresses, which QA accounts use
+        parsed = validate_email(value, check_deliverability=False, test_environment=True)
+    except EmailNotValidError as exc:
+        raise InvalidValue(f"'{value}' is not an email address: {exc}") from None
+    return email_key(parsed.local_part, parsed.ascii_domain)
 
 
-def strip_plus_tag(email: str) -> str:
-    """`a+tag@x.com` → `a@x.com` (the input must already be normalised)."""
-    local, _, domain = email.partition("@")
-    base = local.split("+", 1)[0]
-    return f"{base}@{domain}" if base else email
+def email_key_variants(key: str) -> set[str]:
+    """A stored email key and, for an internationalised domain, the same key with the Unicode domain
+    (player e-mails are keyed in SQL, which cannot convert a Unicode domain to its IDNA form)."""
+    local, _, domain = key.rpartition("@")
+    if "xn--" not in domain:
+        return {key}
+    try:
+        return {key, f"{local}@{idna.decode(domain)}"}
+    except idna.IDNAError:
+        return {key}
 
 
-def email_match_keys(raw: object) -> set[str]:
-    """The normalised forms an email identifier is looked up under (itself and its tag-stripped form)."""
-    value = normalize_email(raw)
-    return {value, strip_plus_tag(value)}
+# --------------------------------------------------------------------------- phone
+
+_PHONE_REASONS = {
+    ValidationResult.TOO_SHORT: "too short",
+    ValidationResult.TOO_LONG: "too long",
+    ValidationResult.INVALID_LENGTH: "wrong length",
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+}
 
 
 def normalize_phone(raw: object) -> str:
@@ -106,11 +168,18 @@ def normalize_phone(raw: object) -> str:
     digits = compact[1:]
     if not digits.isdigit() or not digits.isascii():
         raise InvalidValue(f"'{value}' is not a phone number (only digits may follow the +)")
-    if not 8 <= len(digits) <= 15:
-        raise InvalidValue(f"'{value}' is not an E.164 phone number (it needs 8–15 digits, has {len(digits)})")
-    if digits[0] == "0":
-        raise InvalidValue(f"'{value}' is not an E.164 phone number (a country code never starts with 0)")
-    return "+" + digits
+    try:
+        number = phonenumbers.parse(compact, None)
+    except NumberParseException:
+        raise InvalidValue(f"'{value}' is not a phone number (unknown country code)") from None
+    if not phonenumbers.is_valid_number(number):
+        why = _PHONE_REASONS.get(phonenumbers.is_possible_number_with_reason(number), "not a number in use")
+        region = phonenumbers.region_code_for_country_code(number.country_code)
+        raise InvalidValue(f"'{value}' is not a valid phone number for +{number.country_code} ({region}): {why}")
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+# --------------------------------------------------------------------------- the other categories
 
 
 def normalize_ip(raw: object) -> str:
@@ -150,24 +219,23 @@ def normalize_document(raw: object) -> str:
     return compact
 
 
-def iban_checksum_ok(iban: str) -> bool:
-    """ISO 13616 mod-97 check of an upper-case, space-free IBAN."""
-    rearranged = iban[4:] + iban[:4]
-    digits = "".join(str(int(ch, 36)) for ch in rearranged)
-    return int(digits) % 97 == 1
+_IBAN_PROBLEMS = (  # schwifty's exception → what to tell the user
+    (InvalidChecksumDigits, "the check digits are wrong"),
+    (InvalidCountryCode, "unknown country code"),
+    (InvalidLength, "wrong length for its country"),
+    (InvalidStructure, "the account part does not have its country's IBAN format"),
+    (InvalidBBANChecksum, "the national check digits are wrong"),
+)
 
 
 def normalize_payment_account(raw: object) -> str:
     value = _require_text(raw)
     if _IBAN_START.match(value):
-        iban = re.sub(r"\s", "", value).upper()
-        if not (iban.isascii() and iban.isalnum()):
-            raise InvalidValue(f"'{value}' is not an IBAN (letters and digits only)")
-        if not 15 <= len(iban) <= 34:
-            raise InvalidValue(f"'{value}' is not an IBAN (15–34 characters, has {len(iban)})")
-        if not iban_checksum_ok(iban):
-            raise InvalidValue(f"'{value}' is not a valid IBAN (the check digits are wrong)")
-        return iban
+        try:
+            return IBAN(value).compact
+        except SchwiftyException as exc:
+            why = next((text for kind, text in _IBAN_PROBLEMS if isinstance(exc, kind)), "bank or account code")
+            raise InvalidValue(f"'{value}' is not a valid IBAN ({why})") from None
     if any(ch.isspace() for ch in value):
         raise InvalidValue(f"'{value}' is not a card fingerprint or wallet id (it contains spaces)")
     return value

@@ -1,235 +1,56 @@
-"""The blacklist: list by category, manual add, CSV upload (dry run → confirmed all-or-nothing commit),
-ending entries, the players an entry matches, and a bulk block of those players.
+"""Blacklist writes: manual add, ending an entry, the confirmed CSV commit, a bulk block of the players
+an entry matches, and the self-exclusion entry of an account status change.
 
 Rules:
-- values are normalised per category (`blacklist_values`); entries are never deleted, only ended
+- values are normalised per category (`rules`); entries are never deleted, only ended
   (removed_at / removed_by / removal_reason) and ending needs a reason;
 - scope is one brand or all brands (operator_id NULL); all-brand entries need an actor scoped to every
   brand (`auth.permissions.require` with brand None);
-- self-exclusion entries (source 'self_exclusion') cannot be ended before their expires_at;
+- a self-exclusion owns its entry (source 'self_exclusion', the player's id, expiring with the
+  self-exclusion), which cannot be ended before its expires_at. It lives beside any manual/CSV entry for
+  the same address: neither makes the other a duplicate, and ending one leaves the other in force
+  (the unique indexes of migration 0006: one not-ended entry per value and scope among the others, one
+  per player and value among self-exclusions);
 - an active entry (not removed, not expired) for the same category, value and scope — or an all-brand one —
   makes an add a duplicate; an expired but not ended entry is ended and replaced;
-- every write takes one transaction-level advisory lock, so concurrent blacklist writes see each other.
+- every write (self-exclusion included) takes one transaction-level advisory lock (`take_lock`), so
+  concurrent blacklist writes see each other.
 
-Writes go through `core.perform` (MANAGE_BLACKLIST, brand scope, version check, audit row, request id).
+Writes go through `core.perform` (MANAGE_BLACKLIST, brand scope, version check, audit row, request id);
+the self-exclusion entry is written inside the account status change's own `perform`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from app.models import BLACKLIST_CATEGORIES, BLACKLIST_SOURCES
-from app.services.audit.chain import jsonable
-from app.services.blacklist.csv_upload import MAX_REASON_CHARS, ActiveEntry, CsvPreview, CsvRejected, build_preview
-from app.services.blacklist.matching import MatchedPlayer, match_counts, players_matching
-from app.services.blacklist.rules import InvalidValue, normalize
+from app.services.blacklist.csv_upload import MAX_REASON_CHARS, CsvRejected, build_preview
+from app.services.blacklist.reads import ENTRY_COLUMNS, ENTRY_FIELDS, P, active_entries, entry_detail, entry_snapshot
+from app.services.blacklist.rules import InvalidValue, normalize, try_normalize
 from app.services.core import (
     ActionResult,
     AlreadyDone,
     Change,
-    Denied,
     Invalid,
-    NotFound,
     ServiceError,
     Stale,
     Target,
     UnitOfWork,
     perform,
-    read_tx,
 )
 from auth.identity import Actor
-from auth.permissions import AccessDenied, Permission, require
 
-P = Permission.MANAGE_BLACKLIST
 LOCK_KEY = 7_245_001  # pg_advisory_xact_lock key serialising blacklist writes
-ENTRY_FIELDS = (
-    "id",
-    "category",
-    "value",
-    "normalized_value",
-    "reason",
-    "source",
-    "operator_id",
-    "player_id",
-    "expires_at",
-    "created_at",
-    "created_by",
-    "removed_at",
-    "removed_by",
-    "removal_reason",
-    "version",
-)
-_COLS = ", ".join(f"e.{f}" for f in ENTRY_FIELDS)
 
 
-def _require_view(actor: Actor) -> None:
-    try:
-        require(actor, P, any_brand=True)
-    except AccessDenied as exc:
-        raise Denied(str(exc)) from exc
-
-
-def entry_snapshot(row) -> dict:
-    mapping = row._mapping if hasattr(row, "_mapping") else row
-    return jsonable({name: mapping[name] for name in ENTRY_FIELDS})
-
-
-def _lock(uow: UnitOfWork) -> None:
+def take_lock(uow: UnitOfWork) -> None:
+    """The blacklist write lock, held until the transaction ends (every blacklist write takes it first)."""
     uow.execute("SELECT pg_advisory_xact_lock(:k)", {"k": LOCK_KEY})
-
-
-# --------------------------------------------------------------------------- reads
-
-
-@dataclass(frozen=True)
-class EntryRow:
-    id: int
-    category: str
-    value: str
-    normalized_value: str
-    reason: str
-    source: str
-    operator_id: int | None
-    brand_code: str | None  # None: all brands
-    player_id: int | None
-    expires_at: dt.datetime | None
-    created_at: dt.datetime
-    created_by_name: str | None
-    removed_at: dt.datetime | None
-    removed_by_name: str | None
-    removal_reason: str | None
-    version: int
-    status: str  # active | expired | removed
-    matches: int | None = None  # existing players (all brands) this entry matches, when counted
-
-    @property
-    def scope_label(self) -> str:
-        return "all brands" if self.operator_id is None else (self.brand_code or f"brand #{self.operator_id}")
-
-    @property
-    def locked_until(self) -> dt.datetime | None:
-        """For a self-exclusion entry still running: the time before which it cannot be ended."""
-        if self.source == "self_exclusion" and self.status == "active":
-            return self.expires_at
-        return None
-
-
-_LIST_SQL = (
-    f"SELECT {_COLS}, o.code AS brand_code, cu.username AS created_by_name, ru.username AS removed_by_name,"
-    " CASE WHEN e.removed_at IS NOT NULL THEN 'removed' WHEN e.expires_at IS NOT NULL AND e.expires_at <= now()"
-    " THEN 'expired' ELSE 'active' END AS status"
-    " FROM blacklist_entries e LEFT JOIN operators o ON o.id = e.operator_id"
-    " LEFT JOIN staff_users cu ON cu.id = e.created_by LEFT JOIN staff_users ru ON ru.id = e.removed_by"
-)
-
-
-def _entry(r) -> EntryRow:
-    m = r._mapping
-    return EntryRow(
-        **{
-            k: m[k] for k in EntryRow.__dataclass_fields__ if k not in ("created_by_name", "removed_by_name", "matches")
-        },
-        created_by_name=m["created_by_name"],
-        removed_by_name=m["removed_by_name"],
-    )
-
-
-def list_entries(
-    engine: Engine,
-    actor: Actor,
-    *,
-    category: str,
-    status: str = "active",
-    search: str | None = None,
-    source: str | None = None,
-    limit: int = 500,
-    with_matches: bool = True,
-) -> list[EntryRow]:
-    """Entries of one category visible to the actor (their brands' and all-brand ones), newest first.
-
-    `status`: active | expired | removed | all; `source`: one of BLACKLIST_SOURCES (e.g. self_exclusion) or None.
-    `search` matches the value (normalised or as entered) or reason.
-    With `with_matches`, each row carries how many existing players (all brands) it matches.
-    """
-    _require_view(actor)
-    if category not in BLACKLIST_CATEGORIES:
-        raise Invalid(f"unknown category {category!r}")
-    if status not in ("active", "expired", "removed", "all"):
-        raise Invalid(f"unknown status filter {status!r}")
-    where = ["e.category = :c"]
-    params: dict = {"c": category, "limit": limit}
-    if actor.brand_scope is not None:
-        where.append("(e.operator_id IS NULL OR e.operator_id = ANY(:scope))")
-        params["scope"] = sorted(actor.brand_scope)
-    if status == "active":
-        where.append("e.removed_at IS NULL AND (e.expires_at IS NULL OR e.expires_at > now())")
-    elif status == "expired":
-        where.append("e.removed_at IS NULL AND e.expires_at <= now()")
-    elif status == "removed":
-        where.append("e.removed_at IS NOT NULL")
-    if source is not None:
-        if source not in BLACKLIST_SOURCES:
-            raise Invalid(f"unknown source {source!r}")
-        where.append("e.source = :src")
-        params["src"] = source
-    if search and search.strip():
-        where.append("(e.normalized_value ILIKE :q OR e.value ILIKE :q OR e.reason ILIKE :q)")
-        params["q"] = "%" + search.strip().replace("%", r"\%").replace("_", r"\_") + "%"
-    sql = f"{_LIST_SQL} WHERE {' AND '.join(where)} ORDER BY e.created_at DESC, e.id DESC LIMIT :limit"
-    with read_tx(engine) as conn:
-        rows = [_entry(r) for r in conn.execute(sa.text(sql), params)]
-        if not with_matches:
-            return rows
-        counts = match_counts(conn, category, [r.normalized_value for r in rows])
-    return [replace(r, matches=counts.get(r.normalized_value, 0)) for r in rows]
-
-
-def category_counts(engine: Engine, actor: Actor) -> dict[str, int]:
-    """Active entries per category visible to the actor (for the tab labels)."""
-    _require_view(actor)
-    scope = "" if actor.brand_scope is None else " AND (operator_id IS NULL OR operator_id = ANY(:scope))"
-    params = {} if actor.brand_scope is None else {"scope": sorted(actor.brand_scope)}
-    with read_tx(engine) as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT category, count(*) FROM blacklist_entries WHERE removed_at IS NULL"
-                f" AND (expires_at IS NULL OR expires_at > now()){scope} GROUP BY category"
-            ),
-            params,
-        ).all()
-    counts = dict.fromkeys(BLACKLIST_CATEGORIES, 0)
-    counts.update({r[0]: r[1] for r in rows})
-    return counts
-
-
-@dataclass(frozen=True)
-class EntryDetail:
-    entry: EntryRow
-    players: list[MatchedPlayer]  # matching players within the actor's brands
-    hidden_matches: int  # matching players in brands outside the actor's scope (not shown)
-
-
-def entry_detail(engine: Engine, actor: Actor, entry_id: int) -> EntryDetail:
-    """An entry and the existing players (across all brands the actor sees) that it matches."""
-    _require_view(actor)
-    with read_tx(engine) as conn:
-        row = conn.execute(sa.text(f"{_LIST_SQL} WHERE e.id = :i"), {"i": entry_id}).one_or_none()
-        if row is None or (row.operator_id is not None and not actor.sees_brand(row.operator_id)):
-            raise NotFound(f"blacklist entry {entry_id} was not found")
-        matches = players_matching(conn, row.category, row.normalized_value, row.operator_id)
-    visible = [m for m in matches if actor.sees_brand(m.operator_id)]
-    return EntryDetail(_entry(row), visible, len(matches) - len(visible))
-
-
-def brand_codes(engine: Engine) -> dict[str, int]:
-    """Brand code → id (for scope pickers and CSV brand columns)."""
-    with read_tx(engine) as conn:
-        return dict(conn.execute(sa.text("SELECT code, id FROM operators ORDER BY code")).all())
 
 
 # --------------------------------------------------------------------------- add
@@ -306,7 +127,7 @@ def add_entry(
             raise Invalid("the expiry must be in the future (or leave it empty)")
 
     def apply(uow: UnitOfWork, target: Target) -> Change:
-        _lock(uow)
+        take_lock(uow)
         if (
             operator_id is not None
             and uow.execute("SELECT 1 FROM operators WHERE id = :o", {"o": operator_id}).scalar() is None
@@ -315,7 +136,7 @@ def add_entry(
         normalized = state["normalized"]
         existing = uow.execute(
             "SELECT id, operator_id, expires_at IS NOT NULL AND expires_at <= now() AS expired FROM blacklist_entries"
-            " WHERE category = :c AND normalized_value = :n AND removed_at IS NULL"
+            " WHERE category = :c AND normalized_value = :n AND removed_at IS NULL AND source <> 'self_exclusion'"
             " AND (operator_id IS NULL OR operator_id IS NOT DISTINCT FROM :o)",
             {"c": category, "n": normalized, "o": operator_id},
         ).all()
@@ -356,6 +177,13 @@ def add_entry(
         reason_required=True,
         validate=validate,
         apply=apply,
+        payload={
+            "category": category,
+            "value": value,
+            "operator_id": operator_id,
+            "expires_at": expiry,
+            "reason": reason.strip(),
+        },  # fmt: skip
     )
 
 
@@ -378,8 +206,10 @@ def end_entry(
             raise Invalid("the form's entry version is missing; reload the entry")
 
     def load(uow: UnitOfWork) -> Target | None:
-        _lock(uow)
-        row = uow.execute(f"SELECT {_COLS} FROM blacklist_entries e WHERE e.id = :i FOR UPDATE", {"i": entry_id})
+        take_lock(uow)
+        row = uow.execute(
+            f"SELECT {ENTRY_COLUMNS} FROM blacklist_entries e WHERE e.id = :i FOR UPDATE", {"i": entry_id}
+        )
         row = row.one_or_none()
         if row is None:
             return None
@@ -424,26 +254,6 @@ def end_entry(
 # --------------------------------------------------------------------------- CSV upload
 
 
-def _active_entries(conn) -> list[ActiveEntry]:
-    rows = conn.execute(
-        sa.text(
-            "SELECT id, category, normalized_value, operator_id, expires_at IS NOT NULL AND expires_at <= now()"
-            " FROM blacklist_entries WHERE removed_at IS NULL"
-        )
-    ).all()
-    return [ActiveEntry(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
-
-
-def dry_run(engine: Engine, actor: Actor, data: bytes) -> CsvPreview:
-    """Parse and validate an upload without writing anything. CsvRejected for a file-level problem."""
-    _require_view(actor)
-    with read_tx(engine) as conn:
-        brands = dict(conn.execute(sa.text("SELECT code, id FROM operators")).all())
-        active = _active_entries(conn)
-        now = conn.execute(sa.text("SELECT now()")).scalar_one()
-    return build_preview(data, brands=brands, active=active, brand_scope=actor.brand_scope, now=now)
-
-
 @dataclass(frozen=True)
 class UploadCommitted:
     entry_ids: list[int]
@@ -475,12 +285,12 @@ def commit_csv(
             raise Invalid("run the dry run first")
 
     def apply(uow: UnitOfWork, target: Target) -> Change:
-        _lock(uow)
+        take_lock(uow)
         brands = dict(uow.execute("SELECT code, id FROM operators").all())
         now = uow.execute("SELECT now()").scalar_one()
         try:
             preview = build_preview(
-                data, brands=brands, active=_active_entries(uow.conn), brand_scope=uow.actor.brand_scope, now=now
+                data, brands=brands, active=active_entries(uow.conn), brand_scope=uow.actor.brand_scope, now=now
             )
         except CsvRejected as exc:
             raise Invalid(str(exc)) from None
@@ -531,6 +341,7 @@ def commit_csv(
         reason=f"CSV upload {file_name or ''}".strip(),
         validate=validate,
         apply=apply,
+        payload={"sha256": digest_of(data), "expected_digest": expected_digest, "file_name": file_name},
     )
 
 
@@ -593,3 +404,44 @@ def block_players(
         except ServiceError as exc:
             outcomes.append(BulkOutcome(pid, False, exc.message))
     return outcomes
+
+
+# --------------------------------------------------------------------------- self-exclusion
+
+
+def record_self_exclusion(uow: UnitOfWork, *, player_id: int, email: str, until: dt.datetime, reason: str) -> int:
+    """The player's own all-brand e-mail entry (source self_exclusion) running until `until`; its id.
+
+    Written inside the account status change's transaction (after the player row is locked), under the
+    blacklist lock like every blacklist write. The player's running self-exclusion entry is extended; one
+    that has run out is ended and replaced. Manual or CSV entries for the same address are left alone:
+    they are not the self-exclusion's and can be ended on their own without lifting it.
+    """
+    take_lock(uow)
+    key = try_normalize("email", email)
+    if key is None:  # an address the validator refuses (e.g. a .test domain): the key the database matches on
+        key = uow.execute("SELECT coalesce(pitboss_email_key(:e), lower(btrim(:e)))", {"e": email}).scalar_one()
+    existing = uow.execute(
+        "SELECT id, expires_at, expires_at <= now() AS ran_out FROM blacklist_entries WHERE source = 'self_exclusion'"
+        " AND player_id = :p AND category = 'email' AND normalized_value = :v AND removed_at IS NULL FOR UPDATE",
+        {"p": player_id, "v": key},
+    ).one_or_none()
+    if existing is not None and not existing.ran_out:
+        if existing.expires_at is not None and existing.expires_at < until:
+            uow.execute("UPDATE blacklist_entries SET expires_at = :e WHERE id = :i", {"e": until, "i": existing.id})
+        return existing.id
+    if existing is not None:
+        _end_expired(uow, existing.id, "a new self-exclusion")
+    return uow.execute(
+        "INSERT INTO blacklist_entries (category, value, normalized_value, reason, source, operator_id, player_id,"
+        " expires_at, created_by) VALUES ('email', :raw, :v, :reason, 'self_exclusion', NULL, :p, :e, :by)"
+        " RETURNING id",
+        {
+            "raw": email.strip(),
+            "v": key,
+            "reason": f"self-exclusion: {reason.strip()}",
+            "p": player_id,
+            "e": until,
+            "by": uow.actor.staff_id,
+        },
+    ).scalar_one()

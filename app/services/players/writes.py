@@ -4,7 +4,9 @@
 - Support (SUSPEND_REACTIVATE) may only suspend an active account or reactivate a suspended one;
   CHANGE_ACCOUNT_STATUS allows every transition.
 - Self-exclusion needs an end date at least six months ahead and cannot be lifted (or shortened) before
-  it ends; it may be extended. It also adds an all-brand email blacklist entry until that date.
+  it ends; it may be extended. It also gives the player their own all-brand email blacklist entry
+  (source self_exclusion) until that date, under the blacklist lock; a manual entry for the same
+  address is never reused (ending it must not lift the self-exclusion).
 - Blocking or self-excluding ends the player's open sessions, suppresses their pending postbacks and
   forfeits their active bonuses (with bonus_forfeit ledger rows: bonus balance = sum of the ledger).
 """
@@ -19,6 +21,7 @@ from decimal import Decimal
 from sqlalchemy.engine import Engine
 
 from app.models import ACCOUNT_STATUSES
+from app.services.blacklist.writes import record_self_exclusion
 from app.services.core import (
     ActionResult,
     AlreadyDone,
@@ -244,37 +247,10 @@ def _bonus_ledger(uow: UnitOfWork, player, amount: Decimal, bonus_id: int | None
     )
 
 
-def normalise_email(value: str) -> str:
-    """Blacklist form of an email address (trimmed, lower case)."""
-    return value.strip().lower()
-
-
 def _self_exclusion_entry(uow: UnitOfWork, player, end: dt.datetime, reason: str) -> int:
-    """An all-brand email blacklist entry until `end` (an existing active one is extended if shorter)."""
+    """The self-exclusion's own all-brand email blacklist entry until `end` (see blacklist.writes)."""
     email = uow.execute("SELECT email FROM players WHERE id = :p", {"p": player.id}).scalar_one()
-    value = normalise_email(email)
-    existing = uow.execute(
-        "SELECT id, expires_at FROM blacklist_entries WHERE category = 'email' AND normalized_value = :v"
-        " AND operator_id IS NULL AND removed_at IS NULL FOR UPDATE",
-        {"v": value},
-    ).one_or_none()
-    if existing is not None:
-        if existing.expires_at is not None and existing.expires_at < end:
-            uow.execute("UPDATE blacklist_entries SET expires_at = :e WHERE id = :i", {"e": end, "i": existing.id})
-        return existing.id
-    return uow.execute(
-        "INSERT INTO blacklist_entries (category, value, normalized_value, reason, source, operator_id, player_id,"
-        " expires_at, created_by) VALUES ('email', :raw, :v, :reason, 'self_exclusion', NULL, :p, :e, :by)"
-        " RETURNING id",
-        {
-            "raw": email,
-            "v": value,
-            "reason": f"self-exclusion: {reason.strip()}",
-            "p": player.id,
-            "e": end,
-            "by": uow.actor.staff_id,
-        },
-    ).scalar_one()
+    return record_self_exclusion(uow, player_id=player.id, email=email, until=end, reason=reason)
 
 
 # --------------------------------------------------------------------------- reads

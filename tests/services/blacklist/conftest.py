@@ -20,9 +20,9 @@ def ident_world(world: World) -> World:
     p1, p2, p3 = world.players
     with world.engine.begin() as conn:
         for pid, phone, ip, dev in (
-            (p1, "+44 7700 900111", "203.0.113.10", "DEV-AAA"),
-            (p2, "0044-7700-900222", "198.51.100.7", "dev-bbb"),
-            (p3, "+44 7700 900111", "192.0.2.55", "dev-ccc"),
+            (p1, "+44 7400 900111", "203.0.113.10", "DEV-AAA"),
+            (p2, "0044-7400-900222", "198.51.100.7", "dev-bbb"),
+            (p3, "+44 7400 900111", "192.0.2.55", "dev-ccc"),
         ):
             conn.execute(
                 sa.text("UPDATE players SET phone = :ph, registration_ip = :ip, device_id = :d WHERE id = :p"),

@@ -46,7 +46,7 @@ BATTERY: list[tuple[str, bytes, tuple[str, object]]] = [
             + "device,@SUM(A1),r,,\n"
             + "email,a@example.com,+cmd|' /C calc'!A0,,\n"
             + "device,-2+3,r,,\n"
-            + "phone,+44 7700 900123,legit phone plus,,\n"
+            + "phone,+44 7400 900123,legit phone plus,,\n"
             + "phone,+SUM(1),r,,\n"
         ),
         (
@@ -61,6 +61,58 @@ BATTERY: list[tuple[str, bytes, tuple[str, object]]] = [
             },
         ),
     ),
+    (  # issue 11: the check looks at the cell after NFKC and without leading (invisible) whitespace
+        "formula cells behind whitespace",
+        _b(
+            H
+            + "email, =HYPERLINK(1),r,,\n"
+            + "device, @SUM(x),r,,\n"
+            + "device,\u00a0+cmd,r,,\n"
+            + "phone,\u00a0+cmd,r,,\n"
+            + "device,\u200b=1+1,r,,\n"
+            + "email,ok2@example.com,\u00a0=cmd|' /C calc'!A0,,\n"
+            + "email,ok3@example.com,r,\u3000@alpha,\n"
+            + "phone,\u00a0+44 7400 900123,legit phone behind a no-break space,,\n"
+            + "device,\uff1dcmd,r,,\n"
+        ),
+        (
+            "rows",
+            {
+                2: ("invalid", "value starts with '='"),
+                3: ("invalid", "value starts with '@'"),
+                4: ("invalid", "value starts with '\\+'"),
+                5: ("invalid", "value starts with '\\+'"),
+                6: ("invalid", "value starts with '='"),
+                7: ("invalid", "reason starts with '='"),
+                8: ("invalid", "brand starts with '@'"),
+                9: ("new", ""),
+                10: ("invalid", "value starts with '='"),  # a full-width equals sign is '=' after NFKC
+            },
+        ),
+    ),
+    (  # issue 11: invisible and control characters inside device and payment-account values
+        "invisible and control characters",
+        _b(
+            H
+            + "device,dev\u200b1,r,,\n"
+            + "payment_account,card_fp\u202e_1,r,,\n"
+            + "device,dev\x1b1,r,,\n"
+            + "payment_account,wallet\u2066-9,r,,\n"
+            + "device,\u2060dev-2,r,,\n"
+            + "device,dev-3,r,,\n"
+        ),
+        (
+            "rows",
+            {
+                2: ("invalid", "invisible or control character \\(U\\+200B ZERO WIDTH SPACE\\)"),
+                3: ("invalid", "U\\+202E RIGHT-TO-LEFT OVERRIDE"),
+                4: ("invalid", "U\\+001B"),
+                5: ("invalid", "U\\+2066"),
+                6: ("invalid", "U\\+2060 WORD JOINER"),
+                7: ("new", ""),
+            },
+        ),
+    ),
     (
         "duplicates in file and of an active entry",
         _b(H + "email,Dup@Example.com,r,alpha,\nemail,dup@example.com ,r,alpha,\nemail,listed@example.com,r,,\n"),
@@ -71,7 +123,7 @@ BATTERY: list[tuple[str, bytes, tuple[str, object]]] = [
         _b(
             H
             + "email,not-an-email,r,,\n"
-            + "phone,07700900123,r,,\n"
+            + "phone,07400900123,r,,\n"
             + "ip,10.0.0.1/8,r,,\n"
             + "payment_account,GB82 WEST 1234 5698 7654 33,r,,\n"
             + "document,#,r,,\n"
@@ -80,7 +132,7 @@ BATTERY: list[tuple[str, bytes, tuple[str, object]]] = [
         (
             "rows",
             {
-                2: ("invalid", "exactly one @"),
+                2: ("invalid", "not an email address: An email address must have an @-sign"),
                 3: ("invalid", "no country code"),
                 4: ("invalid", "host bits"),
                 5: ("invalid", "check digits"),

@@ -21,12 +21,12 @@ def test_tabs_and_manual_add(ui, world: World) -> None:
         "Document number (0)",
         "Payment account (0)",
     ]
-    at.text_input(key="bl:add:phone:value").input("0044 7700 900123")
+    at.text_input(key="bl:add:phone:value").input("0044 7400 900123")
     at.text_input(key="bl:add:phone:reason").input("multi-accounting")
     at = button(at.tabs[1], "Add to blacklist").click().run()
     assert not at.exception, at.exception
     (row,) = entries(world)
-    assert (row["category"], row["normalized_value"], row["operator_id"]) == ("phone", "+447700900123", None)
+    assert (row["category"], row["normalized_value"], row["operator_id"]) == ("phone", "+447400900123", None)
     assert "Phone (1)" in [t.label for t in at.tabs]
     at.text_input(key="bl:add:ip:value").input("203.0.113.7/24")
     at.text_input(key="bl:add:ip:reason").input("proxy")

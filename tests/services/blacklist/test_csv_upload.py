@@ -42,13 +42,13 @@ def test_battery(name: str, data: bytes, expect: tuple) -> None:
 def test_valid_rows_are_normalised_and_scoped() -> None:
     data = (
         b"category,value,reason,brand,expires_at\n"
-        b"phone,0044 7700 900123,multi-accounting,BETA,2027-01-01\n"
+        b"phone,0044 7400 900123,multi-accounting,BETA,2027-01-01\n"
         b"ip,203.0.113.0/24,proxy,,2027-01-01T10:00:00\n"
     )
     result = preview(data)
     assert [r.status for r in result.rows] == ["new", "new"]
     phone, ip = result.rows
-    assert (phone.normalized_value, phone.operator_id) == ("+447700900123", 2)
+    assert (phone.normalized_value, phone.operator_id) == ("+447400900123", 2)
     assert phone.expires_at == dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
     assert (ip.operator_id, ip.expires_at) == (None, dt.datetime(2027, 1, 1, 10, tzinfo=dt.UTC))
     assert result.committable and result.summary() == "2 rows: 2 new, 0 duplicate, 0 invalid"
