@@ -202,7 +202,7 @@ RULES: dict[str, Callable[[Connection, dict, Context], list[Finding]]] = {
     "blacklist_matches": _blacklist_matches,
     "ingest_health": _ingest_health,
 }
-assert set(RULES) == set(ALERT_RULE_CODES) == set(rules.PARAM_BOUNDS)
+assert set(RULES) == set(rules.PARAM_BOUNDS) and set(RULES) <= set(ALERT_RULE_CODES)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -245,6 +245,10 @@ def evaluate_alerts(
         ).all()
         conn.rollback()
         for rule in enabled:
+            if rule.code not in RULES:  # a rule the table knows but this version does not implement (yet)
+                log.warning("alert rule %s has no implementation; skipped", rule.code)
+                ctx.notes.append(f"{rule.code}: not implemented (skipped)")
+                continue
             try:
                 with conn.begin():
                     findings = RULES[rule.code](conn, dict(rule.params or {}), ctx)
