@@ -76,6 +76,10 @@ BLACKLIST_CATEGORIES = ("email", "phone", "ip", "device", "document", "payment_a
 BLACKLIST_SOURCES = ("manual", "csv_upload", "self_exclusion", "regulator", "system")
 TICKET_STATUSES = ("open", "pending", "resolved", "closed")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+# first-response SLA per priority, in hours (app/services/support/rules.py; migration 0010 stamps the due time)
+TICKET_FIRST_RESPONSE_HOURS = {"urgent": 1, "high": 4, "normal": 24, "low": 72}
+TICKET_NOTE_KINDS = ("reply", "internal", "status")  # an answer to the player, staff only, a status move's note
+TICKET_LINK_KINDS = ("kyc_case", "balance_adjustment")
 DEAL_TYPES = ("cpa", "revshare", "hybrid")
 TRACKING_PLATFORMS = ("meta", "google_ads", "tiktok", "appsflyer")
 POSTBACK_EVENTS = ("registration", "ftd", "deposit", "kyc_verified")
@@ -600,6 +604,8 @@ class SupportTicket(Base):
         CheckConstraint(one_of("status", TICKET_STATUSES), name="status"),
         CheckConstraint(one_of("priority", TICKET_PRIORITIES), name="priority"),
         Index("ix_support_tickets_player", "player_id"),
+        Index("ix_support_tickets_assignee", "assignee_id", "status"),  # the "mine" queue (migration 0010)
+        Index("ix_support_tickets_status_due", "status", "first_response_due"),  # unassigned / overdue
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -612,6 +618,11 @@ class SupportTicket(Base):
     created_at: Mapped[dt.datetime] = mapped_column(TZ)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(TZ)
     updated_at: Mapped[dt.datetime] = updated_col()
+    # support cases (migration 0010): who handles it, the first-response SLA, and the version forms check
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    first_response_due: Mapped[dt.datetime] = mapped_column(TZ)  # created_at + the priority's SLA (a trigger)
+    first_response_at: Mapped[dt.datetime | None] = mapped_column(TZ)  # first reply or status move by staff
+    version: Mapped[int] = version_col()
 
 
 class BalanceAdjustment(Base):
@@ -1026,3 +1037,67 @@ class RgInteraction(Base):
     note: Mapped[str] = mapped_column(Text)
     follow_up_due: Mapped[dt.date | None] = mapped_column(Date)
     occurred_at: Mapped[dt.datetime] = created_col()
+
+
+# --------------------------------------------------------------------------- support cases (migration 0010)
+# Notes and links are append-only in the database: a trigger refuses UPDATE and DELETE, and the app role may
+# only SELECT and INSERT them.
+
+
+class TicketNote(Base):
+    """An entry of a support case's history: a reply to the player, an internal note, or a status move's note."""
+
+    __tablename__ = "ticket_notes"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", TICKET_NOTE_KINDS), name="kind"),
+        CheckConstraint("length(trim(body)) > 0", name="body"),
+        CheckConstraint("(kind = 'status') = (status_to IS NOT NULL)", name="status_move"),
+        Index("ix_ticket_notes_ticket", "ticket_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("support_tickets.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    status_from: Mapped[str | None] = mapped_column(String(16))
+    status_to: Mapped[str | None] = mapped_column(String(16))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    staff_name: Mapped[str] = mapped_column(Text)  # display name at the time
+    created_at: Mapped[dt.datetime] = created_col()
+
+
+class TicketLink(Base):
+    """A support case linked to a related KYC case or balance adjustment of the same player."""
+
+    __tablename__ = "ticket_links"
+    __table_args__ = (
+        CheckConstraint("num_nonnulls(kyc_case_id, adjustment_id) = 1", name="one_target"),
+        UniqueConstraint("ticket_id", "kyc_case_id", name="uq_ticket_links_kyc_case"),
+        UniqueConstraint("ticket_id", "adjustment_id", name="uq_ticket_links_adjustment"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("support_tickets.id"))
+    kyc_case_id: Mapped[int | None] = mapped_column(ForeignKey("kyc_cases.id"))
+    adjustment_id: Mapped[int | None] = mapped_column(ForeignKey("balance_adjustments.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[dt.datetime] = created_col()
+
+
+class PlayerNote(Base):
+    """A staff note on a player (Player 360), append-only; masked roles see that it exists, not its text."""
+
+    __tablename__ = "player_notes"
+    __table_args__ = (
+        CheckConstraint("length(trim(body)) > 0", name="body"),
+        Index("ix_player_notes_player", "player_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    body: Mapped[str] = mapped_column(Text)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    staff_name: Mapped[str] = mapped_column(Text)  # display name at the time
+    created_at: Mapped[dt.datetime] = created_col()

@@ -89,6 +89,9 @@ EXCLUDED_TABLES: frozenset[str] = frozenset(
         "ingest_tombstones",
         "ingest_tombstone_horizon",
         "login_failures",  # sign-in throttling bookkeeping (typed usernames, client addresses)
+        "ticket_notes",  # support case notes and player notes: staff free text, read live by the services
+        "ticket_links",
+        "player_notes",
     }
 )
 

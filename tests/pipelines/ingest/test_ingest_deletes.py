@@ -93,7 +93,7 @@ def test_a_truncate_reloads_that_table_whole_and_resets_its_id_history(
     run_ingest(source_db, warehouse, build_marts=False).raise_for_status()
     old_max = q(warehouse, "SELECT max(id) FROM raw.ledger")[0][0]
     with engine.begin() as c:
-        c.exec_driver_sql("TRUNCATE support_tickets")
+        c.exec_driver_sql("TRUNCATE support_tickets CASCADE")  # and the case notes and links pointing at it
         c.exec_driver_sql("TRUNCATE ledger RESTART IDENTITY CASCADE")  # ids start again at 1
         add_ledger(c, 1, 5, "x")
     res = run_ingest(source_db, warehouse, build_marts=False).raise_for_status()
