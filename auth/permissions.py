@@ -21,6 +21,9 @@ class Permission(StrEnum):
     VIEW_AUDIT = "view_audit"
     MANAGE_TRACKING = "manage_tracking"
     MANAGE_STAFF = "manage_staff"
+    SET_RG_LIMITS = "set_rg_limits"  # responsible-gambling limits (any change), time-outs, cancelling pending raises
+    LOWER_RG_LIMITS = "lower_rg_limits"  # only lower or add a limit, or a time-out, at the player's request
+    HANDLE_SUPPORT = "handle_support"  # support cases (assign, answer, move, link) and player notes
 
 
 ROLES = ("admin", "manager", "analyst", "compliance", "support")
@@ -51,9 +54,20 @@ MATRIX: dict[str, frozenset[Permission]] = {
             P.MANAGE_BLACKLIST,
             P.REQUEST_ADJUSTMENT,
             P.VIEW_AUDIT,
+            P.SET_RG_LIMITS,
+            P.HANDLE_SUPPORT,
         }
     ),
-    "support": frozenset({P.VIEW_PLAYERS, P.VIEW_PERSONAL_DATA, P.SUSPEND_REACTIVATE, P.REQUEST_ADJUSTMENT}),
+    "support": frozenset(
+        {
+            P.VIEW_PLAYERS,
+            P.VIEW_PERSONAL_DATA,
+            P.SUSPEND_REACTIVATE,
+            P.REQUEST_ADJUSTMENT,
+            P.LOWER_RG_LIMITS,
+            P.HANDLE_SUPPORT,
+        }
+    ),
 }
 
 

@@ -12,6 +12,7 @@ P = Permission
 # SPEC §5 — one row per permission, columns: admin, manager, analyst, compliance, support.
 # "view players with personal data": analyst sees players masked (VIEW_PLAYERS without VIEW_PERSONAL_DATA);
 # "change account status": support may only suspend / reactivate (SUSPEND_REACTIVATE).
+# "set responsible-gambling limits and time-outs": support only lowers, at the player's request (LOWER_RG_LIMITS).
 SPEC_TABLE = """
 permission              admin manager analyst compliance support
 VIEW_DASHBOARDS         x     x       x       .          .
@@ -27,6 +28,9 @@ APPROVE_ADJUSTMENT      x     x       .       .          .
 VIEW_AUDIT              x     x       .       x          .
 MANAGE_TRACKING         x     x       .       .          .
 MANAGE_STAFF            x     .       .       .          .
+SET_RG_LIMITS           x     .       .       x          .
+LOWER_RG_LIMITS         x     .       .       .          x
+HANDLE_SUPPORT          x     .       .       x          x
 """
 
 
@@ -58,7 +62,7 @@ def allowed(a: Actor, permission: Permission, brand: int | None = None, **kw) ->
 def test_table_covers_every_role_and_permission():
     assert {r for r, _ in EXPECTED} == set(ROLES)
     assert {p for _, p in EXPECTED} == set(Permission)
-    assert len(EXPECTED) == len(ROLES) * len(Permission) == 65
+    assert len(EXPECTED) == len(ROLES) * len(Permission) == 80
 
 
 def test_require_matches_spec_for_every_role_and_permission():
@@ -133,4 +137,4 @@ def test_service_path_matches_spec_and_audits_denials(authdb, scoped):
     assert mismatches == []
     rows = authdb.audit("test.matrix")
     assert sum(r["outcome"] == "denied" for r in rows) == denied
-    assert sum(r["outcome"] == "ok" for r in rows) == 2 * 65 - denied
+    assert sum(r["outcome"] == "ok" for r in rows) == 2 * len(EXPECTED) - denied
