@@ -33,20 +33,30 @@ with data.shown_errors():
 
 st.caption(
     f"Money in EUR · {first:%Y-%m} to {last:%Y-%m} · conversion = share of the period's registrations that made a "
-    "first deposit · commission is an estimate under each affiliate's deal · cohort quality counts only FTDs whose "
-    "30/90-day window has passed · no click data is collected."
+    "first deposit · an FTD later charged back stays an FTD, is counted apart and earns no CPA · commission is an "
+    "estimate under each affiliate's deal · cohort quality counts only FTDs whose 30/90-day window has passed · no "
+    "click data is collected."
 )
 if df.is_empty():
     st.info("No affiliate players in this period.", icon=":material/info:")
     st.stop()
 
-totals = df.select("registrations", "ftds", "deposits_eur", "ngr_eur", "commission_eur").sum().row(0, named=True)
-m = st.columns(5)
+totals = (
+    df.select("registrations", "ftds", "ftds_charged_back", "deposits_eur", "ngr_eur", "commission_eur")
+    .sum()
+    .row(0, named=True)
+)
+m = st.columns(6)
 m[0].metric("Registrations", f"{totals['registrations']:,}")
 m[1].metric("FTDs", f"{totals['ftds']:,}")
-m[2].metric("Deposits (EUR)", f"{totals['deposits_eur'] or 0:,.2f}")
-m[3].metric("NGR (EUR)", f"{totals['ngr_eur'] or 0:,.2f}")
-m[4].metric("Est. commission (EUR)", f"{totals['commission_eur'] or 0:,.2f}")
+m[2].metric(
+    "FTDs later charged back",
+    f"{totals['ftds_charged_back']:,}",
+    help="FTDs of the period whose deposit has since been charged back (still counted as FTDs; no CPA).",
+)
+m[3].metric("Deposits (EUR)", f"{totals['deposits_eur'] or 0:,.2f}")
+m[4].metric("NGR (EUR)", f"{totals['ngr_eur'] or 0:,.2f}")
+m[5].metric("Est. commission (EUR)", f"{totals['commission_eur'] or 0:,.2f}")
 
 shown = df if by_campaign else df.drop("campaign_id", "campaign")
 show_table(
@@ -55,6 +65,7 @@ show_table(
     width="stretch",
     column_config={
         "ftd_conversion": st.column_config.NumberColumn("FTD conversion", format="percent"),
+        "ftds_charged_back": st.column_config.NumberColumn("FTDs later charged back", format="%d"),
         "ngr_per_ftd_30d": st.column_config.NumberColumn("NGR/FTD 30d", format="%.2f"),
         "ngr_per_ftd_90d": st.column_config.NumberColumn("NGR/FTD 90d", format="%.2f"),
         "carry_over_eur": st.column_config.NumberColumn("Negative carry (EUR)", format="%,.2f"),

@@ -28,27 +28,43 @@ with data.shown_errors():
         regions = data.read("top_regions", f, scope=scope, limit=10)
 
 prev = f.previous()
-st.caption(
-    f"{sel.describe()}. Changes compare with {prev.start:%d %b %Y} – {prev.end:%d %b %Y} (same length). "
-    "Test accounts excluded."
-)
+rows = {r["metric"]: r for r in kpis.iter_rows(named=True)}
+so_far = bool(kpis["so_far"][0]) if kpis.height else False
+if so_far:
+    until = kpis["previous_until"][0]
+    compared = (
+        f"Figures so far: the data runs to {fmt.when(kpis['as_of'][0])} (its latest event); changes compare with "
+        f"{prev.start:%d %b %Y} – {fmt.when(until)}, the same span of the previous period."
+    )
+else:
+    compared = f"Changes compare with {prev.start:%d %b %Y} – {prev.end:%d %b %Y} (same length)."
+st.caption(f"{sel.describe()}. {compared} Test accounts excluded.")
 
 # --------------------------------------------------------------------------- KPI tiles
-rows = {r["metric"]: r for r in kpis.iter_rows(named=True)}
 tiles = metrics.KPI_TILES
 for line in (tiles[:5], tiles[5:]):
     for col, tile in zip(st.columns(5), line, strict=True):
         r = rows[tile.key]
         unit = f" ({r['currency']})" if r["currency"] else ""
+        extra = ""
+        if tile.key == "ftds":
+            extra = f" Of these, later charged back: {fmt.count(rows['ftds_charged_back']['value'])}."
         with col:
             st.metric(
-                f"{tile.label}{unit}",
+                f"{tile.label}{' so far' if so_far else ''}{unit}",
                 fmt.value(tile.unit, r["value"], None),
                 delta=fmt.change(r["change"]),
                 delta_color="normal" if tile.higher_is_better else "inverse",
-                help=f"{tile.definition}. Previous period: {fmt.value(tile.unit, r['previous'], r['currency'])}.",
+                help=f"`{tile.tag}`: {tile.definition}.{extra} "
+                f"Previous period{' (same span)' if so_far else ''}: "
+                f"{fmt.value(tile.unit, r['previous'], r['currency'])}.",
                 border=True,
             )
+ftd_cb = rows["ftds_charged_back"]
+st.caption(
+    f"FTDs later charged back: {fmt.count(ftd_cb['value'])} (previous period {fmt.count(ftd_cb['previous'])}); "
+    "an FTD stays on the day it happened, its chargeback is deducted on the chargeback's day."
+)
 page_link("metrics", "How each tile is defined", icon=":material/functions:")
 
 if rows["handle"]["value"] in (None, 0.0) and rows["deposits"]["value"] in (None, 0.0):

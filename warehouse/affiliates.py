@@ -8,7 +8,9 @@ the months `first`..`last` inclusive.
 
 Definitions (per affiliate, or per campaign of an affiliate):
 - registrations: affiliate players registered in the period;
-- FTDs: first approved deposits made in the period; qualifying FTDs: those of at least `cpa_min_deposit` EUR;
+- FTDs: first approved deposits made in the period (an FTD stays one when its deposit is later charged back);
+  FTDs later charged back: those of them charged back by the as-of day; qualifying FTDs: those of at least
+  `cpa_min_deposit` EUR and not charged back (no CPA is earned on a reversed deposit);
 - FTD conversion: of the players registered in the period, the share that has made a first deposit by the
   as-of day (a registration cohort's conversion, SPEC §3);
 - deposits, NGR: approved deposits and NGR (EUR) of the affiliate's players in the period;
@@ -50,6 +52,7 @@ OUTPUT_COLUMNS = (
     "converted",
     "ftd_conversion",
     "ftds",
+    "ftds_charged_back",
     "qualifying_ftds",
     "deposits_eur",
     "ngr_eur",
@@ -101,12 +104,15 @@ def as_of_day(gw: Gateway) -> dt.date | None:
 
 
 def _player_counts(gw: Gateway, brands, first: dt.date, end_excl: dt.date, as_of: dt.date) -> list[tuple]:
-    """(affiliate_id, campaign_id, registrations, converted, FTDs, qualifying FTDs) for affiliate players."""
+    """(affiliate_id, campaign_id, registrations, converted, FTDs, FTDs later charged back, qualifying FTDs) for
+    affiliate players."""
     sql = """
     WITH p AS (
         SELECT d.affiliate_id, d.campaign_id, d.reg_date >= $first AND d.reg_date < $end_excl AS registered,
                CAST(c.ftd_at AS DATE) AS ftd_date,
-               coalesce(c.ftd_amount_eur, 0) >= coalesce(a.cpa_min_deposit, 0) AS qualifies
+               coalesce(CAST(c.ftd_charged_back_at AS DATE) <= $as_of, false) AS charged_back,
+               coalesce(c.ftd_amount_eur, 0) >= coalesce(a.cpa_min_deposit, 0)
+               AND NOT coalesce(CAST(c.ftd_charged_back_at AS DATE) <= $as_of, false) AS qualifies
         FROM {player_dim} d LEFT JOIN {cohort_player} c ON c.player_id = d.player_id
         LEFT JOIN {affiliate_deals} a ON a.affiliate_id = d.affiliate_id
         WHERE d.affiliate_id IS NOT NULL AND NOT d.is_test
@@ -115,6 +121,7 @@ def _player_counts(gw: Gateway, brands, first: dt.date, end_excl: dt.date, as_of
            count(*) FILTER (WHERE registered) AS registrations,
            count(*) FILTER (WHERE registered AND ftd_date <= $as_of) AS converted,
            count(*) FILTER (WHERE ftd_date >= $first AND ftd_date < $end_excl) AS ftds,
+           count(*) FILTER (WHERE ftd_date >= $first AND ftd_date < $end_excl AND charged_back) AS ftds_charged_back,
            count(*) FILTER (WHERE ftd_date >= $first AND ftd_date < $end_excl AND qualifies) AS qualifying_ftds
     FROM p GROUP BY ALL
     """
@@ -211,6 +218,7 @@ def _report(
             "registrations": 0,
             "converted": 0,
             "ftds": 0,
+            "ftds_charged_back": 0,
             "qualifying_ftds": 0,
             "deposits": Decimal(0),
             "ngr": Decimal(0),
@@ -218,11 +226,14 @@ def _report(
             "quality": {n: [Decimal(0), 0] for n in QUALITY_WINDOWS},
         }
     )
-    for aff, camp, registrations, converted, ftds, qualifying in _player_counts(gw, brands, first, end_excl, as_of):
+    for aff, camp, registrations, converted, ftds, charged_back, qualifying in _player_counts(
+        gw, brands, first, end_excl, as_of
+    ):
         a = acc[key(aff, camp)]
         a["registrations"] += registrations
         a["converted"] += converted
         a["ftds"] += ftds
+        a["ftds_charged_back"] += charged_back
         a["qualifying_ftds"] += qualifying
     for aff, camp, month, deposits, ngr in _monthly(gw, brands):
         a = acc[key(aff, camp)]
@@ -263,6 +274,7 @@ def _report(
             "converted": a["converted"],
             "ftd_conversion": (a["converted"] / a["registrations"]) if a["registrations"] else None,
             "ftds": a["ftds"],
+            "ftds_charged_back": a["ftds_charged_back"],
             "qualifying_ftds": a["qualifying_ftds"],
             "deposits_eur": _money(a["deposits"]),
             "ngr_eur": _money(a["ngr"]),
@@ -286,6 +298,7 @@ def _report(
         "converted": pl.Int64,
         "ftd_conversion": pl.Float64,
         "ftds": pl.Int64,
+        "ftds_charged_back": pl.Int64,
         "qualifying_ftds": pl.Int64,
         "ftds_mature_30d": pl.Int64,
         "ftds_mature_90d": pl.Int64,

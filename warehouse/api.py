@@ -14,6 +14,7 @@ import polars as pl
 
 from warehouse import metrics
 from warehouse.gateway import Gateway, GatewayError, in_list
+from warehouse.periods import Comparison, comparison, data_as_of
 
 Currency = Literal["EUR", "brand"]
 CENT = Decimal("0.01")
@@ -89,11 +90,12 @@ def _money_cols(names: tuple[str, ...], expr: str, alias: str = "{n}") -> str:
     return ", ".join(f"{_money(expr.format(n=n))} AS {alias.format(n=n)}" for n in names)
 
 
-def _first_in_window(kind: str, start: str = "$start") -> str:
+def _first_in_window(kind: str, start: str = "$start", also: str = "true") -> str:
     """Distinct players with an active (real-money bet) / deposit day in the window, as a filtered count over
-    mart.player_day: each player is counted on their first qualifying day in the window (see the mart)."""
+    mart.player_day: each player is counted on their first qualifying day in the window (see the mart).
+    `also`: a further condition on the row (e.g. the window's last day cut at a time of day)."""
     flag, prev = {"active": ("real_rounds", "prev_active_day"), "deposit": ("deposit_count", "prev_deposit_day")}[kind]
-    return f"count(*) FILTER (WHERE {flag} > 0 AND ({prev} IS NULL OR {prev} < {start}))"
+    return f"count(*) FILTER (WHERE {flag} > 0 AND ({prev} IS NULL OR {prev} < {start}) AND ({also}))"
 
 
 def _brand_selection(brands: frozenset[int] | None, scope: frozenset[int] | None) -> list[int] | None:
@@ -176,30 +178,52 @@ _KPI_ADDITIVE = (
     "net_deposits",
     "registrations",
     "ftds",
+    "ftds_charged_back",
 )
 
 
-def _kpi_values(gw: Gateway, f: Filters, suffix: str, scope: frozenset[int] | None) -> dict[str, dict[str, Any]]:
-    prev = f.previous()
+def _kpi_values(
+    gw: Gateway, f: Filters, cmp: Comparison, suffix: str, scope: frozenset[int] | None
+) -> dict[str, dict[str, Any]]:
     cond, params = _where(f.brands, f.countries, scope)
-    params |= {"start": f.start, "end": f.end, "pstart": prev.start}
+    # previous period: whole days before cut_day, plus cut_day up to `cutoff` when so far (from daily_kpi_sofar
+    # and the first bet / deposit / registration times of the day)
+    cut_day = cmp.cut_day if cmp.so_far else f.start
+    params |= {
+        "start": f.start,
+        "end": f.end,
+        "pstart": cmp.previous.start,
+        "cut_day": cut_day,
+        "cutoff": cmp.cutoff,
+        "partial": cmp.so_far,
+    }
+    cutoff = "CAST($cutoff AS TIMESTAMP)"
+    counted = "day >= $start OR day < $cut_day OR first_{}_at <= " + cutoff  # the previous period's cut day
     sums = ", ".join(f"{metrics.additive_sql(n, suffix)} AS {n}" for n in _KPI_ADDITIVE)
     period = "CASE WHEN {col} >= $start THEN 'current' ELSE 'previous' END"
     sql = f"""
-    WITH k AS (
-        SELECT {period.format(col="day")} AS period, {sums}
-        FROM {{daily_kpi}} WHERE day BETWEEN $pstart AND $end {cond} GROUP BY 1
+    WITH kd AS (
+        SELECT * FROM {{daily_kpi}}
+        WHERE day BETWEEN $pstart AND $end AND (day >= $start OR day < $cut_day) {cond}
+        UNION ALL BY NAME
+        SELECT * FROM {{daily_kpi_sofar}} WHERE $partial AND day = $cut_day AND day >= $pstart {cond}
+    ), k AS (
+        SELECT {period.format(col="day")} AS period, {sums} FROM kd GROUP BY 1
     ), a AS (
-        SELECT period, {_first_in_window("active", "window_start")} AS active_players,
-               {_first_in_window("deposit", "window_start")} AS depositing_players
+        SELECT period,
+               {_first_in_window("active", "window_start", counted.format("real_bet"))} AS active_players,
+               {_first_in_window("deposit", "window_start", counted.format("deposit"))} AS depositing_players
         FROM (SELECT *, {period.format(col="day")} AS period,
                      CASE WHEN day >= $start THEN $start ELSE $pstart END AS window_start
-              FROM {{player_day}} WHERE day BETWEEN $pstart AND $end {cond})
+              FROM {{player_day}} WHERE day BETWEEN $pstart AND $end AND (day >= $start OR day <= $cut_day) {cond})
         GROUP BY 1
     ), c AS (
         SELECT {period.format(col="reg_date")} AS period, count(*) AS cohort_size,
                count(*) FILTER (WHERE ftd_at IS NOT NULL) AS cohort_ftds
-        FROM {{cohort_player}} WHERE reg_date BETWEEN $pstart AND $end {cond} GROUP BY 1
+        FROM {{cohort_player}}
+        WHERE reg_date BETWEEN $pstart AND $end
+          AND (reg_date >= $start OR reg_date < $cut_day OR registered_at <= {cutoff}) {cond}
+        GROUP BY 1
     )
     SELECT p.period, k.* EXCLUDE (period), a.* EXCLUDE (period), c.* EXCLUDE (period)
     FROM (VALUES ('current'), ('previous')) AS p(period)
@@ -227,18 +251,21 @@ def _kpi_values(gw: Gateway, f: Filters, suffix: str, scope: frozenset[int] | No
 
 # The order of `kpis` rows: the Overview tiles, the other KPIs, then the remaining additive metrics (NGR components).
 _TILE_KEYS = tuple(t.key for t in metrics.KPI_TILES)
-_KPI_OTHERS = ("registrations", "arppu", "ftd_conversion", "depositing_players")
+_KPI_OTHERS = ("registrations", "arppu", "ftd_conversion", "depositing_players", "ftds_charged_back")
 KPI_ORDER = (*_TILE_KEYS, *_KPI_OTHERS) + tuple(n for n in _KPI_ADDITIVE if n not in (*_TILE_KEYS, *_KPI_OTHERS))
 
 
 def kpis(gw: Gateway, f: Filters, *, scope: frozenset[int] | None) -> pl.DataFrame:
     """Every Overview KPI (and the NGR components) for the range and for the previous range of equal length.
 
-    Columns: metric, label, unit, currency, value, previous, change (relative, None when previous is 0/None).
+    Columns: metric, label, version (of its definition, e.g. "v2"), unit, currency, value, previous, change
+    (relative, None when previous is 0/None), so_far (the window is not fully observed: the previous range is
+    counted up to `previous_until`, see `comparison`), as_of (the data's latest event), previous_until.
     Money is rounded to cents; ratios are fractions (0.25 = 25 %).
     """
     suffix, code = resolve_currency(gw, f, scope=scope)
-    vals = _kpi_values(gw, f, suffix, scope)
+    cmp = comparison(f, data_as_of(gw))
+    vals = _kpi_values(gw, f, cmp, suffix, scope)
     rows = []
     for name in KPI_ORDER:
         m = metrics.metric(name)
@@ -250,21 +277,29 @@ def kpis(gw: Gateway, f: Filters, *, scope: frozenset[int] | None) -> pl.DataFra
             {
                 "metric": name,
                 "label": m.label,
+                "version": f"v{m.version}",
                 "unit": m.unit,
                 "currency": code if m.unit == "money" else None,
                 "value": None if cur is None else float(cur),
                 "previous": None if prev is None else float(prev),
                 "change": change,
+                "so_far": cmp.so_far,
+                "as_of": cmp.as_of,
+                "previous_until": cmp.cutoff,
             }
         )
     schema = {
         "metric": pl.String,
         "label": pl.String,
+        "version": pl.String,
         "unit": pl.String,
         "currency": pl.String,
         "value": pl.Float64,
         "previous": pl.Float64,
         "change": pl.Float64,
+        "so_far": pl.Boolean,
+        "as_of": pl.Datetime("us"),
+        "previous_until": pl.Datetime("us"),
     }
     return pl.DataFrame(rows, schema=schema)
 
@@ -301,7 +336,8 @@ STATUS_GROUP = """CASE WHEN status IN ('declined', 'failed') THEN 'declined' ELS
 
 def payment_flow(gw: Gateway, f: Filters, *, scope: frozenset[int] | None) -> pl.DataFrame:
     """Payments by day × kind × status group (approved / pending / declined (incl. failed) / chargeback):
-    count and amount. Chargebacks are dated on the day they happened."""
+    count and amount, as events: a payment on its creation day (a deposit later charged back among the
+    approved ones: it was), and each chargeback on the day it happened."""
     suffix, code = resolve_currency(gw, f, scope=scope)
     cond, params = _where(f.brands, f.countries, scope)
     params |= {"start": f.start, "end": f.end}

@@ -23,7 +23,7 @@ class MartBuildError(RuntimeError):
 
 # Small marts whose content is compared before and after a rebuild: when it did not change (e.g. the
 # calendar within a day), the marts that read them need no rebuild on their account.
-CONTENT_CHECKED = frozenset({"calendar", "brand_day", "games", "countries", "brands"})
+CONTENT_CHECKED = frozenset({"calendar", "brand_day", "games", "countries", "brands", "as_of"})
 
 
 def marts_to_rebuild(

@@ -1,5 +1,9 @@
 """The metric catalogue: ONE named definition per metric (SPEC §3). Every figure the read API returns
-is computed from these definitions; the Metrics page shows them.
+is computed from these definitions; the Metrics page shows them, docs/METRICS.md says them in words.
+
+Each definition has a version (`ngr v2`): a change of its text (formula, what is included or excluded, its
+SQL, or the version of a component it is built from) bumps it. tests/warehouse/test_metric_versions.py pins
+every (name, version) to a hash of its definition text, so a silent change fails.
 
 Decisions that apply to every metric:
 - Test accounts (`players.is_test`) are excluded from every metric (the marts drop them).
@@ -10,9 +14,15 @@ Decisions that apply to every metric:
   `converted_at`). DOMAIN.md §1.1/§1.2: a bonus only has a cash value once the player has an
   unrestricted right to it (UKGC GGY rule); granting or wagering bonus money costs nothing until it
   converts, and forfeited/expired bonuses never cost anything.
-- Payments count on their creation day, except chargebacks, which count on the day the payment became
-  a chargeback (`updated_at`). Deposits and withdrawals are `approved` payments; a charged-back deposit is
-  no longer a deposit, and its amount is an NGR deduction.
+- Every figure is dated by the event it records, so a closed period never changes: a payment (its amount and
+  its fee, whatever its status) on its creation day; a chargeback (its amount and its fee) on the day it
+  happened, while the deposit stays a deposit, and an FTD, of the day it was made.
+- Gaming duty and game-provider fees accrue per period (brand × month, split where the duty rate changes;
+  brand × provider × month) on the GGR with losses carried forward: a day's figure is the change in the
+  period's accrual, and no period's figure is negative. A country's, player's or game's share is the
+  brand's accrual in proportion to its signed GGR (or handle) of the day.
+- Today is partial: when a window reaches the data's as-of instant (its latest event), its figures are "so
+  far" and the previous period is counted up to the same time of day on the same relative day.
 - Money is never summed across currencies: each amount is converted to EUR with the `fx_rates` rate of
   its own day (the latest rate on or before that day); brand-currency figures are returned only when the
   selection has a single currency. Exact decimals are summed; figures are rounded to cents when returned.
@@ -20,6 +30,7 @@ Decisions that apply to every metric:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,6 +54,12 @@ class Metric:
     sql: str | None = None
     computed_by: str = ""
     higher_is_better: bool = True
+    version: int = 1
+
+    @property
+    def tag(self) -> str:
+        """The name and version of the definition, e.g. `ngr v2`."""
+        return f"{self.name} v{self.version}"
 
 
 # The NGR deductions, in order (each a metric of its own below): NGR = GGR − each of them.
@@ -106,37 +123,55 @@ CATALOGUE: tuple[Metric, ...] = (
         "provider_fees",
         "Game provider fees",
         "money",
-        "Σ over games of provider.fee_rate × GGR of the game",
-        included="signed: a game whose players won more than they staked reduces the fee",
+        "per brand × provider × calendar month: fee to day d = provider.fee_rate × max(0, carry-in + the "
+        "provider's GGR of the month up to d); a day's fee = the change in that figure",
+        included="carry-in ≤ 0: the negative GGR balance a month hands to the next (a month ending negative "
+        "carries it, a month ending positive resets it to 0); a day's fee can be negative inside a month, no "
+        "month's fee is; a country's, player's or game's share is the day's fee in proportion to its GGR",
+        excluded="providers' fee rates are not effective-dated: a changed rate re-prices past months",
         sql="sum(provider_fee{c})",
         higher_is_better=False,
+        version=2,
     ),
     Metric(
         "payment_fees",
         "Payment fees",
         "money",
-        "Σ payments.provider_fee of approved and charged-back payments, dated created_at",
-        excluded="fees of pending, declined and failed payments",
+        "Σ payments.provider_fee of every payment, dated created_at + Σ payments.chargeback_fee, dated at the "
+        "chargeback",
+        included="every fee a payment provider charged, whatever the payment's final status (approved, pending, "
+        "declined, failed, charged back); a chargeback's own fee on the chargeback's day",
+        excluded="test accounts",
         sql="sum(payment_fees{c})",
         higher_is_better=False,
+        version=2,
     ),
     Metric(
         "chargebacks",
         "Chargebacks",
         "money",
-        "Σ amount of deposits in status chargeback, dated updated_at",
+        "Σ amount of deposits charged back, dated at the chargeback (payments.charged_back_at, else updated_at)",
+        included="an event on its own day: the deposit stays in the deposits (and FTDs) of the day it was made",
+        excluded="the chargeback fee (in payment fees, on the same day)",
         sql="sum(chargebacks{c})",
         higher_is_better=False,
+        version=2,
     ),
     Metric(
         "gaming_duty",
         "Gaming duty",
         "money",
-        "Σ per day and brand: tax_rates.rate × (GGR or handle, by the rate's basis)",
-        included="rate effective that day for the brand's jurisdiction ([effective_from, effective_to)); "
-        "a day with negative GGR gives a negative duty that offsets other days of the period",
+        "per brand × duty period (a calendar month, split where the rate changes): duty to day d = rate × "
+        "max(0, carry-in + GGR of the period up to d); a day's duty = the change in that figure",
+        included="rate and basis in force for the brand's jurisdiction (tax_rates, [effective_from, "
+        "effective_to)); carry-in ≤ 0: the negative GGR balance a period hands to the next (a period ending "
+        "negative carries it, one ending positive resets it to 0); a day's duty can be negative inside a "
+        "period, no period's (so no month's) duty is; basis handle: rate × handle, never negative, carry "
+        "untouched; a country's or player's share is the day's duty in proportion to its GGR (or handle)",
+        excluded="no tax credit: losses are never refunded, only carried forward",
         sql="sum(duty{c})",
         higher_is_better=False,
+        version=2,
     ),
     Metric(
         "ngr",
@@ -144,9 +179,10 @@ CATALOGUE: tuple[Metric, ...] = (
         "money",
         "GGR − bonus cost − jackpot contributions − provider fees − payment fees − chargebacks − gaming duty",
         components=NGR_COMPONENTS,
-        included="every deduction is a named metric of its own",
+        included="every deduction is a named metric of its own, each dated by its own event",
         excluded="affiliate commissions, platform fees (not modelled)",
         sql="sum(ngr{c})",
+        version=2,
     ),
     Metric(
         "hold_pct",
@@ -172,9 +208,11 @@ CATALOGUE: tuple[Metric, ...] = (
         "deposits",
         "Deposits",
         "money",
-        "Σ amount of approved deposits, dated created_at",
-        excluded="pending, declined, failed and charged-back deposits",
+        "Σ amount of approved deposits, including those later charged back, dated created_at",
+        excluded="pending, declined and failed deposits; a later chargeback is deducted on its own day "
+        "(chargebacks), not from the deposit's day",
         sql="sum(deposits{c})",
+        version=2,
     ),
     Metric(
         "withdrawals",
@@ -191,7 +229,9 @@ CATALOGUE: tuple[Metric, ...] = (
         "money",
         "deposits − withdrawals",
         components=("deposits", "withdrawals"),
+        excluded="chargebacks (an NGR deduction, shown on their own)",
         sql="sum(deposits{c}) - sum(withdrawals{c})",
+        version=2,
     ),
     Metric(
         "pending_withdrawals",
@@ -222,8 +262,23 @@ CATALOGUE: tuple[Metric, ...] = (
         "FTDs",
         "count",
         "count of players whose first approved deposit falls in the window",
-        excluded="players whose first deposit was declined or charged back are counted at their first approved one",
+        included="fixed when it happens: a deposit later charged back stays the player's FTD, on its day "
+        "(see ftds_charged_back)",
+        excluded="declined, failed and pending deposits (a player whose first attempt failed is counted at their "
+        "first approved one)",
         sql="sum(ftds)",
+        version=2,
+    ),
+    Metric(
+        "ftds_charged_back",
+        "FTDs later charged back",
+        "count",
+        "count of the window's FTDs whose deposit has been charged back (by the data's as-of time)",
+        components=("ftds",),
+        included="dated by the FTD's day, like FTDs: the count of a closed period can grow as chargebacks arrive, "
+        "the FTD count itself never changes",
+        sql="sum(ftds_charged_back)",
+        higher_is_better=False,
     ),
     Metric(
         "ftd_conversion",
@@ -233,13 +288,16 @@ CATALOGUE: tuple[Metric, ...] = (
         components=("registrations", "ftds"),
         included="cohort semantics: the FTD may fall after the window",
         computed_by="api.kpis",
+        version=2,
     ),
     Metric(
         "depositing_players",
         "Depositing players",
         "count",
         "count of distinct players with ≥ 1 approved deposit in the window",
+        included="deposits later charged back (they were approved)",
         computed_by="api.kpis",
+        version=2,
     ),
     Metric(
         "arpu",
@@ -248,6 +306,7 @@ CATALOGUE: tuple[Metric, ...] = (
         "NGR ÷ active players",
         components=("ngr", "active_players"),
         computed_by="api.kpis",
+        version=2,
     ),
     Metric(
         "arppu",
@@ -256,6 +315,7 @@ CATALOGUE: tuple[Metric, ...] = (
         "NGR ÷ depositing players",
         components=("ngr", "depositing_players"),
         computed_by="api.kpis",
+        version=2,
     ),
     Metric(
         "retention",
@@ -272,27 +332,47 @@ CATALOGUE: tuple[Metric, ...] = (
         "cumulative NGR of the cohort's players up to period k ÷ cohort size",
         components=("ngr",),
         computed_by="api.ltv_curves",
+        version=2,
     ),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in CATALOGUE}
 
 
+def definition_text(m: Metric) -> str:
+    """The text a metric's version stands for: what it counts and how (not its label or where it is computed),
+    with the versions of the metrics it is built from (a component's new version is a new definition)."""
+    parts = [f"{c} v{BY_NAME[c].version}" for c in m.components]
+    return "\n".join((m.name, m.unit, m.formula, ", ".join(parts), m.included, m.excluded, m.sql or ""))
+
+
+def definition_hash(m: Metric) -> str:
+    """A short hash of `definition_text` (pinned per version by the tests)."""
+    return hashlib.sha256(definition_text(m).encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class Tile:
     """A KPI tile of the Overview: the metric it shows (`key`), its label, its unit (a "money" tile shows the
-    currency of the figures read: EUR or the brands' own), its definition text, and whether a rise is good."""
+    currency of the figures read: EUR or the brands' own), its definition text and version, and whether a rise
+    is good."""
 
     key: str
     label: str
     unit: Unit
     definition: str
     higher_is_better: bool
+    version: int = 1
+
+    @property
+    def tag(self) -> str:
+        """The definition's name and version, e.g. `ngr v2`."""
+        return f"{self.key} v{self.version}"
 
 
 def _tile(name: str) -> Tile:
     m = BY_NAME[name]
-    return Tile(m.name, m.label, m.unit, m.formula, m.higher_is_better)
+    return Tile(m.name, m.label, m.unit, m.formula, m.higher_is_better, m.version)
 
 
 # The KPI tiles of the Overview (SPEC §4), in order.
@@ -337,6 +417,7 @@ def catalogue_frame() -> pl.DataFrame:
         {
             "name": [m.name for m in CATALOGUE],
             "label": [m.label for m in CATALOGUE],
+            "version": [f"v{m.version}" for m in CATALOGUE],
             "unit": [m.unit for m in CATALOGUE],
             "formula": [m.formula for m in CATALOGUE],
             "components": [", ".join(m.components) for m in CATALOGUE],

@@ -1,16 +1,24 @@
 """The mart transforms: one SQL statement per mart, raw → mart, with its dependencies.
 
-Conventions (see warehouse/metrics.py for the metric definitions built on these):
+Conventions (see warehouse/metrics.py for the metric definitions built on these, docs/METRICS.md in words):
 - Every fact mart excludes test accounts (`players.is_test`) and carries `brand_id`.
-- Dates are UTC days of naive UTC TIMESTAMPs. A settled bet counts on its `settled_at` day; a payment on
-  its `created_at` day, except a chargeback, which counts on its `updated_at` day; bonus cost on `converted_at`.
+- Dates are UTC days of naive UTC TIMESTAMPs. A settled bet counts on its `settled_at` day; a payment (its
+  amount and its fee, whatever its status) on its `created_at` day; a chargeback (its amount and its
+  `chargeback_fee`) on its own day (`charged_back_at`, else the row's `updated_at`); bonus cost on
+  `converted_at`. A deposit later charged back stays a deposit (and an FTD) of the day it was made.
+- Gaming duty and game-provider fees accrue per period with negative carry-forward (warehouse/accrual.py).
 - Brand-currency amounts sit next to EUR amounts (`*_eur` = amount × that day's `rate_to_eur`, exact
   decimals; rounding to cents happens only when a figure is shown).
+- "So far" (`mart.daily_kpi_sofar`, `*_sofar` columns): each day's figures for the events up to the time of
+  day of the data's as-of instant (`mart.as_of`: the latest event), so that a partial day can be compared
+  with the same part of another day.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from warehouse import accrual, kpi_sql
 
 
 @dataclass(frozen=True)
@@ -121,94 +129,39 @@ FROM raw.players p LEFT JOIN raw.affiliates a ON a.id = p.affiliate_id
 """,
 )
 
+# The data's as-of instant: the latest event the figures date (a settlement, a payment, a chargeback, a bonus
+# conversion, a registration), and its time of day, where every day's "so far" figures are cut.
+AS_OF = _m(
+    "as_of",
+    "players bets payments bonuses",
+    "",
+    """
+CREATE OR REPLACE TABLE mart.as_of AS
+SELECT max(t) AS as_of, CAST(max(t) AS TIME) AS cut_time FROM (
+    SELECT max(settled_at) AS t FROM raw.bets WHERE status = 'settled'
+    UNION ALL SELECT max(created_at) FROM raw.payments
+    UNION ALL SELECT max(coalesce(charged_back_at, updated_at)) FROM raw.payments WHERE status = 'chargeback'
+    UNION ALL SELECT max(converted_at) FROM raw.bonuses
+    UNION ALL SELECT max(registered_at) FROM raw.players
+)
+""",
+)
+
+PLAYER_PROVIDER_DAY = _m("player_provider_day", "bets", "games player_dim as_of", accrual.PLAYER_PROVIDER_DAY_SQL)
+PROVIDER_FEE_DAY = _m("provider_fee_day", "", "player_provider_day games", accrual.PROVIDER_FEE_DAY_SQL)
+DUTY_DAY = _m("duty_day", "", "brand_day provider_fee_day", accrual.DUTY_DAY_SQL)
+
 # Day × player: every player-attributable money flow (test accounts excluded), in the brand's currency as
-# int64-backed decimals, with that day's EUR rate. `prev_active_day` / `prev_deposit_day` (the player's
-# previous day with a real-money bet / an approved deposit) make distinct counts over any window a plain
-# filtered count: a player is counted once, on their first qualifying day in the window.
+# int64-backed decimals, with that day's EUR rate; provider fees and duty are the brand's accruals allocated
+# to players (warehouse/accrual.py). `prev_active_day` / `prev_deposit_day` (the player's previous day with a
+# real-money bet / a deposit) make distinct counts over any window a plain filtered count: a player is counted
+# once, on their first qualifying day in the window; `first_real_bet_at` / `first_deposit_at` (the first of
+# the day) cut a window's last day at a time of day.
 PLAYER_DAY = _m(
     "player_day",
-    "bets payments bonuses",
-    "games player_dim brand_day",
-    """
-CREATE OR REPLACE TABLE mart.player_day_base AS
-WITH bet AS (
-    SELECT CAST(b.settled_at AS DATE) AS day, b.player_id,
-           count(*) AS rounds,
-           count(*) FILTER (WHERE b.real_stake > 0) AS real_rounds,
-           sum(b.real_stake) AS handle, sum(b.real_win) AS real_win,
-           sum(b.bonus_stake) AS bonus_stake, sum(b.bonus_win) AS bonus_win,
-           sum(b.jackpot_contribution) AS jackpot,
-           sum(CAST((b.real_stake - b.real_win) * g.fee_rate AS DECIMAL(18,6))) AS provider_fee
-    FROM raw.bets b JOIN mart.games g ON g.game_id = b.game_id
-    WHERE b.status = 'settled'
-    GROUP BY ALL
-),
-money AS (
-    SELECT day, player_id, sum(deposit_count) AS deposit_count, sum(deposits) AS deposits,
-           sum(withdrawal_count) AS withdrawal_count, sum(withdrawals) AS withdrawals,
-           sum(payment_fees) AS payment_fees, sum(chargeback_count) AS chargeback_count,
-           sum(chargebacks) AS chargebacks, sum(bonus_cost) AS bonus_cost
-    FROM (
-        SELECT CAST(created_at AS DATE) AS day, player_id,
-               count(*) FILTER (WHERE kind = 'deposit' AND status = 'approved') AS deposit_count,
-               sum(amount) FILTER (WHERE kind = 'deposit' AND status = 'approved') AS deposits,
-               count(*) FILTER (WHERE kind = 'withdrawal' AND status = 'approved') AS withdrawal_count,
-               sum(amount) FILTER (WHERE kind = 'withdrawal' AND status = 'approved') AS withdrawals,
-               sum(provider_fee) FILTER (WHERE status IN ('approved', 'chargeback')) AS payment_fees
-        FROM raw.payments GROUP BY ALL
-        UNION ALL BY NAME
-        SELECT CAST(updated_at AS DATE) AS day, player_id,
-               count(*) AS chargeback_count, sum(amount) AS chargebacks
-        FROM raw.payments WHERE status = 'chargeback' GROUP BY ALL
-        UNION ALL BY NAME
-        SELECT CAST(converted_at AS DATE) AS day, player_id, sum(converted_amount) AS bonus_cost
-        FROM raw.bonuses WHERE converted_at IS NOT NULL AND converted_amount > 0 GROUP BY ALL
-    )
-    GROUP BY ALL
-),
-per_day AS (
-    SELECT coalesce(b.day, m.day) AS day, coalesce(b.player_id, m.player_id) AS player_id,
-           CAST(coalesce(b.rounds, 0) AS INTEGER) AS rounds,
-           CAST(coalesce(b.real_rounds, 0) AS INTEGER) AS real_rounds,
-           CAST(coalesce(b.provider_fee, 0) AS DECIMAL(18,6)) AS provider_fee,
-           CAST(coalesce(m.deposit_count, 0) AS INTEGER) AS deposit_count,
-           CAST(coalesce(m.withdrawal_count, 0) AS INTEGER) AS withdrawal_count,
-           CAST(coalesce(m.chargeback_count, 0) AS INTEGER) AS chargeback_count,
-           CAST(coalesce(b.handle, 0) AS DECIMAL(18,2)) AS handle,
-           CAST(coalesce(b.real_win, 0) AS DECIMAL(18,2)) AS real_win,
-           CAST(coalesce(b.bonus_stake, 0) AS DECIMAL(18,2)) AS bonus_stake,
-           CAST(coalesce(b.bonus_win, 0) AS DECIMAL(18,2)) AS bonus_win,
-           CAST(coalesce(b.jackpot, 0) AS DECIMAL(18,2)) AS jackpot,
-           CAST(coalesce(m.bonus_cost, 0) AS DECIMAL(18,2)) AS bonus_cost,
-           CAST(coalesce(m.deposits, 0) AS DECIMAL(18,2)) AS deposits,
-           CAST(coalesce(m.withdrawals, 0) AS DECIMAL(18,2)) AS withdrawals,
-           CAST(coalesce(m.payment_fees, 0) AS DECIMAL(18,2)) AS payment_fees,
-           CAST(coalesce(m.chargebacks, 0) AS DECIMAL(18,2)) AS chargebacks
-    FROM bet b FULL OUTER JOIN money m ON m.day = b.day AND m.player_id = b.player_id
-),
-priced AS (
-    SELECT d.*, p.brand_id, p.country_code, d.handle - d.real_win AS ggr,
-           CAST(bd.duty_rate * CASE WHEN bd.duty_basis = 'handle' THEN d.handle ELSE d.handle - d.real_win END
-                AS DECIMAL(18,6)) AS duty,
-           bd.rate_to_eur
-    FROM per_day d
-    JOIN mart.player_dim p ON p.player_id = d.player_id AND NOT p.is_test
-    JOIN mart.brand_day bd ON bd.day = d.day AND bd.brand_id = p.brand_id
-)
-SELECT day, player_id, brand_id, country_code, rounds, real_rounds,
-       handle, real_win, ggr, bonus_stake, bonus_win, jackpot, provider_fee, bonus_cost,
-       deposit_count, deposits, withdrawal_count, withdrawals, payment_fees, chargeback_count, chargebacks, duty,
-       CAST(ggr - bonus_cost - jackpot - provider_fee - payment_fees - chargebacks - duty AS DECIMAL(18,6)) AS ngr,
-       rate_to_eur,
-       lag(CASE WHEN real_rounds > 0 THEN day END IGNORE NULLS) OVER earlier AS prev_active_day,
-       lag(CASE WHEN deposit_count > 0 THEN day END IGNORE NULLS) OVER earlier AS prev_deposit_day
-FROM priced
-WINDOW earlier AS (PARTITION BY player_id ORDER BY day)
-ORDER BY day;
-
-CREATE OR REPLACE VIEW mart.player_day AS
-SELECT *, deposits * rate_to_eur AS deposits_eur, ngr * rate_to_eur AS ngr_eur FROM mart.player_day_base
-""",
+    "payments bonuses",
+    "player_provider_day provider_fee_day duty_day player_dim brand_day",
+    kpi_sql.PLAYER_DAY_SQL,
 )
 
 _GAME_EUR = """handle * rate_to_eur AS handle_eur, real_win * rate_to_eur AS real_win_eur, ggr * rate_to_eur AS ggr_eur,
@@ -220,10 +173,14 @@ _GAME_EUR = """handle * rate_to_eur AS handle_eur, real_win * rate_to_eur AS rea
 
 # Day × brand × country × game: rounds and money of settled bets, plus the sums a per-round variance
 # estimate of the RTP needs (in the brand currency squared, as DOUBLE; the views add EUR²).
+_GF_FIRST, _GF_SECOND = accrual.allocation(
+    "gf", "fee_total", "gggr", "PARTITION BY a.day, a.brand_id, g.provider_id", "a.country_code, a.game_id"
+)
+
 GAME_DAY = _m(
     "game_day",
     "bets",
-    "games player_dim brand_day",
+    "games player_dim brand_day provider_fee_day",
     f"""
 CREATE OR REPLACE TABLE mart.game_day_base AS
 WITH agg AS (
@@ -239,12 +196,18 @@ WITH agg AS (
     FROM raw.bets b JOIN mart.player_dim p ON p.player_id = b.player_id AND NOT p.is_test
     WHERE b.status = 'settled'
     GROUP BY ALL
+),
+fee AS (
+    SELECT a.*, a.handle - a.real_win AS gggr, f.fee AS fee_total, {_GF_FIRST}
+    FROM agg a
+    JOIN mart.games g ON g.game_id = a.game_id
+    JOIN mart.provider_fee_day f ON f.day = a.day AND f.brand_id = a.brand_id AND f.provider_id = g.provider_id
 )
 SELECT a.day, a.brand_id, a.country_code, a.game_id, a.rounds, a.real_rounds,
        a.handle, a.real_win, a.handle - a.real_win AS ggr, a.bonus_stake, a.bonus_win, a.jackpot,
-       CAST((a.handle - a.real_win) * g.fee_rate AS DECIMAL(18,6)) AS provider_fee,
+       {_GF_SECOND} AS provider_fee,
        a.ss_win, a.ss_cross, a.ss_stake, bd.rate_to_eur
-FROM agg a
+FROM fee a
 JOIN mart.games g ON g.game_id = a.game_id
 JOIN mart.brand_day bd ON bd.day = a.day AND bd.brand_id = a.brand_id
 ORDER BY a.day;
@@ -274,19 +237,27 @@ CREATE OR REPLACE VIEW mart.game_brand_day AS SELECT *, {_GAME_EUR} FROM mart.ga
 """,
 )
 
-# Day × brand × country × method × kind × status (chargebacks dated by updated_at).
+# Day × brand × country × method × kind × status, as events: every payment on its creation day with its fee
+# (a deposit later charged back counts there as `approved`: it was), and each chargeback on its own day as
+# status `chargeback` with its amount and its chargeback fee.
 PAYMENTS_DAILY = _m(
     "payments_daily",
     "payments",
     "player_dim brand_day",
-    """
+    f"""
 CREATE OR REPLACE TABLE mart.payments_daily AS
-WITH agg AS (
-    SELECT CASE WHEN y.status = 'chargeback' THEN CAST(y.updated_at AS DATE) ELSE CAST(y.created_at AS DATE) END
-               AS day,
-           p.brand_id, p.country_code, y.method, y.kind, y.status,
-           count(*) AS payment_count, sum(y.amount) AS amount, sum(y.provider_fee) AS fees
-    FROM raw.payments y JOIN mart.player_dim p ON p.player_id = y.player_id AND NOT p.is_test
+WITH ev AS (
+    SELECT CAST(created_at AS DATE) AS day, player_id, method, kind,
+           CASE WHEN status = 'chargeback' THEN 'approved' ELSE status END AS status, amount, provider_fee AS fee
+    FROM raw.payments
+    UNION ALL
+    SELECT CAST({kpi_sql.CHARGEBACK_AT} AS DATE), player_id, method, kind, 'chargeback', amount, chargeback_fee
+    FROM raw.payments WHERE status = 'chargeback'
+),
+agg AS (
+    SELECT y.day, p.brand_id, p.country_code, y.method, y.kind, y.status,
+           count(*) AS payment_count, sum(y.amount) AS amount, sum(y.fee) AS fees
+    FROM ev y JOIN mart.player_dim p ON p.player_id = y.player_id AND NOT p.is_test
     GROUP BY ALL
 )
 SELECT a.*, a.amount * bd.rate_to_eur AS amount_eur, a.fees * bd.rate_to_eur AS fees_eur
@@ -311,17 +282,20 @@ ORDER BY y.created_at
 """,
 )
 
-# One row per (non-test) player: registration and FTD cohorts with the slice attributes.
+# One row per (non-test) player: registration and FTD cohorts with the slice attributes. The FTD is the first
+# deposit that was approved, fixed when it happens: a later chargeback does not move or remove it
+# (`ftd_charged_back_at` says when it was charged back, if it was).
 COHORT_PLAYER = _m(
     "cohort_player",
     "payments",
     "player_dim brand_day",
-    """
+    f"""
 CREATE OR REPLACE TABLE mart.cohort_player AS
 WITH ftd AS (
-    SELECT player_id, created_at AS ftd_at, amount AS ftd_amount
+    SELECT player_id, id AS ftd_payment_id, created_at AS ftd_at, amount AS ftd_amount,
+           CASE WHEN status = 'chargeback' THEN {kpi_sql.CHARGEBACK_AT} END AS ftd_charged_back_at
     FROM raw.payments
-    WHERE kind = 'deposit' AND status = 'approved'
+    WHERE {kpi_sql.DEPOSIT}
     QUALIFY row_number() OVER (PARTITION BY player_id ORDER BY created_at, id) = 1
 )
 SELECT p.player_id, p.brand_id, p.country_code, p.affiliate_id, p.affiliate, p.channel,
@@ -331,7 +305,7 @@ SELECT p.player_id, p.brand_id, p.country_code, p.affiliate_id, p.affiliate, p.c
        f.ftd_at, CAST(f.ftd_at AS DATE) AS ftd_date,
        CAST(date_trunc('week', CAST(f.ftd_at AS DATE)) AS DATE) AS ftd_week,
        CAST(date_trunc('month', CAST(f.ftd_at AS DATE)) AS DATE) AS ftd_month,
-       f.ftd_amount, f.ftd_amount * bd.rate_to_eur AS ftd_amount_eur
+       f.ftd_amount, f.ftd_amount * bd.rate_to_eur AS ftd_amount_eur, f.ftd_payment_id, f.ftd_charged_back_at
 FROM mart.player_dim p
 LEFT JOIN ftd f ON f.player_id = p.player_id
 LEFT JOIN mart.brand_day bd ON bd.day = CAST(f.ftd_at AS DATE) AND bd.brand_id = p.brand_id
@@ -340,70 +314,32 @@ ORDER BY p.reg_date
 """,
 )
 
-_MONEY2 = (
-    "handle",
-    "real_win",
-    "ggr",
-    "bonus_stake",
-    "bonus_win",
-    "jackpot",
-    "bonus_cost",
-    "deposits",
-    "withdrawals",
-    "payment_fees",
+# Every chargeback (test accounts excluded): the deposit, when it was made and charged back, both fees and
+# whether it was the player's FTD (for the Metrics page's worked example and the chargeback list).
+CHARGEBACKS = _m(
     "chargebacks",
-)
-_MONEY6 = ("provider_fee", "duty", "ngr")
-_COUNTS = ("rounds", "real_rounds", "deposit_count", "withdrawal_count", "chargeback_count")
-
-
-def _kpi_sums() -> str:
-    cols = [f"CAST(sum({c}) AS BIGINT) AS {c}" for c in _COUNTS]
-    cols += [f"CAST(sum({c}) AS DECIMAL(18,2)) AS {c}" for c in _MONEY2]
-    cols += [f"CAST(sum({c}) AS DECIMAL(18,6)) AS {c}" for c in _MONEY6]
-    return ", ".join(cols)
-
-
-def _kpi_select() -> str:
-    cols = [f"CAST(coalesce(sum({c}), 0) AS BIGINT) AS {c}" for c in _COUNTS]
-    cols += [f"CAST(coalesce(sum({c}), 0) AS DECIMAL(18,2)) AS {c}" for c in _MONEY2]
-    cols += [f"CAST(coalesce(sum({c}), 0) AS DECIMAL(18,6)) AS {c}" for c in _MONEY6]
-    return ", ".join(cols)
-
-
-# Day × brand × country: the additive KPI components plus registrations and FTDs; EUR = the day's brand
-# amount × the day's rate (the rate is constant within a day and brand, so this is exact).
-DAILY_KPI = _m(
-    "daily_kpi",
-    "",
-    "player_day cohort_player brand_day",
+    "payments",
+    "player_dim brand_day cohort_player",
     f"""
-CREATE OR REPLACE TABLE mart.daily_kpi AS
-WITH parts AS (
-    SELECT day, brand_id, country_code, {_kpi_sums()},
-           count(*) FILTER (WHERE real_rounds > 0) AS active_players,
-           count(*) FILTER (WHERE deposit_count > 0) AS depositing_players
-    FROM mart.player_day GROUP BY ALL
-    UNION ALL BY NAME
-    SELECT reg_date AS day, brand_id, country_code, count(*) AS registrations
-    FROM mart.cohort_player GROUP BY ALL
-    UNION ALL BY NAME
-    SELECT ftd_date AS day, brand_id, country_code, count(*) AS ftds, sum(ftd_amount) AS ftd_amount
-    FROM mart.cohort_player WHERE ftd_date IS NOT NULL GROUP BY ALL
-),
-k AS (
-    SELECT day, brand_id, country_code, {_kpi_select()},
-           CAST(coalesce(sum(active_players), 0) AS BIGINT) AS active_players,
-           CAST(coalesce(sum(depositing_players), 0) AS BIGINT) AS depositing_players,
-           CAST(coalesce(sum(registrations), 0) AS BIGINT) AS registrations,
-           CAST(coalesce(sum(ftds), 0) AS BIGINT) AS ftds,
-           CAST(coalesce(sum(ftd_amount), 0) AS DECIMAL(18,2)) AS ftd_amount
-    FROM parts GROUP BY ALL
-)
-SELECT k.*, {", ".join(f"k.{c} * bd.rate_to_eur AS {c}_eur" for c in (*_MONEY2, *_MONEY6, "ftd_amount"))}
-FROM k JOIN mart.brand_day bd ON bd.day = k.day AND bd.brand_id = k.brand_id
-ORDER BY k.day, k.brand_id, k.country_code
+CREATE OR REPLACE TABLE mart.chargebacks AS
+SELECT y.id AS payment_id, p.brand_id, y.player_id, p.country_code, y.method, y.amount, y.provider_fee,
+       y.chargeback_fee, bd.currency, y.created_at, {kpi_sql.CHARGEBACK_AT} AS charged_back_at,
+       coalesce(c.ftd_payment_id = y.id, false) AS was_ftd
+FROM raw.payments y
+JOIN mart.player_dim p ON p.player_id = y.player_id AND NOT p.is_test
+JOIN mart.brand_day bd ON bd.day = CAST(y.created_at AS DATE) AND bd.brand_id = p.brand_id
+LEFT JOIN mart.cohort_player c ON c.player_id = y.player_id
+WHERE y.status = 'chargeback'
+ORDER BY charged_back_at, y.id
 """,
+)
+
+DAILY_KPI = _m("daily_kpi", "", "player_day cohort_player brand_day", kpi_sql.DAILY_KPI_SQL)
+DAILY_KPI_SOFAR = _m(
+    "daily_kpi_sofar",
+    "payments bonuses",
+    "as_of player_provider_day provider_fee_day duty_day player_day cohort_player player_dim brand_day",
+    kpi_sql.DAILY_KPI_SOFAR_SQL,
 )
 
 # Player × week / month: activity flag and NGR, for retention and LTV.
@@ -497,13 +433,19 @@ MARTS: tuple[Mart, ...] = (
     GAMES,
     COUNTRIES,
     PLAYER_DIM,
+    AS_OF,
+    PLAYER_PROVIDER_DAY,
+    PROVIDER_FEE_DAY,
+    DUTY_DAY,
     PLAYER_DAY,
     GAME_DAY,
     GAME_BRAND_DAY,
     PAYMENTS_DAILY,
     PENDING_WITHDRAWALS,
     COHORT_PLAYER,
+    CHARGEBACKS,
     DAILY_KPI,
+    DAILY_KPI_SOFAR,
     PLAYER_PERIOD,
     BRANDS,
     PLAYERS,

@@ -17,7 +17,7 @@ import streamlit as st
 
 from app.services.core import Denied, Invalid
 from app.ui import state
-from warehouse import affiliates, api, api_pages
+from warehouse import affiliates, api, api_pages, examples
 from warehouse.api import FilterError, ScopeError
 from warehouse.gateway import Gateway, GatewayError, QueryTimeout, Snapshot, WarehouseUnavailable, open_gateway
 
@@ -48,6 +48,7 @@ READS: dict[str, Callable[..., Any]] = {
         ),
         (api_pages, ("brands_list", "countries_list", "affiliates_list", "channels_list")),
         (affiliates, ("scoped_report", "scoped_statement")),
+        (examples, ("metric_examples",)),
     )
     for name in names
 }

@@ -1,5 +1,7 @@
 """The hand-built warehouse fixture: two brands (EUR/MT, GBP/GB), a duty-rate change on 2026-01-03,
-an FX change on 2026-01-03, void/open bets, pending/declined/chargeback payments, bonuses, a test account.
+an FX change on 2026-01-03, void/open bets, pending/declined/chargeback payments (a deposit of 01-02 charged
+back on 01-04, the player's FTD; a GBP deposit of 01-10 charged back on 01-11 with a chargeback fee), bonuses,
+a test account. The latest event (the data's as-of instant) is bet 11, settled 2026-01-12 10:00.
 
 The expected figures in test_metrics.py are computed by hand from exactly these rows.
 """
@@ -58,18 +60,23 @@ INSERT INTO raw.bets VALUES
  (10, 4, 2, 1, NULL, 8.00, 0, 12.00, 0, 0, 'settled', '2026-01-04 15:00', '2026-01-04 15:00', '2026-01-04'),
  (11, 1, 1, 1, NULL, 1.00, 0, 0, 0, 0, 'settled', '2026-01-12 10:00', '2026-01-12 10:00', '2026-01-12');
 INSERT INTO raw.payments VALUES
- (1, 1, 1, 'deposit', 100.00, 'EUR', 'card', 'c', 2.00, 'approved', '2026-01-01 10:05', '2026-01-01 10:05'),
- (2, 1, 1, 'deposit', 50.00, 'EUR', 'card', 'c', 1.00, 'approved', '2026-01-02 10:05', '2026-01-02 10:05'),
- (3, 2, 1, 'deposit', 30.00, 'EUR', 'ewallet', 'w', 0, 'declined', '2026-01-02 09:10', '2026-01-02 09:10'),
- (4, 2, 1, 'deposit', 20.00, 'EUR', 'card', 'c2', 0.40, 'chargeback', '2026-01-02 09:20', '2026-01-04 08:00'),
- (5, 2, 1, 'deposit', 40.00, 'EUR', 'card', 'c2', 0.80, 'approved', '2026-01-03 09:00', '2026-01-03 09:00'),
- (6, 1, 1, 'withdrawal', 25.00, 'EUR', 'bank_transfer', 'b', 0.50, 'approved', '2026-01-03 11:00', '2026-01-03 12:00'),
- (7, 1, 1, 'withdrawal', 60.00, 'EUR', 'bank_transfer', 'b', 0, 'pending', '2026-01-04 10:00', '2026-01-04 10:00'),
- (8, 5, 1, 'deposit', 500.00, 'EUR', 'card', 't', 5.00, 'approved', '2026-01-02 08:00', '2026-01-02 08:00'),
- (9, 3, 2, 'deposit', 200.00, 'GBP', 'card', 'k', 4.00, 'approved', '2026-01-01 12:10', '2026-01-01 12:10'),
- (10, 3, 2, 'withdrawal', 50.00, 'GBP', 'ewallet', 'e', 0, 'pending', '2026-01-02 16:00', '2026-01-02 16:00'),
- (11, 4, 2, 'deposit', 10.00, 'GBP', 'card', 'k4', 0.20, 'approved', '2026-01-03 08:30', '2026-01-03 08:30'),
- (12, 4, 2, 'withdrawal', 5.00, 'GBP', 'card', 'k4', 0, 'declined', '2026-01-04 09:00', '2026-01-04 09:00');
+ (1, 1, 1, 'deposit', 100.00, 'EUR', 'card', 'c', 2.00, 'approved', '2026-01-01 10:05', '2026-01-01 10:05', NULL, 0),
+ (2, 1, 1, 'deposit', 50.00, 'EUR', 'card', 'c', 1.00, 'approved', '2026-01-02 10:05', '2026-01-02 10:05', NULL, 0),
+ (3, 2, 1, 'deposit', 30.00, 'EUR', 'ewallet', 'w', 0, 'declined', '2026-01-02 09:10', '2026-01-02 09:10', NULL, 0),
+ (4, 2, 1, 'deposit', 20.00, 'EUR', 'card', 'c2', 0.40, 'chargeback', '2026-01-02 09:20', '2026-01-04 08:00',
+  '2026-01-04 08:00', 0),
+ (5, 2, 1, 'deposit', 40.00, 'EUR', 'card', 'c2', 0.80, 'approved', '2026-01-03 09:00', '2026-01-03 09:00', NULL, 0),
+ (6, 1, 1, 'withdrawal', 25.00, 'EUR', 'bank_transfer', 'b', 0.50, 'approved', '2026-01-03 11:00', '2026-01-03 12:00',
+  NULL, 0),
+ (7, 1, 1, 'withdrawal', 60.00, 'EUR', 'bank_transfer', 'b', 0, 'pending', '2026-01-04 10:00', '2026-01-04 10:00',
+  NULL, 0),
+ (8, 5, 1, 'deposit', 500.00, 'EUR', 'card', 't', 5.00, 'approved', '2026-01-02 08:00', '2026-01-02 08:00', NULL, 0),
+ (9, 3, 2, 'deposit', 200.00, 'GBP', 'card', 'k', 4.00, 'approved', '2026-01-01 12:10', '2026-01-01 12:10', NULL, 0),
+ (10, 3, 2, 'withdrawal', 50.00, 'GBP', 'ewallet', 'e', 0, 'pending', '2026-01-02 16:00', '2026-01-02 16:00', NULL, 0),
+ (11, 4, 2, 'deposit', 10.00, 'GBP', 'card', 'k4', 0.20, 'approved', '2026-01-03 08:30', '2026-01-03 08:30', NULL, 0),
+ (12, 4, 2, 'withdrawal', 5.00, 'GBP', 'card', 'k4', 0, 'declined', '2026-01-04 09:00', '2026-01-04 09:00', NULL, 0),
+ (13, 3, 2, 'deposit', 30.00, 'GBP', 'card', 'k', 0.60, 'chargeback', '2026-01-10 12:00', '2026-01-11 09:00',
+  '2026-01-11 09:00', 1.50);
 INSERT INTO raw.bonuses VALUES
  (1, 1, 1, 'welcome', 20.00, 100, 100, 'converted', '2026-01-01 11:00', '2026-01-03 18:00', NULL, 15.00, '2026-01-03'),
  (2, 2, 1, 'reload', 10.00, 50, 5, 'forfeited', '2026-01-02 11:00', NULL, '2026-01-03 11:00', 0, '2026-01-03'),

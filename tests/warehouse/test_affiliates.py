@@ -106,7 +106,7 @@ def build_fixture(path) -> None:
     for i, (pid, brand, amount, at) in enumerate(DEPOSITS, 1):
         cur = "EUR" if brand == 1 else "GBP"
         c.execute(
-            "INSERT INTO raw.payments VALUES (?, ?, ?, 'deposit', ?, ?, 'card', 'x', 0, 'approved', ?, ?)",
+            "INSERT INTO raw.payments VALUES (?, ?, ?, 'deposit', ?, ?, 'card', 'x', 0, 'approved', ?, ?, NULL, 0)",
             [i, pid, brand, amount, cur, at, at],
         )
     for i, (pid, brand, stake, win, at) in enumerate(BETS, 1):
@@ -225,3 +225,39 @@ def test_the_page_read_keeps_to_the_callers_scope(gw):
     scoped = aff.scoped_statement(gw, 2, MAR, scope=frozenset({1}))
     assert scoped.equals(aff.revshare_statement(gw, 2, MAR, brands=frozenset({1})))
     assert scoped["commission_eur"].to_list() == [0.0, 0.0, 30.0]
+
+
+def test_an_ftd_later_charged_back_stays_an_ftd_counted_apart_and_earns_no_cpa(tmp_path):
+    """p11 (CpaCo, campaign A) registers Jan 25, deposits 60 EUR on Jan 26 (qualifies by amount), that deposit is
+    charged back on Feb 20, and p11 deposits 50 EUR again on Mar 1. The FTD stays Jan 26 (not Mar 1), is counted
+    among the FTDs later charged back, and earns no CPA; before the chargeback it would have earned 100."""
+    path = tmp_path / "wh.duckdb"
+    build_fixture(path)
+    c = duckdb.connect(str(path))
+    c.execute(
+        "INSERT INTO raw.players (id, operator_id, username, email, country_code, registered_at, account_status,"
+        " kyc_status, affiliate_id, campaign_id, channel, is_test) VALUES (11, 1, 'p11', 'p11@x.com', 'MT',"
+        " '2026-01-25 10:00', 'active', 'none', 1, 10, 'affiliate', false)"
+    )
+    c.execute(
+        "INSERT INTO raw.payments VALUES (101, 11, 1, 'deposit', 60, 'EUR', 'card', 'x', 1.20, 'chargeback',"
+        " '2026-01-26 10:00', '2026-02-20 10:00', '2026-02-20 10:00', 15.00),"
+        " (102, 11, 1, 'deposit', 50, 'EUR', 'card', 'x', 1.00, 'approved', '2026-03-01 10:00', '2026-03-01 10:00',"
+        " NULL, 0)"
+    )
+    build_marts(c, None)
+    c.close()
+    gw = Gateway(path)
+    jan = _by(aff.affiliate_report(gw, JAN, JAN, brands=None))["CpaCo"]
+    assert (jan["ftds"], jan["ftds_charged_back"], jan["qualifying_ftds"]) == (3, 1, 1)  # p1, p2, p11; p1 qualifies
+    assert jan["cpa_commission_eur"] == 100.0  # p1 only
+    assert jan["deposits_eur"] == 60.0 + 60.0  # p1 50 + p2 10, and p11's 60 stays a January deposit
+    feb = _by(aff.affiliate_report(gw, FEB, FEB, brands=None))["CpaCo"]
+    # the chargeback and its fee are February's: NGR −60 − 15 (p4's +10 bet); the FTD count of February is p4 only
+    assert (feb["ftds"], feb["ftds_charged_back"]) == (1, 0)
+    assert feb["ngr_eur"] == 10.0 - 60.0 - 15.0
+    mar = _by(aff.affiliate_report(gw, MAR, MAR, brands=None))["CpaCo"]
+    assert mar["ftds"] == 0  # p11's March deposit is not a second FTD
+    # as of a day before the chargeback the same FTD qualified
+    early = _by(aff.affiliate_report(gw, JAN, JAN, brands=None, as_of=dt.date(2026, 2, 19)))["CpaCo"]
+    assert (early["ftds_charged_back"], early["qualifying_ftds"], early["cpa_commission_eur"]) == (0, 2, 200.0)

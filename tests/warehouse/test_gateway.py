@@ -71,7 +71,7 @@ def test_values_are_parameters(gw):
 
 
 def test_row_limit(gw):
-    assert gw.query("SELECT * FROM {player_day}", brands=None, limit=100).height == 14
+    assert gw.query("SELECT * FROM {player_day}", brands=None, limit=100).height == 16
     with pytest.raises(RowLimitExceeded, match="more than 3 rows"):
         gw.query("SELECT * FROM {player_day}", brands=None, limit=3)
     small = Gateway(gw.path, max_rows=5)
@@ -101,25 +101,25 @@ def test_snapshot_and_reopen_on_replace(warehouse_factory):
     assert (snap.snapshot_id, snap.source_as_of) == ("snap-1", dt.datetime(2026, 1, 4, 23, 59))
     key1 = gw.snapshot_key()
     before = api.kpis(gw, FULL, scope=None)
-    assert before.filter(before["metric"] == "deposits")["value"][0] == 441.00
+    assert before.filter(before["metric"] == "deposits")["value"][0] == 461.00
 
     # Ingestion builds a new file (here: one more approved deposit, a new snapshot row) and renames it over.
     extra = """
         INSERT INTO raw.payments VALUES (99, 1, 1, 'deposit', 9.00, 'EUR', 'card', 'c', 0, 'approved',
-                                         '2026-01-04 12:00', '2026-01-04 12:00');
+                                         '2026-01-04 12:00', '2026-01-04 12:00', NULL, 0);
         UPDATE meta.snapshot SET snapshot_id = 'snap-2', built_at = '2026-01-06';
     """
     fresh = warehouse_factory(extra, name="next.duckdb")
     # a reader mid-query on the old file is not disturbed by the rename
     old_reader = duckdb.connect(str(served), read_only=True)
     os.replace(fresh, served)
-    assert old_reader.execute("SELECT count(*) FROM raw.payments").fetchone()[0] == 12
+    assert old_reader.execute("SELECT count(*) FROM raw.payments").fetchone()[0] == 13
     old_reader.close()
 
     assert gw.snapshot_key() != key1
     assert gw.snapshot().snapshot_id == "snap-2"
     after = api.kpis(gw, FULL, scope=None)
-    assert after.filter(after["metric"] == "deposits")["value"][0] == 450.00
+    assert after.filter(after["metric"] == "deposits")["value"][0] == 470.00
 
 
 def test_concurrent_readers_while_files_are_replaced(warehouse_factory):
@@ -160,18 +160,18 @@ def test_a_replaced_file_stays_open_for_running_reads(warehouse_factory, monkeyp
     served = warehouse_factory(name="served.duckdb")
     gw = Gateway(served)
     with gw.cursor() as old:
-        assert old.execute("SELECT count(*) FROM raw.payments").fetchone()[0] == 12
+        assert old.execute("SELECT count(*) FROM raw.payments").fetchone()[0] == 13
         fresh = warehouse_factory(
             "INSERT INTO raw.payments VALUES (99, 1, 1, 'deposit', 9.00, 'EUR', 'card', 'c', 0, 'approved', "
-            "'2026-01-04 12:00', '2026-01-04 12:00')",
+            "'2026-01-04 12:00', '2026-01-04 12:00', NULL, 0)",
             name="next.duckdb",
         )
         os.replace(fresh, served)
         monkeypatch.setattr(gateway_module, "RETIRE_GRACE_S", 0.0)
         # new reads see the new file; the read in progress keeps its snapshot
         assert gw.query("SELECT count(*) AS n FROM {players}", brands=None)["n"][0] == 6
-        assert api.kpis(gw, FULL, scope=None).filter(pl.col("metric") == "deposits")["value"][0] == 450.00
-        assert old.execute("SELECT count(*) FROM raw.payments").fetchone()[0] == 12
+        assert api.kpis(gw, FULL, scope=None).filter(pl.col("metric") == "deposits")["value"][0] == 470.00
+        assert old.execute("SELECT count(*) FROM raw.payments").fetchone()[0] == 13
         assert len(gw._retired) == 1
     gw.query("SELECT 1 AS x", brands=None)
     assert gw._retired == []  # closed once nothing used it any more

@@ -7,10 +7,17 @@ until 2026-01-02 and 40 % from 2026-01-03; Malta 5 %; provider fees 10 % (game 1
     b7 bonus-only] b8 GBP 10/2 @1.2  b9 GBP 40/10 @1.1  b10 GBP 8/12 @1.1
   handle 35 + 12 + 44 + 8.8 = 99.80; real wins 34 + 2.4 + 11 + 13.2 = 60.60; GGR 39.20
   bonus cost 15 + 5×1.1 = 20.50; jackpot 0.10 + 0.20×1.2 = 0.34
-  provider fees 0.6 − 1.5 + 0.5 + 0.96 + 4.95 − 0.44 = 5.07
-  payment fees 2 + 1 + 0.4 (charged back) + 0.8 + 0.5 + 4×1.2 + 0.2×1.1 = 9.72; chargebacks 20.00
-  duty 0.3 − 0.5 + 0.25 + 8×0.21×1.2 + 30×0.4×1.1 − 4×0.4×1.1 = 13.506
-  NGR 39.2 − 20.5 − 0.34 − 5.07 − 9.72 − 20 − 13.506 = −29.936 → −29.94
+  provider fees (per brand × provider × month, losses carried, never negative over the month):
+    alpha/ProvOne 0.6 + 0.5; alpha/ProvTwo 0 (its only GGR, −10 on 01-02, is carried, not credited: it was
+    −1.5 when fees were signed per day); beta/ProvOne 0.96 − 0.44; beta/ProvTwo 4.95 → 6.57
+  payment fees 2 + 1 + 0.4 (charged back later) + 0.8 + 0.5 + 4×1.2 + 0.2×1.1 = 9.72; chargebacks 20.00 (01-04)
+  duty 0.3 − 0.5 + 0.25 + 8×0.21×1.2 + 30×0.4×1.1 − 4×0.4×1.1 = 13.506 (no period ends negative here; the
+    periods are alpha January, beta 01-01..01-02 at 21 % and 01-03..01-31 at 40 %)
+  NGR 39.2 − 20.5 − 0.34 − 6.57 − 9.72 − 20 − 13.506 = −31.436 → −31.44
+  deposits 100 + 50 + 20 (charged back on 01-04, still a deposit of 01-02) + 40 + 200×1.2 + 10×1.1 = 461
+Definition changes pinned here (docs/METRICS.md): provider fees accrue per month (v2), deposits keep deposits
+later charged back (v2), the FTD is the first approved deposit even if later charged back (v2: player 2's FTD
+is the 20 EUR deposit of 01-02, charged back on 01-04).
 """
 
 from __future__ import annotations
@@ -39,27 +46,28 @@ def test_kpis_whole_range_in_eur(gw):
     assert k["ggr"][0] == 39.20
     assert k["bonus_cost"][0] == 20.50
     assert k["jackpot_contributions"][0] == 0.34
-    assert k["provider_fees"][0] == 5.07
+    assert k["provider_fees"][0] == 6.57
     assert k["payment_fees"][0] == 9.72
     assert k["chargebacks"][0] == 20.00
     assert k["gaming_duty"][0] == 13.51
-    assert k["ngr"][0] == -29.94
+    assert k["ngr"][0] == -31.44
     assert k["hold_pct"][0] == pytest.approx(39.2 / 99.8, abs=1e-12)
-    # deposits: 100 + 50 + 40 (EUR) + 200×1.2 + 10×1.1 (GBP); the test account's 500 and the charged-back 20 are out
-    assert k["deposits"][0] == 441.00
+    # deposits: 100 + 50 + 20 + 40 (EUR) + 200×1.2 + 10×1.1 (GBP); the test account's 500 is out
+    assert k["deposits"][0] == 461.00
     assert k["withdrawals"][0] == 25.00
-    assert k["net_deposits"][0] == 416.00
+    assert k["net_deposits"][0] == 436.00
     assert k["active_players"][0] == 4  # players 1–4; the test account is out
     assert k["registrations"][0] == 5  # players 1, 2, 3, 4, 6
     assert k["ftds"][0] == 4
+    assert k["ftds_charged_back"][0] == 1  # player 2's FTD (01-02) was charged back on 01-04
     assert k["ftd_conversion"][0] == pytest.approx(4 / 5)
     assert k["depositing_players"][0] == 4
-    assert k["arpu"][0] == -7.48  # −29.936 / 4 = −7.484
-    assert k["arppu"][0] == -7.48
+    assert k["arpu"][0] == -7.86  # −31.436 / 4 = −7.859
+    assert k["arppu"][0] == -7.86
     ngr_parts = sum(
         k[n][0] for n in ("bonus_cost", "jackpot_contributions", "provider_fees", "payment_fees", "chargebacks")
     )
-    assert round(k["ggr"][0] - ngr_parts - 13.506, 2) == -29.94
+    assert round(k["ggr"][0] - ngr_parts - 13.506, 2) == -31.44
 
 
 def test_kpis_previous_period_and_change(gw):
@@ -68,16 +76,17 @@ def test_kpis_previous_period_and_change(gw):
     assert k["handle"] == (52.80, 47.00)
     assert k["ggr"] == (28.60, 10.60)
     # current: 28.6 − 20.5 − 0 − (4.95 − 0.44) − (0.8 + 0.5 + 0.22) − 20 − (13.2 − 1.76) = −29.37
-    # previous: 10.6 − 0.34 − 0.56 − 8.20 − 2.066 = −0.566
-    assert k["ngr"] == (-29.37, -0.57)
+    # previous: 10.6 − 0.34 − (0.6 + 0.5 + 0 + 0.96) − 8.20 − 2.066 = −2.066
+    assert k["ngr"] == (-29.37, -2.07)
     assert k["active_players"] == (2, 3)
-    assert k["deposits"] == (51.00, 390.00)
+    assert k["deposits"] == (51.00, 410.00)  # the 20 charged back on 01-04 stays in 01-02's deposits
     assert k["withdrawals"] == (25.00, 0.00)
-    assert k["ftds"] == (2, 2)
+    assert k["ftds"] == (1, 3)  # player 2's FTD is the charged-back deposit of 01-02, not the one of 01-03
+    assert k["ftds_charged_back"] == (0, 1)
     assert k["registrations"] == (2, 3)
     assert k["ftd_conversion"] == (0.5, 1.0)  # player 6 registered on 01-04 and never deposited
-    assert k["arpu"] == (-14.69, -0.19)  # −29.37/2 = −14.685 (half up), −0.566/3
-    assert k["arppu"] == (-14.69, -0.28)  # depositors: 2 and 2
+    assert k["arpu"] == (-14.69, -0.69)  # −29.37/2 = −14.685 (half up), −2.066/3
+    assert k["arppu"] == (-14.69, -0.69)  # depositors: 2 and 3 (player 2's charged-back deposit of 01-02)
     df = api.kpis(gw, LATE, scope=None)
     change = dict(zip(df["metric"], df["change"], strict=True))
     assert change["ggr"] == pytest.approx((28.6 - 10.6) / 10.6)
@@ -112,8 +121,8 @@ def test_daily_trend(gw):
     assert df["ggr"].to_list() == [0.0, 6.00, 4.60, 33.00, -4.40]
     assert df["handle"].to_list() == [0.0, 10.00, 37.00, 44.00, 8.80]
     assert df["active_players"].to_list() == [0, 1, 3, 1, 1]
-    assert df["deposits"].to_list() == [0.0, 340.00, 50.00, 51.00, 0.0]
-    assert sum(df["ngr"].to_list()) == pytest.approx(-29.94, abs=0.011)
+    assert df["deposits"].to_list() == [0.0, 340.00, 70.00, 51.00, 0.0]
+    assert sum(df["ngr"].to_list()) == pytest.approx(-31.44, abs=0.011)
 
 
 def test_payment_flow_and_pending(gw):
@@ -123,7 +132,8 @@ def test_payment_flow_and_pending(gw):
     assert rows[(D(2026, 1, 4), "deposit", "chargeback")] == (1, 20.00)  # created 01-02, charged back 01-04
     assert rows[(D(2026, 1, 2), "withdrawal", "pending")] == (1, 60.00)  # GBP 50 at 1.20
     assert rows[(D(2026, 1, 4), "withdrawal", "declined")] == (1, 5.50)
-    assert sum(a for (d, k, s), (n, a) in rows.items() if k == "deposit" and s == "approved") == 441.00
+    assert rows[(D(2026, 1, 2), "deposit", "approved")] == (2, 70.00)  # 50 + the 20 charged back later
+    assert sum(a for (d, k, s), (n, a) in rows.items() if k == "deposit" and s == "approved") == 461.00
     summary = api.pending_summary(gw, FULL, scope=None).row(0, named=True)
     assert summary["pending_count"] == 2
     assert summary["amount"] == 120.00
@@ -156,7 +166,7 @@ def test_top_games_and_games_table(gw):
 def test_regions(gw):
     df = api.regions_table(gw, FULL, scope=None, metric="ngr")
     assert df["country_code"].to_list() == ["GB", "DE", "MT"]  # sorted by NGR
-    assert df["value"].to_list() == [8.51, -16.95, -21.50]
+    assert df["value"].to_list() == [8.51, -16.95, -23.00]
     assert df["iso3"].to_list() == ["GBR", "DEU", "MLT"]
     assert df["active_players"].to_list() == [2, 1, 1]
     regions = api.regions_table(gw, FULL, scope=None, metric="ggr", by="region")
@@ -174,7 +184,7 @@ def test_regions(gw):
 def test_operators_table(gw):
     df = api.operators_table(gw, FULL, scope=None)
     a, b = df.row(0, named=True), df.row(1, named=True)
-    assert (a["code"], a["currency"], a["ggr"], a["ngr"], a["ngr_eur"]) == ("alpha", "EUR", 1.00, -38.45, -38.45)
+    assert (a["code"], a["currency"], a["ggr"], a["ngr"], a["ngr_eur"]) == ("alpha", "EUR", 1.00, -39.95, -39.95)
     assert (b["code"], b["currency"], b["ggr"], b["ggr_eur"], b["ngr"], b["ngr_eur"]) == (
         "beta",
         "GBP",
@@ -201,9 +211,10 @@ def test_cohort_retention_and_ltv(gw):
     assert ret["active"].to_list() == [4, 0, 1]  # player 1 plays again on 2026-01-12
     assert ret["share"].to_list() == [0.8, 0.0, 0.2]
     ltv = api.ltv_curves(gw, s, scope=None, basis="registration", grain="week")
-    # week 0: −29.936; week 2: + (1 − 0.1 − 0.05) = −29.086
-    assert ltv["cumulative_ngr"].to_list() == [-29.94, -29.94, -29.09]
-    assert ltv["ltv"].to_list() == [-5.99, -5.99, -5.82]
+    # week 0: −31.436; week 1: the GBP deposit's fee (0.60 on 01-10) and its chargeback with its fee (30 + 1.50
+    # on 01-11), at 1.10: −35.31 → −66.746; week 2: + (1 − 0.1 − 0.05) = −65.896
+    assert ltv["cumulative_ngr"].to_list() == [-31.44, -66.75, -65.90]
+    assert ltv["ltv"].to_list() == [-6.29, -13.35, -13.18]
     ftd = api.cohort_retention(gw, s, scope=None, basis="ftd", grain="month")
     assert ftd.select("cohort", "k", "cohort_size", "active").rows() == [(D(2026, 1, 1), 0, 4, 4)]
     aff = api.cohort_retention(
@@ -219,8 +230,8 @@ def test_players_list(gw):
     assert df["player_id"].to_list() == [6, 4, 2, 3, 1]  # newest first; the test account is hidden
     ann = df.filter(df["player_id"] == 1).row(0, named=True)
     assert (ann["lifetime_deposits"], ann["lifetime_withdrawals"]) == (150.00, 25.00)
-    # 6 − 0.6 − 0.3 − 0.1 − 2 (01-01) + −10 + 1.5 + 0.5 − 1 (01-02) − 15 − 0.5 (01-03) + 0.85 (01-12)
-    assert ann["lifetime_ngr"] == -20.65
+    # 6 − 0.6 − 0.3 − 0.1 − 2 (01-01) + −10 + 0 + 0.5 − 1 (01-02) − 15 − 0.5 (01-03) + 0.85 (01-12)
+    assert ann["lifetime_ngr"] == -22.15
     assert ann["last_login_at"] == dt.datetime(2026, 1, 3, 20, 0)  # the failed login on 01-04 does not count
     assert ann["email"] == "ann@example.com"
     masked = api.players_list(gw, api.PlayerFilters(), scope=None, search="ANN", mask_personal=True)
@@ -244,7 +255,7 @@ def test_players_list(gw):
 
 def test_scope_isolation(gw):
     scoped = kpi(gw, FULL, scope=frozenset({1}))
-    assert scoped["deposits"][0] == 190.00
+    assert scoped["deposits"][0] == 210.00
     assert scoped["ggr"][0] == 1.00
     assert scoped["active_players"][0] == 2
     ops = api.operators_table(gw, FULL, scope=frozenset({1}))
