@@ -92,6 +92,12 @@ EXCLUDED_TABLES: frozenset[str] = frozenset(
         "ticket_notes",  # support case notes and player notes: staff free text, read live by the services
         "ticket_links",
         "player_notes",
+        # responsible gambling: read live by the services (Player 360, the compliance page, the alert rule)
+        "rg_profiles",
+        "rg_limits",
+        "rg_timeouts",
+        "rg_limit_hits",
+        "rg_interactions",
     }
 )
 
