@@ -801,9 +801,16 @@ ALERT_RULE_CODES = (
     "blacklist_matches",
     "ingest_health",
     "rg_limit_hits",
+    # raised at the moment of an action (app/services/alerts/actions.py), and self_exclusion_ended (migration 0012)
+    "role_granted",
+    "staff_2fa_reset",
+    "large_adjustment_approved",
+    "self_exclusion_ended",
 )
 ALERT_SEVERITIES = ("info", "warning", "critical")
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
+ALERT_CHANNELS = ("email", "webhook")  # how a critical alert reaches people (alert_deliveries, migration 0012)
+ALERT_DELIVERY_STATUSES = ("pending", "sent", "failed")
 
 
 class AlertRule(Base):
@@ -813,6 +820,7 @@ class AlertRule(Base):
     __table_args__ = (
         CheckConstraint(one_of("code", ALERT_RULE_CODES), name="code"),
         CheckConstraint(one_of("severity", ALERT_SEVERITIES), name="severity"),
+        CheckConstraint("cardinality(email_recipients) <= 20", name="recipients"),
     )
 
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
@@ -824,6 +832,9 @@ class AlertRule(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     version: Mapped[int] = version_col()
     updated_at: Mapped[dt.datetime] = updated_col()
+    # where a critical alert of the rule is sent (migration 0012): e-mail addresses, and the deployment's webhook
+    email_recipients: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    webhook: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
 
 
 class Alert(Base):
@@ -860,6 +871,36 @@ class Alert(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(TZ)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class AlertDelivery(Base):
+    """One sending of a critical alert to one recipient by one channel (migration 0012).
+
+    pending → sent | failed; the delivery worker leases a due row (`next_retry_at`) before sending outside any
+    transaction and records the outcome; `last_error` never carries the SMTP password or the webhook secret.
+    """
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        CheckConstraint(one_of("channel", ALERT_CHANNELS), name="channel"),
+        CheckConstraint(one_of("status", ALERT_DELIVERY_STATUSES), name="status"),
+        CheckConstraint("status <> 'sent' OR sent_at IS NOT NULL", name="sent_at"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        UniqueConstraint("alert_id", "channel", "recipient"),
+        Index("ix_alert_deliveries_due", "status", "next_retry_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(Text)  # an e-mail address, or the webhook's host (never its path)
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_retry_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    created_at: Mapped[dt.datetime] = created_col()
     updated_at: Mapped[dt.datetime] = updated_col()
 
 

@@ -86,6 +86,7 @@ EXCLUDED_TABLES: frozenset[str] = frozenset(
         "action_requests",
         "alert_rules",
         "alerts",
+        "alert_deliveries",  # who each critical alert was sent to, and how that went
         "ingest_tombstones",
         "ingest_tombstone_horizon",
         "login_failures",  # sign-in throttling bookkeeping (typed usernames, client addresses)
