@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
+import duckdb
+import psycopg
+import sqlalchemy.exc
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -78,7 +82,7 @@ def ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], No
     """`ingest`: one run, or one every `--every` seconds; `after_run` is called after each run (ok or not)."""
     try:
         return _ingest_command(args, settings, after_run)
-    except Exception as exc:  # never a traceback: it could print the DSN
+    except Exception as exc:  # never a raw traceback: it could print the DSN
         return _fail("ingest", exc, args)
 
 
@@ -103,11 +107,17 @@ def _ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], N
     return 0 if failures == 0 else 1
 
 
+EXPECTED_FAILURES = (OSError, duckdb.Error, psycopg.Error, sqlalchemy.exc.DBAPIError)  # one line is enough
+
+
 def _fail(what: str, exc: BaseException, args: Any) -> int:
-    """Report a command that could not run: one scrubbed line (no DSN password), as JSON too with --json."""
+    """Report a command that could not run: one scrubbed line (no DSN password), as JSON too with --json; an
+    unexpected error (a bug) also gets its traceback, every line of it scrubbed."""
     reason = exc_text(exc)
     if getattr(args, "json", False):
         print(json.dumps({"ok": False, "error": reason, "mismatches": []}), flush=True)
+    if not isinstance(exc, EXPECTED_FAILURES):
+        print(scrub_secrets("".join(traceback.format_exception(exc))), file=sys.stderr, end="")
     print(f"{what} failed: {reason}", file=sys.stderr)
     return 2
 

@@ -130,6 +130,25 @@ def test_the_attach_error_names_the_server_but_not_the_password() -> None:
     assert_no_password(shown, "the ATTACH error")
 
 
+def test_an_unexpected_error_gets_a_scrubbed_traceback(capsys) -> None:
+    from types import SimpleNamespace
+
+    from pipelines.ingest.cli import _fail
+
+    try:
+        try:
+            raise ValueError(f"bad DSN host='/x' password='{PASSWORD}'")
+        except ValueError as inner:
+            raise RuntimeError("postgresql://ingest_pw:hunter2hunter2@db/x broke") from inner
+    except RuntimeError as exc:
+        assert _fail("ingest", exc, SimpleNamespace(json=True)) == 2
+    out = capsys.readouterr()
+    assert "Traceback" in out.err and "ValueError" in out.err and "ingest failed: RuntimeError" in out.err
+    assert json.loads(out.out)["ok"] is False
+    assert "hunter2hunter2" not in out.out + out.err
+    assert_no_password(out.out + out.err, "the traceback")
+
+
 def test_an_awkward_password_works_and_a_wrong_one_never_leaks(password_server, tmp_path) -> None:
     warehouse = tmp_path / "wh" / "warehouse.duckdb"
 
