@@ -6,6 +6,7 @@ DataFrame of daily or aggregated rows (never per-bet data). Metric arithmetic fo
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
@@ -13,8 +14,8 @@ from typing import Any, Literal
 import polars as pl
 
 from warehouse import metrics
-from warehouse.gateway import Gateway, GatewayError, in_list
-from warehouse.periods import Comparison, comparison, data_as_of
+from warehouse.gateway import STREAM_MAX_ROWS, Gateway, GatewayError, Stream, in_list
+from warehouse.periods import Comparison, comparison_of
 
 Currency = Literal["EUR", "brand"]
 CENT = Decimal("0.01")
@@ -264,7 +265,7 @@ def kpis(gw: Gateway, f: Filters, *, scope: frozenset[int] | None) -> pl.DataFra
     Money is rounded to cents; ratios are fractions (0.25 = 25 %).
     """
     suffix, code = resolve_currency(gw, f, scope=scope)
-    cmp = comparison(f, data_as_of(gw))
+    cmp = comparison_of(gw, f)
     vals = _kpi_values(gw, f, cmp, suffix, scope)
     rows = []
     for name in KPI_ORDER:
@@ -721,20 +722,10 @@ def ltv_curves(
 _MASKED_COLUMNS = ("email", "phone", "first_name", "last_name", "date_of_birth")
 
 
-def players_list(
-    gw: Gateway,
-    pf: PlayerFilters,
-    *,
-    scope: frozenset[int] | None,
-    search: str | None = None,
-    limit: int = 500,
-    mask_personal: bool,
-) -> pl.DataFrame:
-    """Players matching the filters and the free-text search (id, username or email; case-insensitive
-    substring; the text is data, never SQL), most recently registered first, at most `limit` rows.
-    With `mask_personal`, personal data is masked in the query itself (it never leaves the warehouse) and
-    the search matches the player id and the username only: a masked viewer probing e-mail substrings
-    (or phone digits) would otherwise rebuild what the mask hides (SPEC §5)."""
+def _players_where(
+    pf: PlayerFilters, scope: frozenset[int] | None, search: str | None, mask_personal: bool
+) -> tuple[str, dict[str, Any]]:
+    """The Players filters and search as SQL conditions (starting with AND) and their parameters."""
     cond, params = _where(pf.brands, pf.countries, scope)
     if pf.statuses is not None:
         cond, params = _and_in(cond, params, "account_status", "statuses", pf.statuses)
@@ -763,7 +754,11 @@ def players_list(
         by_email = "" if mask_personal else " OR contains(lower(email), $q)"
         cond += f" AND (CAST(player_id AS VARCHAR) = $q OR contains(lower(username), $q){by_email})"
         params["q"] = text
-    params["limit"] = int(limit)
+    return cond, params
+
+
+def _players_columns(mask_personal: bool) -> str:
+    """The Players columns; with `mask_personal`, personal data masked in the query itself."""
     if mask_personal:
         personal = """
             regexp_replace(email, '^(.).*(@.*)$', '\\1***\\2') AS email,
@@ -772,8 +767,7 @@ def players_list(
             CAST(NULL AS DATE) AS date_of_birth"""
     else:
         personal = ", ".join(_MASKED_COLUMNS)
-    sql = f"""
-    SELECT player_id, brand_id, brand_code, currency, username, {personal}, country_code, registered_at,
+    return f"""player_id, brand_id, brand_code, currency, username, {personal}, country_code, registered_at,
            account_status, kyc_status, risk_score, affiliate_id, affiliate, channel, is_test,
            {_money("cash_balance")} AS cash_balance, {_money("bonus_balance")} AS bonus_balance,
            CAST(deposit_count AS BIGINT) AS deposit_count,
@@ -782,7 +776,27 @@ def players_list(
            {_money("lifetime_withdrawals")} AS lifetime_withdrawals,
            {_money("lifetime_withdrawals_eur")} AS lifetime_withdrawals_eur,
            {_money("lifetime_ngr")} AS lifetime_ngr, {_money("lifetime_ngr_eur")} AS lifetime_ngr_eur,
-           ftd_at, last_bet_at, last_login_at, last_activity_at
+           ftd_at, last_bet_at, last_login_at, last_activity_at"""
+
+
+def players_list(
+    gw: Gateway,
+    pf: PlayerFilters,
+    *,
+    scope: frozenset[int] | None,
+    search: str | None = None,
+    limit: int = 500,
+    mask_personal: bool,
+) -> pl.DataFrame:
+    """Players matching the filters and the free-text search (id, username or email; case-insensitive
+    substring; the text is data, never SQL), most recently registered first, at most `limit` rows.
+    With `mask_personal`, personal data is masked in the query itself (it never leaves the warehouse) and
+    the search matches the player id and the username only: a masked viewer probing e-mail substrings
+    (or phone digits) would otherwise rebuild what the mask hides (SPEC §5)."""
+    cond, params = _players_where(pf, scope, search, mask_personal)
+    params["limit"] = int(limit)
+    sql = f"""
+    SELECT {_players_columns(mask_personal)}
     FROM {{players}}
     WHERE player_id IN (  -- pick the page of ids first: a top-N carrying every wide column is 5x slower
         SELECT player_id FROM {{players}} WHERE true {cond}
@@ -791,6 +805,33 @@ def players_list(
     ORDER BY registered_at DESC, player_id DESC
     """
     return gw.query(sql, params, brands=scope, limit=limit)
+
+
+def players_export(
+    gw: Gateway,
+    pf: PlayerFilters,
+    *,
+    scope: frozenset[int] | None,
+    search: str | None = None,
+    mask_personal: bool,
+    columns: tuple[str, ...] | None = None,
+    chunk_rows: int = 50_000,
+    max_rows: int = STREAM_MAX_ROWS,
+) -> AbstractContextManager[Stream]:
+    """Every player matching the filters and the search (the whole set behind `players_list`, with the same
+    masking and search rules), counted, then read in chunks through `Gateway.stream` (at most `max_rows`).
+    `columns` picks and orders the columns (names of `players_list`'s columns). The rows come in player id
+    order (the mart's storage order), so DuckDB streams them without sorting the whole set in memory."""
+    cond, params = _players_where(pf, scope, search, mask_personal)
+    inner = f"SELECT {_players_columns(mask_personal)} FROM {{players}} WHERE true {cond}"
+    if columns is None:
+        sql = inner
+    else:
+        bad = [c for c in columns if not c.isidentifier()]
+        if bad or not columns:
+            raise FilterError("unknown export columns")
+        sql = f"SELECT {', '.join(columns)} FROM ({inner}) AS p"
+    return gw.stream(sql, params, brands=scope, chunk_rows=chunk_rows, max_rows=max_rows)
 
 
 def metric_catalogue() -> pl.DataFrame:

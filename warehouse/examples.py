@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from warehouse import api, metrics
+from warehouse import api, metrics, periods
 from warehouse.gateway import Gateway
 
 
@@ -244,7 +244,7 @@ def metric_examples(gw: Gateway, *, scope: frozenset[int] | None) -> pl.DataFram
     found["gaming_duty"] = _duty(gw, scope)
     found["provider_fees"] = _provider(gw, scope)
     found |= _chargebacks(gw, scope)
-    month = _recent(api.data_as_of(gw))
+    month = _recent(periods.data_as_of(gw))
     if month is not None:
         found |= _players(gw, scope, month)
         found |= _games_and_cohorts(gw, scope, month)

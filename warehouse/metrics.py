@@ -21,8 +21,9 @@ Decisions that apply to every metric:
   brand × provider × month) on the GGR with losses carried forward: a day's figure is the change in the
   period's accrual, and no period's figure is negative. A country's, player's or game's share is the
   brand's accrual in proportion to its signed GGR (or handle) of the day.
-- Today is partial: when a window reaches the data's as-of instant (its latest event), its figures are "so
-  far" and the previous period is counted up to the same time of day on the same relative day.
+- Today is partial: when a window had not ended when the data was read (normally: it ends today), its
+  figures are "so far" and the previous period is counted up to the same time of day (of the data's latest
+  event) on the same relative day.
 - Money is never summed across currencies: each amount is converted to EUR with the `fx_rates` rate of
   its own day (the latest rate on or before that day); brand-currency figures are returned only when the
   selection has a single currency. Exact decimals are summed; figures are rounded to cents when returned.

@@ -10,7 +10,7 @@ import pytest
 
 from app.ui import fmt
 from app.ui.filters import preset_range
-from warehouse import api, metrics
+from warehouse import api, metrics, periods
 from warehouse.gateway import Gateway
 
 TILES = (
@@ -39,10 +39,11 @@ def tiles(at) -> dict[str, tuple[str, str | None]]:
 
 
 def expected_tiles(gw: Gateway, f: api.Filters) -> dict[str, tuple[str, str | None]]:
+    """The tiles as the API defines them; a window reaching the data's as-of day says "so far" (SPEC §3)."""
     out = {}
     for r in api.kpis(gw, f, scope=None).iter_rows(named=True):
         if r["metric"] in TILES:
-            label = r["label"] + (f" ({r['currency']})" if r["currency"] else "")
+            label = r["label"] + (" so far" if r["so_far"] else "") + (f" ({r['currency']})" if r["currency"] else "")
             out[label] = (fmt.value(r["unit"], r["value"]), fmt.change(r["change"]))
     return out
 
@@ -60,15 +61,40 @@ def test_overview_tiles_are_the_metric_api_values(page, gw):
 
 
 def test_previous_period_change_is_against_the_same_length_just_before(page, gw):
-    at = page("overview", "manager", query=OCTOBER)
+    # September (not reaching the data's as-of day): compared whole day for whole day with the 30 days before
+    september = {"period": "custom", "from": "2026-09-01", "to": "2026-09-30"}
+    at = page("overview", "manager", query=september)
     shown = tiles(at)
-    prev = api.Filters(dt.date(2026, 9, 2), dt.date(2026, 10, 1))  # 30 days before 2 Oct
-    now = {r["metric"]: r["value"] for r in api.kpis(gw, OCT, scope=None).iter_rows(named=True)}
+    sep = api.Filters(dt.date(2026, 9, 1), dt.date(2026, 9, 30))
+    prev = api.Filters(dt.date(2026, 8, 2), dt.date(2026, 8, 31))  # 30 days before 1 Sep
+    now = {r["metric"]: r for r in api.kpis(gw, sep, scope=None).iter_rows(named=True)}
     before = {r["metric"]: r["value"] for r in api.kpis(gw, prev, scope=None).iter_rows(named=True)}
+    assert not now["ggr"]["so_far"]
     for name, label in (("ggr", "GGR (EUR)"), ("deposits", "Deposits (EUR)"), ("active_players", "Active players")):
         assert before[name], f"no {name} in the previous period of the fixture"
-        change = (now[name] - before[name]) / abs(before[name])
+        assert now[name]["previous"] == before[name], name
+        change = (now[name]["value"] - before[name]) / abs(before[name])
         assert shown[label][1] == fmt.change(change), label
+
+
+def test_a_window_not_ended_when_read_says_so_far_and_compares_the_same_span(page, gw):
+    """SPEC §3 "today is partial": 60 days up to the day the data was read (the tiny data's latest event is
+    TINY_AS_OF, weeks earlier) against the 60 days before, cut at the latest event's instant shifted back 60
+    days; the tiles say "so far" and the caption says up to when."""
+    read_day = gw.snapshot().source_as_of.date()
+    as_of = periods.data_as_of(gw)
+    start = read_day - dt.timedelta(days=59)
+    at = page("overview", "manager", query={"period": "custom", "from": start.isoformat(), "to": read_day.isoformat()})
+    assert not at.exception
+    f = api.Filters(start, read_day)
+    rows = {r["metric"]: r for r in api.kpis(gw, f, scope=None).iter_rows(named=True)}
+    assert rows["ggr"]["so_far"] and rows["ggr"]["previous_until"] == as_of - dt.timedelta(days=60)
+    shown = tiles(at)
+    assert shown["GGR so far (EUR)"] == expected_tiles(gw, f)["GGR so far (EUR)"]
+    assert any("Figures so far" in c.value for c in at.caption)
+    # the previous period stops at the same point: it counts less than its whole 60 days
+    whole = {r["metric"]: r for r in api.kpis(gw, f.previous(), scope=None).iter_rows(named=True)}
+    assert 0 < rows["handle"]["previous"] < whole["handle"]["value"]
 
 
 def test_brand_and_currency_in_the_url_change_the_numbers(page, gw):
@@ -156,6 +182,10 @@ def test_metrics_page_has_an_anchor_per_metric_and_opens_at_the_asked_one(page):
     subheaders = [s.value for s in at.subheader]
     assert subheaders[0] == metrics.metric("ngr").label
     assert len(subheaders) == len(metrics.CATALOGUE)
+    text = " ".join(m.value for m in at.markdown)
+    assert "`ngr v2`" in text and "`gaming_duty v2`" in text  # each definition names its version
+    assert text.count("Worked example:") >= 10  # examples drawn from the data
+    assert "charged back on" in text  # a chargeback on its own day, from the seeded chargebacks
 
 
 def test_no_warehouse_shows_a_message_not_a_traceback(page, monkeypatch, tmp_path):

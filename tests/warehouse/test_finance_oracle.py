@@ -23,16 +23,18 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import duckdb
 import psycopg
 import pytest
 
 from pipelines.ingest import run_ingest
-from warehouse import api
+from warehouse import api, periods
 from warehouse.gateway import Gateway
 
 D = dt.date
 CENT = Decimal("0.01")
 AS_OF = dt.datetime(2026, 3, 15, 14, 30)
+OBSERVED = dt.datetime(2026, 3, 15, 14, 31)  # when the live snapshot read the platform
 LO, HI = D(2025, 12, 1), D(2026, 3, 31)
 
 ROWS = """
@@ -366,6 +368,8 @@ NAMES = {
 
 @pytest.fixture(scope="module")
 def served(pg_server_url: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory):
+    """(gateway of the warehouse as read live at OBSERVED, the oracle, gateway of the same data read much later)."""
+    import shutil
     import uuid
 
     from tests.conftest import create_database, drop_database
@@ -374,9 +378,14 @@ def served(pg_server_url: str, migrated_template: str, tmp_path_factory: pytest.
     url = create_database(pg_server_url, name, template=migrated_template)
     try:
         _load(url)
-        wh = tmp_path_factory.mktemp("oracle") / "warehouse.duckdb"
-        run_ingest(url, wh, full=True).raise_for_status()
-        yield Gateway(wh), Oracle(url, AS_OF.time())
+        later = tmp_path_factory.mktemp("oracle") / "warehouse.duckdb"
+        run_ingest(url, later, full=True).raise_for_status()  # read now: every day up to today has ended
+        live = later.with_name("live.duckdb")
+        shutil.copy(later, live)
+        con = duckdb.connect(str(live))
+        con.execute("UPDATE meta.snapshot SET source_as_of = ?", [OBSERVED])  # as if read at 14:31 on 03-15
+        con.close()
+        yield Gateway(live), Oracle(url, AS_OF.time()), Gateway(later)
     finally:
         drop_database(pg_server_url, name)
 
@@ -387,7 +396,7 @@ def _kpis(gw: Gateway, f: api.Filters) -> dict[str, dict]:
 
 def _check(gw: Gateway, oracle: Oracle, f: api.Filters, brands: list[int], eur: bool) -> dict[str, dict]:
     k = _kpis(gw, f)
-    cmp = api.comparison(f, AS_OF)
+    cmp = periods.comparison(f, AS_OF, OBSERVED)
     cur = oracle.sums(brands, f.start, min(f.end, AS_OF.date()), None, eur)
     prev_hi = (cmp.cut_day - dt.timedelta(days=1)) if cmp.so_far else cmp.previous.end
     prev = oracle.sums(brands, cmp.previous.start, prev_hi, cmp.cut_day if cmp.so_far else None, eur)
@@ -415,20 +424,20 @@ WINDOWS = [
 
 @pytest.mark.parametrize("f", WINDOWS, ids=lambda f: f"{f.start}..{f.end}")
 def test_every_brand_in_its_currency_equals_the_oracle(served, f):
-    gw, oracle = served
+    gw, oracle, _ = served
     for brand in (1, 2, 3):
         _check(gw, oracle, api.Filters(f.start, f.end, brands=frozenset({brand}), currency="brand"), [brand], False)
 
 
 @pytest.mark.parametrize("f", WINDOWS, ids=lambda f: f"{f.start}..{f.end}")
 def test_all_brands_in_eur_equal_the_oracle(served, f):
-    gw, oracle = served
+    gw, oracle, _ = served
     _check(gw, oracle, f, [1, 2, 3], True)
 
 
 def test_the_scenario_exercises_what_it_claims(served):
     """The figures the scenario was built for, by hand (so the oracle above is not vacuous)."""
-    gw, _ = served
+    gw, _, _ = served
     xa = frozenset({1})
     jan = _kpis(gw, api.Filters(D(2026, 1, 1), D(2026, 1, 31), brands=xa, currency="brand"))
     assert jan["ggr"]["value"] == -250.0 and jan["gaming_duty"]["value"] == 0.0  # no tax credit
@@ -463,9 +472,29 @@ def test_the_scenario_exercises_what_it_claims(served):
 
 def test_without_the_partial_day_rule_the_comparison_would_differ(served):
     """The so-far cut matters in this data: the whole previous period is larger than its first 14.6 days."""
-    gw, oracle = served
+    gw, oracle, later = served
     f = api.Filters(D(2026, 3, 1), D(2026, 3, 15))
     whole = oracle.sums([1, 2, 3], D(2026, 2, 14), D(2026, 2, 28), None, True)
     shown = _kpis(gw, f)
     for name in ("ggr", "deposits", "gaming_duty", "bonus_cost", "registrations"):
         assert shown[name]["previous"] != whole[{v: k for k, v in NAMES.items()}[name]], name
+    # read after the window's last day ended, the same window is complete: whole days against whole days
+    done = _kpis(later, f)
+    assert not done["ggr"]["so_far"] and done["ggr"]["previous_until"] is None
+    for ours, name in NAMES.items():
+        assert done[name]["previous"] == whole[ours], name
+    assert (done["active_players"]["previous"], done["depositing_players"]["previous"]) == oracle.players(
+        [1, 2, 3], dt.datetime(2026, 2, 14), dt.datetime(2026, 3, 1)
+    )
+
+
+def test_the_comparison_rule():
+    f = api.Filters(D(2026, 3, 1), D(2026, 3, 15))
+    live = periods.comparison(f, AS_OF, OBSERVED)
+    assert (live.so_far, live.cutoff, live.cut_day) == (True, dt.datetime(2026, 2, 28, 14, 30), D(2026, 2, 28))
+    assert not periods.comparison(f, AS_OF, dt.datetime(2026, 3, 16)).so_far  # read after the window ended
+    assert not periods.comparison(api.Filters(D(2026, 3, 1), D(2026, 3, 14)), AS_OF, OBSERVED).so_far
+    assert not periods.comparison(f, None, OBSERVED).so_far  # no data
+    # a window running past the data: cut at as-of − its length, whole days before that
+    long = periods.comparison(api.Filters(D(2026, 3, 9), D(2026, 3, 20)), AS_OF, OBSERVED)
+    assert (long.so_far, long.cutoff) == (True, dt.datetime(2026, 3, 3, 14, 30))
