@@ -1,5 +1,6 @@
 """Player 360 (`?player=ID`): one player's live state from PostgreSQL — profile, balances and their history,
-bets, payments, sessions and logins, KYC, tickets, blacklist hits, audit history — and the actions panel."""
+bets, payments, sessions and logins, KYC, tickets, blacklist hits, audit history — the actions panel, and
+responsible gambling (limits, usage, time-outs, the interaction log)."""
 
 import polars as pl
 import streamlit as st
@@ -10,6 +11,8 @@ from app.ui import fmt, state
 from app.ui.guard import guard_page
 from app.ui.links import page_link
 from app.ui.player_actions import render_player_actions
+from app.ui.player_notes import render_case_links, render_player_notes
+from app.ui.rg_panel import render_rg_panel
 from app.ui.table import show_table
 
 actor = guard_page(__file__)
@@ -113,7 +116,7 @@ money = {
 
 tabs = st.tabs(
     ["Profile", "Balances & ledger", "Bets", "Payments", "Sessions & logins", "KYC", "Tickets", "Blacklist hits",
-     "Audit history", "Actions"]
+     "Audit history", "Actions", "Responsible gambling"]
 )  # fmt: skip
 with tabs[0]:
     a, b = st.columns(2)
@@ -131,6 +134,7 @@ with tabs[0]:
     )
     with st.expander("Bonuses"):
         _table("bonuses", empty="No bonuses.", config=money)
+    render_player_notes(actor, pid, engine)
 with tabs[1]:
     st.caption("Every balance movement; the running balances are computed from the ledger (the balance is its sum).")
     _table("ledger", empty="No ledger entries.", config=money)
@@ -149,6 +153,7 @@ with tabs[5]:
     _table("kyc_documents", empty="No documents.")
 with tabs[6]:
     _table("tickets", empty="No support tickets.")
+    render_case_links(actor, pid, engine)
 with tabs[7]:
     hits = player_view.blacklist_hits(engine, actor, pid) or []
     if hits:
@@ -167,5 +172,10 @@ with tabs[8]:
 with tabs[9]:
     try:
         render_player_actions(actor, pid, engine)
+    except ServiceError as exc:
+        st.warning(exc.message)
+with tabs[10]:
+    try:
+        render_rg_panel(actor, pid, engine)
     except ServiceError as exc:
         st.warning(exc.message)

@@ -32,8 +32,9 @@ EXPECTED_PAGES = {
         "overview", "regions", "games", "operators", "cohorts", "metrics", "players", "player_360",
         "affiliates", "alerts",
     },
-    "compliance": {"players", "player_360", "adjustments", "kyc_queue", "blacklist", "audit_log", "alerts"},
-    "support": {"players", "player_360", "adjustments"},
+    "compliance": {"players", "player_360", "adjustments", "support", "kyc_queue", "blacklist", "audit_log",
+                   "alerts"},
+    "support": {"players", "player_360", "adjustments", "support"},
 }  # fmt: skip
 LANDING = {"admin": "Overview", "manager": "Overview", "analyst": "Overview", "compliance": "Players",
            "support": "Players"}  # fmt: skip

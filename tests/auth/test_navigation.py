@@ -68,6 +68,6 @@ def test_spec_lookup_and_sections():
     assert navigation.spec_for("login") is None
     grouped = navigation.by_section(navigation.pages_for(actor("support")))
     assert list(grouped) == ["Players"]
-    assert [s.file for s in grouped["Players"]] == ["players", "player_360", "adjustments"]
+    assert [s.file for s in grouped["Players"]] == ["players", "player_360", "adjustments", "support"]
     assert navigation.spec_for("system_health").permits(actor("manager"))
     assert not navigation.spec_for("system_health").permits(actor("compliance"))
