@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from app.models import TICKET_FIRST_RESPONSE_HOURS
 from pipelines.generator.common import DAY, HOUR, MINUTE, SECOND, Clock, pick, ts
 from pipelines.generator.platform import PlatformRules
 from pipelines.generator.players import (
@@ -498,6 +499,11 @@ def _tickets(rng: np.random.Generator, clock: Clock, p: Players, act: Activity) 
     status = np.where((status >= 2) & ~done, 1, status)
     prio = rng.choice(4, size=m, p=[0.2, 0.6, 0.15, 0.05])
     prio = np.where(np.array([TICKETS[k][0] for k in kind]) == "responsible_gambling", 3, prio)
+    # first-response SLA (support cases): due from the priority; a ticket no longer open was answered a share
+    # of the way to its resolution (no new random draws: the rest of the data stays as it was); nobody assigned
+    priorities = ("low", "normal", "high", "urgent")
+    due = created + np.array([TICKET_FIRST_RESPONSE_HOURS[q] for q in priorities], dtype=np.int64)[prio] * HOUR
+    answered = np.minimum(created + (resolved - created) * 3 // 10, clock.as_of - MINUTE)
     return pl.DataFrame(
         {
             "id": np.arange(1, m + 1),
@@ -505,10 +511,12 @@ def _tickets(rng: np.random.Generator, clock: Clock, p: Players, act: Activity) 
             "operator_id": p.operator[who] + 1,
             "subject": [TICKETS[k][1] for k in kind],
             "category": [TICKETS[k][0] for k in kind],
-            "priority": pick(("low", "normal", "high", "urgent"), prio),
+            "priority": pick(priorities, prio),
             "status": pick(("open", "pending", "resolved", "closed"), status),
             "created_at": ts(created),
             "resolved_at": ts(resolved, ~done),
             "updated_at": ts(np.where(done, resolved, created)),
+            "first_response_due": ts(due),
+            "first_response_at": ts(np.maximum(answered, created), status == 0),
         }
     )

@@ -2,7 +2,10 @@
 
 Every event is one short transaction through normal SQL (triggers on): registrations, logins,
 bets, late settlements of open bets, deposits, withdrawals and their status changes, bonus grants
-and conversions, KYC submissions, account status changes and updates to old rows. Money always
+and conversions, KYC submissions, account status changes, players changing their responsible-gambling
+limits or taking a time-out, and updates to old rows. Deposits and bets honour the limits, time-outs and
+self-exclusions through the injected `PlatformRules`: a refused one leaves no payment or bet (a refusal
+by a limit is recorded as an `rg_limit_hits` row), and a player in a time-out cannot log in. Money always
 moves as a ledger row plus the matching balance update in the same transaction, with the player
 row locked (`SELECT … FOR UPDATE`), so the invariants of `pipelines.generator.invariants` hold.
 """
@@ -38,7 +41,9 @@ EVENT_WEIGHTS = {
     "kyc_submission": 0.03,
     "account_status": 0.02,
     "old_row_update": 0.03,
+    "rg_change": 0.01,
 }
+RG_SEEKING = 0.15  # share of deposits and bets made by players who have a limit (so limits get hit live)
 
 
 class _Live:
@@ -54,8 +59,12 @@ class _Live:
         self.open_bets = deque(
             r[0] for r in conn.execute("SELECT id FROM bets WHERE status = 'open' ORDER BY placed_at")
         )
+        # pending deposits only: a pending withdrawal waits for staff (the withdrawal queue), never for the generator
         self.pending_payments = deque(
-            r[0] for r in conn.execute("SELECT id FROM payments WHERE status = 'pending' ORDER BY created_at")
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM payments WHERE status = 'pending' AND kind = 'deposit' ORDER BY created_at"
+            )
         )
         conn.commit()
 
@@ -139,6 +148,8 @@ class _Live:
             return "skipped"
         status, op = self.conn.execute("SELECT account_status, operator_id FROM players WHERE id = %s", row).fetchone()
         outcome = "ok" if status == "active" else "blocked"
+        if outcome == "ok" and self.rules.play_blocked(self.conn, player_id=row[0]):  # a time-out
+            outcome = "blocked"
         if outcome == "ok" and self.rng.random() < 0.1:
             outcome = "failed_password"
         self._session(row[0], op, outcome)
@@ -152,13 +163,18 @@ class _Live:
         return "login"
 
     def bet(self) -> str:
-        row = self._random_player("account_status = 'active' AND cash_balance > 0")
+        where = "account_status = 'active' AND cash_balance > 0"
+        if self.rng.random() < RG_SEEKING:
+            where += " AND id IN (SELECT player_id FROM rg_limits WHERE kind <> 'deposit')"
+        row = self._random_player(where)
         if not row:
             return "skipped"
         pid, op, cash, _bonus, _status, cur = self._lock(row[0])
         stake = min(cash, self._money(float(np.exp(self.rng.normal(np.log(1.0), 0.9))) * self._factor(cur)))
         if stake <= 0:
             return "skipped"
+        if self.rules.bet_refused(self.conn, player_id=pid, stake=stake):
+            return "bet_refused_rg"
         gid, rtp, category = self.games[int(self.rng.integers(0, len(self.games)))]
         session = self.conn.execute(
             "SELECT id FROM sessions WHERE player_id = %s AND outcome = 'ok' AND ended_at IS NULL "
@@ -212,11 +228,17 @@ class _Live:
         return "settlement"
 
     def deposit(self) -> str:
-        row = self._random_player()
+        seeking = self.rng.random() < RG_SEEKING
+        row = self._random_player(
+            "account_status = 'active'"
+            + (" AND id IN (SELECT player_id FROM rg_limits WHERE kind = 'deposit')" if seeking else "")
+        )
         if not row:
             return "skipped"
         pid, op, _cash, _bonus, _status, cur = self._lock(row[0])
         amount = Decimal(int(self.rng.choice([10, 20, 25, 50, 100, 200])) * int(max(1, self._factor(cur))))
+        if self.rules.deposit_refused(self.conn, player_id=pid, amount=amount):
+            return "deposit_refused_rg"
         status = str(self.rng.choice(["approved", "pending", "declined", "failed"], p=[0.75, 0.15, 0.07, 0.03]))
         fee = (amount * Decimal("0.018")).quantize(CENT) if status == "approved" else Decimal(0)
         pay = self.conn.execute(
@@ -244,28 +266,26 @@ class _Live:
             (pid, op, amount, cur, f"iban-{pid:012d}"),
         ).fetchone()[0]
         self._move(pid, op, "withdrawal", -amount, Decimal(0), "payment", pay)
-        self.pending_payments.append(pay)
-        return "withdrawal"
+        return "withdrawal"  # it waits in the withdrawal queue for a staff decision (approve / decline / hold)
 
     def payment_status(self) -> str:
-        """A pending payment is decided: deposits credit on approval, refused withdrawals are reversed."""
+        """A pending deposit is decided by its provider (credited on approval). Withdrawals are not decided here:
+        staff decide them in the withdrawal queue (app/services/payments/decisions.py)."""
         pay = None
         while pay is None and self.pending_payments:
             pay = self.conn.execute(
                 "SELECT id, player_id, operator_id, kind, amount FROM payments WHERE id = %s AND status = 'pending' "
-                "FOR UPDATE SKIP LOCKED",
+                "AND kind = 'deposit' FOR UPDATE SKIP LOCKED",
                 (self.pending_payments.popleft(),),
             ).fetchone()
         if not pay:
             return "skipped"
-        pay_id, pid, op, kind, amount = pay
+        pay_id, pid, op, _kind, amount = pay
         self._lock(pid)
         status = str(self.rng.choice(["approved", "declined", "failed"], p=[0.85, 0.1, 0.05]))
         self.conn.execute("UPDATE payments SET status = %s WHERE id = %s", (status, pay_id))
-        if kind == "deposit" and status == "approved":
+        if status == "approved":
             self._move(pid, op, "deposit", amount, Decimal(0), "payment", pay_id)
-        if kind == "withdrawal" and status != "approved":
-            self._move(pid, op, "withdrawal_reversal", amount, Decimal(0), "payment", pay_id)
         return "payment_status"
 
     def bonus_grant(self) -> str:
@@ -344,11 +364,32 @@ class _Live:
         self.conn.execute("UPDATE players SET account_status = %s WHERE id = %s", (new, row[0]))
         return "account_status"
 
+    def rg_change(self) -> str:
+        """A player changes a responsible-gambling limit on the site (lower, raise, remove), or takes a time-out."""
+        row = self._random_player()
+        if not row:
+            return "skipped"
+        pid, _op, _cash, _bonus, _status, cur = self._lock(row[0])
+        if self.rng.random() < 0.2:
+            hours = int(self.rng.choice([24, 48, 72, 168, 336, 672, 1008]))
+            return "rg_timeout" if self.rules.player_takes_timeout(self.conn, player_id=pid, hours=hours) else "skipped"
+        kind = str(self.rng.choice(["deposit", "loss", "wager", "session_time"], p=[0.6, 0.2, 0.1, 0.1]))
+        period = "day" if kind == "session_time" else str(self.rng.choice(["day", "week", "month"]))
+        if kind == "session_time":
+            value = Decimal(int(self.rng.choice([30, 60, 120, 240])))
+        else:
+            value = Decimal(int(self.rng.choice([20, 50, 100, 250, 500, 1000])) * int(max(1, self._factor(cur))))
+        change = self.rules.player_sets_limit(
+            self.conn, player_id=pid, kind=kind, period=period, value=None if self.rng.random() < 0.1 else value
+        )
+        return f"rg_limit_{change}"
+
     def old_row_update(self) -> str:
         """Late changes to old rows: a ticket gets resolved, a failed postback is retried."""
         if self.rng.random() < 0.5:
             n = self.conn.execute(
-                "UPDATE support_tickets SET status = 'resolved', resolved_at = now() WHERE id = ("
+                "UPDATE support_tickets SET status = 'resolved', resolved_at = now(),"
+                " first_response_at = coalesce(first_response_at, now()) WHERE id = ("
                 "SELECT id FROM support_tickets WHERE status IN ('open', 'pending') ORDER BY created_at LIMIT 1 "
                 "FOR UPDATE SKIP LOCKED)"
             ).rowcount
