@@ -88,9 +88,10 @@ _SECTIONS: dict[str, tuple[str, str]] = {
         "SELECT count(*) FROM kyc_documents WHERE player_id = :pid",
     ),
     "tickets": (
-        """SELECT id, created_at, subject, category, priority, status, resolved_at
-           FROM support_tickets WHERE player_id = :pid ORDER BY created_at DESC, id DESC
-           LIMIT :limit OFFSET :offset""",
+        """SELECT t.id, t.created_at, t.subject, t.category, t.priority, t.status, s.display_name AS assignee,
+                  t.first_response_due, t.first_response_at, t.resolved_at
+           FROM support_tickets t LEFT JOIN staff_users s ON s.id = t.assignee_id
+           WHERE t.player_id = :pid ORDER BY t.created_at DESC, t.id DESC LIMIT :limit OFFSET :offset""",
         "SELECT count(*) FROM support_tickets WHERE player_id = :pid",
     ),
     "bonuses": (

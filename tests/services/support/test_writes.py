@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from app.models import TICKET_STATUSES
 from app.services.core import AlreadyDone, Denied, Invalid, NotFound, ServiceError, Stale
+from app.services.players import reads as player_reads
 from app.services.support import reads, writes
 from tests.services.support.conftest import add_ticket, audits, ticket
 from tests.services.support.test_rules import ALLOWED
@@ -298,6 +299,8 @@ def test_assignment_rules_in_the_database(world, case):
 
     assign(support, support.staff_id)  # taking a free case: no reason needed
     assert ticket(world, case)["assignee_id"] == support.staff_id
+    [shown] = player_reads.section(world.engine, world.actors["analyst"], world.players[0], "tickets").rows
+    assert shown["assignee"] == "Support" and shown["first_response_due"] is not None  # Player 360's Tickets tab
     with pytest.raises(Invalid, match="reason is required"):
         assign(compliance, compliance.staff_id)  # taking it from its assignee
     with pytest.raises(AlreadyDone):
