@@ -37,6 +37,11 @@ GENERATED_TABLES = (
     "blacklist_entries",
     "support_tickets",
     "postbacks",
+    "rg_profiles",
+    "rg_limits",
+    "rg_timeouts",
+    "rg_limit_hits",
+    "rg_interactions",
 )
 
 

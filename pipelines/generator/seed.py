@@ -25,6 +25,7 @@ from pipelines.generator.marketing import build_marketing, build_postbacks
 from pipelines.generator.platform import PlatformRules
 from pipelines.generator.players import build_players, players_frame
 from pipelines.generator.reference import build_reference
+from pipelines.generator.rg import build_rg
 from pipelines.generator.scales import get_scale
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def seed(
     """
     sc = get_scale(scale)
     clock = Clock.ending(_as_of(as_of))
-    streams = np.random.SeedSequence(seed).spawn(6)
+    streams = np.random.SeedSequence(seed).spawn(7)  # the 7th (responsible gambling) leaves the others unchanged
     rng_ref, rng_mk, rng_players, rng_comp, rng_pb = (np.random.Generator(np.random.PCG64(s)) for s in streams[:5])
     n_chunks = -(-sc.players // sc.chunk_players)
     chunk_streams = streams[5].spawn(n_chunks)
@@ -123,6 +124,8 @@ def seed(
                 loader.put(name, df)
             pb = build_postbacks(rng_pb, clock, mk, players.frame, summary["ftd"], summary["ftd_amount"])
             loader.put("postbacks", pb)
+            for name, df in build_rg(np.random.Generator(np.random.PCG64(streams[6])), clock, players).items():
+                loader.put(name, df)
         finally:
             loader.close()
         load.create_indexes(conn, indexes)
