@@ -13,6 +13,7 @@ from app.models import TICKET_STATUSES
 from app.services.core import AlreadyDone, Denied, Invalid, NotFound, ServiceError, Stale
 from app.services.players import reads as player_reads
 from app.services.support import reads, writes
+from auth.permissions import ROLES
 from tests.services.support.conftest import add_ticket, audits, ticket
 from tests.services.support.test_rules import ALLOWED
 
@@ -405,3 +406,22 @@ def test_the_database_stamps_the_sla_of_every_priority(world):
         t = ticket(world, tid)
         assert (t["first_response_due"] - t["created_at"]).total_seconds() == hours * 3600
         assert t["version"] == 1 and t["assignee_id"] is None and t["first_response_at"] is None
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_spec_handle_support_write_player_notes_by_role(world, role):
+    """SPEC §5 "handle support cases, write player notes": admin, compliance, support — and nobody else."""
+    tid = add_ticket(world, world.players[0])
+    actor = world.actors[role]
+    allowed = role in {"admin", "compliance", "support"}
+    try:
+        writes.move(world.engine, actor, ticket_id=tid, status="pending", note="asked for documents",
+                    expected_version=1, request_id=None)  # fmt: skip
+        writes.add_player_note(world.engine, actor, player_id=world.players[0], body="noted", request_id=None)
+        done = True
+    except Denied:
+        done = False
+    assert done == allowed
+    assert ticket(world, tid)["status"] == ("pending" if allowed else "open")
+    outcomes = [r["outcome"] for r in world.rows("SELECT outcome FROM audit_log ORDER BY seq")]
+    assert outcomes == (["ok", "ok"] if allowed else ["denied"])
