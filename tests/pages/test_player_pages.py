@@ -72,7 +72,7 @@ def test_player_360_has_every_section(page, analytics_env):
     assert not at.exception
     labels = [t.label for t in at.tabs]
     assert labels == ["Profile", "Balances & ledger", "Bets", "Payments", "Sessions & logins", "KYC", "Tickets",
-                      "Blacklist hits", "Audit history", "Actions"]  # fmt: skip
+                      "Blacklist hits", "Audit history", "Actions", "Responsible gambling"]  # fmt: skip
     assert any(m.label == "Ledger check" and m.value == "✓ = Σ ledger" for m in at.metric)
 
 
