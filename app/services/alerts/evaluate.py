@@ -193,6 +193,30 @@ def _ingest_health(conn: Connection, p: dict, ctx: Context) -> list[Finding]:
     return rules.ingest_problems(runs, p, ctx.now)
 
 
+def _rg_limit_hits(conn: Connection, p: dict, ctx: Context) -> list[Finding]:
+    rows = conn.execute(
+        sa.text(
+            """
+            WITH covered AS (  -- the last hit each player's earlier alerts counted
+                SELECT CAST(split_part(subject, ':', 2) AS bigint) AS player_id,
+                       max(CAST(detail->>'last_hit_id' AS bigint)) AS upto
+                  FROM alerts WHERE rule_code = 'rg_limit_hits' GROUP BY 1
+            )
+            SELECT h.player_id, h.operator_id, count(*) AS hits, max(h.id) AS last_hit_id,
+                   min(h.occurred_at) AS first_hit, max(h.occurred_at) AS last_hit,
+                   string_agg(DISTINCT h.kind || ' / ' || h.period, ', ') AS limits
+              FROM rg_limit_hits h LEFT JOIN covered c ON c.player_id = h.player_id
+             WHERE h.occurred_at > CAST(:now AS timestamptz) - make_interval(days => CAST(:d AS integer))
+               AND h.occurred_at <= CAST(:now AS timestamptz) AND h.id > coalesce(c.upto, 0)
+             GROUP BY h.player_id, h.operator_id
+            HAVING count(*) >= :m
+            """
+        ),
+        {"now": ctx.now, "d": int(p.get("window_days", 7)), "m": int(p.get("min_hits", 3))},
+    ).all()
+    return rules.rg_limit_hit_findings(rows, p)
+
+
 RULES: dict[str, Callable[[Connection, dict, Context], list[Finding]]] = {
     "large_withdrawal": _large_withdrawal,
     "ggr_drop": _ggr_drop,
@@ -201,6 +225,7 @@ RULES: dict[str, Callable[[Connection, dict, Context], list[Finding]]] = {
     "failed_logins": _failed_logins,
     "blacklist_matches": _blacklist_matches,
     "ingest_health": _ingest_health,
+    "rg_limit_hits": _rg_limit_hits,
 }
 assert set(RULES) == set(rules.PARAM_BOUNDS) and set(RULES) <= set(ALERT_RULE_CODES)
 

@@ -14,7 +14,9 @@ The rules (thresholds in `alert_rules.params`, editable by an admin):
 - failed_logins: more than max_failed `failed_password` logins on a brand within window_minutes;
 - blacklist_matches: an existing player (not blocked/closed) matching a blacklist entry added within
   lookback_days (the player's own self-exclusion entry excluded);
-- ingest_health: a failed or crashed ingestion run, or no successful run within max_staleness_minutes.
+- ingest_health: a failed or crashed ingestion run, or no successful run within max_staleness_minutes;
+- rg_limit_hits: a player whose deposits or bets were refused by a responsible-gambling limit at least min_hits
+  times within window_days (hits already counted by an earlier alert for the player do not count again).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ PARAM_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
     "failed_logins": {"max_failed": (1, 1e7), "window_minutes": (1, 60 * 24)},
     "blacklist_matches": {"lookback_days": (1, 365)},
     "ingest_health": {"max_staleness_minutes": (1, 60 * 24 * 30), "lookback_runs": (1, 1000)},
+    "rg_limit_hits": {"min_hits": (2, 1000), "window_days": (1, 90)},
 }
 
 
@@ -287,3 +290,29 @@ def ingest_problems(runs: pl.DataFrame, p: dict, now: dt.datetime) -> list[Findi
             )  # fmt: skip
         )
     return out
+
+
+def rg_limit_hit_findings(rows: Iterable[Any], p: dict) -> list[Finding]:
+    """Players with at least min_hits new limit hits in the window (rows: player_id, operator_id, hits,
+    last_hit_id, first_hit, last_hit, limits). The subject names the last hit counted, so the next alert for
+    the player needs min_hits hits after it; the title names no personal data."""
+    minimum, days = int(p.get("min_hits", 3)), int(p.get("window_days", 7))
+    return [
+        Finding(
+            f"player:{r.player_id}:hit:{r.last_hit_id}",
+            f"Player #{r.player_id} hit responsible-gambling limits {r.hits} times in {days} days ({r.limits})",
+            r.operator_id,
+            {
+                "player_id": r.player_id,
+                "hits": r.hits,
+                "last_hit_id": r.last_hit_id,
+                "first_hit_at": r.first_hit,
+                "last_hit_at": r.last_hit,
+                "limits": r.limits,
+                "min_hits": minimum,
+                "window_days": days,
+            },
+        )
+        for r in rows
+        if r.hits >= minimum
+    ]
