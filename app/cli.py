@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "app.commands.db",  # db start|stop|status|url, migrate
     "app.commands.audit",  # audit verify
     "app.commands.postbacks",  # postbacks [--every S] [--once]
+    "app.commands.alerts",  # alerts deliver [--every S] [--once]
     "app.commands.ingest",  # ingest [--full] [--every S] [--json], reconcile
     "app.commands.demo",  # demo (make demo)
     "app.commands.bench",  # bench [--scale S] (make bench)

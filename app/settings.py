@@ -6,6 +6,10 @@ weak or missing secrets and demo accounts.
 The audit key (`PITBOSS_AUDIT_KEY` or `audit_key` in the secrets file) keys the audit log's hash chain
 (HMAC-SHA256); it must live outside the database. In demo without one, a public demo key is used (so
 demo chains are not protected against the database owner); `make demo` writes a random one first.
+
+The second-factor key (`PITBOSS_SECOND_FACTOR_KEY` or `second_factor_key` in the secrets file) encrypts the
+staff TOTP secrets at rest; without one they are encrypted under a key derived from the audit key (also held
+outside the database and never changed). Changing it later makes the enrolled factors unreadable (reset them).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +33,9 @@ WELL_KNOWN_COOKIE_KEYS = frozenset(
 )
 MIN_COOKIE_KEY_BYTES = 32
 MIN_AUDIT_KEY_BYTES = 32
+MIN_WEBHOOK_SECRET_BYTES = 32
+SMTP_TLS_MODES = ("starttls", "ssl", "none")
+SMTP_DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 # Used only in demo when no audit key is configured: public, so it protects nothing; production refuses it.
 DEMO_AUDIT_KEY = "pitboss-demo-audit-key: public, demo only, never in production"
 
@@ -46,6 +54,7 @@ class Settings:
     warehouse_path: Path
     cookie_key: str | None
     audit_key: str | None = None
+    second_factor_key: str | None = None  # encrypts TOTP secrets at rest (default: derived from the audit key)
     cookie_name: str = "pitboss_auth"
     cookie_expiry_hours: float = 9.0
     reporting_currency: str = REPORTING_CURRENCY
@@ -54,6 +63,17 @@ class Settings:
     # receiver on 127.0.0.1); refused in production. Postbacks otherwise go to public addresses only.
     postback_allow_hosts: tuple[str, ...] = ()
     postback_ca_bundle: Path | None = None  # PITBOSS_POSTBACK_CA_BUNDLE: PEM of CAs trusted for postback HTTPS
+    # Critical alerts by e-mail (PITBOSS_SMTP_*; the password also as smtp_password in the secrets file) and by
+    # webhook (PITBOSS_ALERT_WEBHOOK_URL, signed with PITBOSS_ALERT_WEBHOOK_SECRET / alert_webhook_secret).
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "pitboss-alerts@localhost"
+    smtp_tls: str = "starttls"  # starttls | ssl | none
+    smtp_ca_bundle: Path | None = None  # PITBOSS_SMTP_CA_BUNDLE: PEM of CAs trusted for the SMTP server's TLS
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: str | None = None
 
     @property
     def is_demo(self) -> bool:
@@ -89,6 +109,24 @@ class Settings:
             return "the audit key has too little variety to be random"
         return None
 
+    def alert_delivery_problem(self) -> str | None:
+        """Why the alert e-mail or webhook settings are unacceptable in production, or None when they are fine."""
+        if bool(self.smtp_user) != bool(self.smtp_password):
+            return "PITBOSS_SMTP_USER and PITBOSS_SMTP_PASSWORD are set together or not at all"
+        if self.smtp_password and self.smtp_tls == "none":
+            return "PITBOSS_SMTP_TLS=none would send the SMTP password in clear; use starttls or ssl"
+        if self.alert_webhook_url:
+            if not self.alert_webhook_url.lower().startswith("https://"):
+                return "PITBOSS_ALERT_WEBHOOK_URL must be an https:// URL"
+            secret = self.alert_webhook_secret or ""
+            if not secret:
+                return "PITBOSS_ALERT_WEBHOOK_URL is set without PITBOSS_ALERT_WEBHOOK_SECRET (the body signing key)"
+            if len(secret.encode()) < MIN_WEBHOOK_SECRET_BYTES or len(set(secret)) < 8:
+                return f"the alert webhook secret must be at least {MIN_WEBHOOK_SECRET_BYTES} random bytes"
+            if secret.strip().lower() in WELL_KNOWN_COOKIE_KEYS:
+                return "the alert webhook secret is a well-known value"
+        return None
+
     def effective_audit_key(self) -> bytes:
         """The key of the audit chain: the configured one; in demo without one, the public demo key.
 
@@ -99,6 +137,13 @@ class Settings:
             if problem:
                 raise SettingsError(f"PITBOSS_ENV=production refuses to write or verify the audit log: {problem}")
         return (self.audit_key or DEMO_AUDIT_KEY).encode()
+
+    def effective_second_factor_key(self) -> bytes:
+        """The key the TOTP secrets are encrypted under (auth.totp.SecretBox derives the cipher key from it):
+        the configured second-factor key, else the audit key (domain-separated there by HKDF)."""
+        if self.second_factor_key:
+            return b"second-factor-key:" + self.second_factor_key.encode()
+        return b"audit-key:" + self.effective_audit_key()
 
     def check_production(self) -> None:
         """Refuse to run in production with weak secrets."""
@@ -116,6 +161,12 @@ class Settings:
                 "Set PITBOSS_COOKIE_KEY to at least 32 random bytes, e.g. "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
+        key = self.second_factor_key
+        if key is not None and (len(key.encode()) < MIN_AUDIT_KEY_BYTES or len(set(key)) < 8):
+            raise SettingsError(
+                "PITBOSS_ENV=production refuses to start: PITBOSS_SECOND_FACTOR_KEY is set but weak; use at least "
+                "32 random bytes or leave it unset (the audit key is then used)."
+            )
         problem = self.audit_key_problem()
         if problem:
             raise SettingsError(
@@ -123,6 +174,36 @@ class Settings:
                 "database, never changed once the audit log is written) to at least 32 random bytes, e.g. "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
+        problem = self.alert_delivery_problem()
+        if problem:
+            raise SettingsError(f"PITBOSS_ENV=production refuses to start: {problem}.")
+
+
+def _smtp_settings(env_vars: Mapping[str, str], secrets_toml: dict) -> dict:
+    """The PITBOSS_SMTP_* settings, checked (a clear SettingsError naming the variable)."""
+    tls = env_vars.get("PITBOSS_SMTP_TLS", "starttls").strip().lower() or "starttls"
+    if tls not in SMTP_TLS_MODES:
+        raise SettingsError(f"PITBOSS_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}, not {tls!r}")
+    port = env_vars.get("PITBOSS_SMTP_PORT", "").strip() or str(SMTP_DEFAULT_PORTS[tls])
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SettingsError(f"PITBOSS_SMTP_PORT must be a port number (1–65535), not {port!r}")
+    sender = env_vars.get("PITBOSS_SMTP_FROM", "").strip() or "pitboss-alerts@localhost"
+    if any(c in sender for c in "\r\n") or "@" not in sender:
+        raise SettingsError("PITBOSS_SMTP_FROM must be one e-mail address")
+    ca = env_vars.get("PITBOSS_SMTP_CA_BUNDLE", "").strip()
+    return {
+        "smtp_host": env_vars.get("PITBOSS_SMTP_HOST", "").strip() or None,
+        "smtp_port": int(port),
+        "smtp_user": env_vars.get("PITBOSS_SMTP_USER", "").strip() or None,
+        "smtp_password": env_vars.get("PITBOSS_SMTP_PASSWORD") or secrets_toml.get("smtp_password") or None,
+        "smtp_from": sender,
+        "smtp_tls": tls,
+        "smtp_ca_bundle": Path(ca).resolve() if ca else None,
+        "alert_webhook_url": env_vars.get("PITBOSS_ALERT_WEBHOOK_URL", "").strip() or None,
+        "alert_webhook_secret": env_vars.get("PITBOSS_ALERT_WEBHOOK_SECRET")
+        or secrets_toml.get("alert_webhook_secret")
+        or None,
+    }
 
 
 def _read_secrets(path: Path | None) -> dict:
@@ -150,6 +231,7 @@ def load_settings(
     secrets_toml = _read_secrets(SECRETS_FILE if secrets_file is _DEFAULT_SECRETS else secrets_file)
     cookie_key = env_vars.get("PITBOSS_COOKIE_KEY") or secrets_toml.get("cookie_key")
     audit_key = env_vars.get("PITBOSS_AUDIT_KEY") or secrets_toml.get("audit_key")
+    second_factor_key = env_vars.get("PITBOSS_SECOND_FACTOR_KEY") or secrets_toml.get("second_factor_key")
     expiry = env_vars.get("PITBOSS_COOKIE_EXPIRY_HOURS", "9")
     try:
         expiry_hours = float(expiry)
@@ -176,10 +258,12 @@ def load_settings(
         warehouse_path=warehouse_path,
         cookie_key=cookie_key,
         audit_key=audit_key,
+        second_factor_key=second_factor_key or None,
         cookie_expiry_hours=expiry_hours,
         session_idle_minutes=int(idle),
         postback_allow_hosts=allow_hosts,
         postback_ca_bundle=Path(ca_bundle).resolve() if ca_bundle else None,
+        **_smtp_settings(env_vars, secrets_toml),
     )
 
 

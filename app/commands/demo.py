@@ -3,7 +3,8 @@
 Steps: check settings → make a cookie key (demo only) → start the embedded PostgreSQL → make an audit key
 (demo only, while the audit log is empty) → migrate → seed the
 `demo` scale if the database is empty → demo staff → ingest into the warehouse → start a background ingest
-loop (fresh within a minute) and live activity → run Streamlit at http://localhost:8501 in the foreground.
+loop (fresh within a minute), the alert delivery worker and live activity → run Streamlit at
+http://localhost:8501 in the foreground.
 A second `make demo` reuses the data instead of regenerating it.
 """
 
@@ -107,6 +108,8 @@ def _demo(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     background = [
         subprocess.Popen([sys.executable, "-m", "app", "ingest", "--every", str(args.ingest_every)], env=env),
+        # critical alerts by e-mail / webhook (when PITBOSS_SMTP_HOST / PITBOSS_ALERT_WEBHOOK_URL are set)
+        subprocess.Popen([sys.executable, "-m", "app", "alerts", "deliver", "--every", "30"], env=env),
     ]
     if args.live_rate > 0:  # something moving on the dashboards and in the incremental pipeline
         background.append(

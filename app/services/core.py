@@ -12,7 +12,8 @@
    against the version the form was built from (a stale form is refused, never silently applied);
 5. applies the change (`apply`) and writes the audit row (before/after) in the same transaction, then
    commits. Any failure rolls everything back and is audited as 'failed'; if the audit row cannot be
-   written, nothing commits (fail closed).
+   written, nothing commits (fail closed);
+6. after the commit, hands the action to the action-time alert rules (`alerts/actions.py`; no network I/O).
 
 Services build on it like this::
 
@@ -375,20 +376,10 @@ def _run(
         change = apply(uow, target)
         final_tid = tid if change.target_id is None else str(change.target_id)
         result = jsonable(change.result) or {}
-        seq = write_audit(
-            uow.conn,
-            actor=uow.actor,
-            action=action,
-            outcome="ok",
-            target_type=target_type,
-            target_id=final_tid,
-            operator_id=target.brand_id,
-            before=change.before if change.before is not None else target.state,
-            after=change.after,
-            reason=clean,
-            request_id=rid,
-            detail=change.detail,
-        )
+        before = change.before if change.before is not None else target.state
+        seq = write_audit(uow.conn, actor=uow.actor, action=action, outcome="ok", target_type=target_type,
+                          target_id=final_tid, operator_id=target.brand_id, before=before, after=change.after,
+                          reason=clean, request_id=rid, detail=change.detail)  # fmt: skip
         uow.execute(
             sa.text("UPDATE action_requests SET audit_seq = :seq, result = :result WHERE request_id = :rid").bindparams(
                 sa.bindparam("result", type_=JSONB)
@@ -396,7 +387,20 @@ def _run(
             {"seq": seq, "result": result, "rid": rid},
         )
         uow.commit()
-        return ActionResult(action, seq, result, change.message)
+    # after the unit of work gave its connection back: the hook takes its own, briefly
+    _after_commit(engine, action=action, actor=uow.actor, target_type=target_type, target_id=final_tid,
+                  brand_id=target.brand_id, before=before, after=change.after, audit_seq=seq)  # fmt: skip
+    return ActionResult(action, seq, result, change.message)
+
+
+def _after_commit(engine: Engine, **event: Any) -> None:
+    """The action-time alert rules (`alerts/actions.py`): no network I/O, and never raising into the action."""
+    try:
+        from app.services.alerts.actions import on_action  # alerts import core: resolved at call time
+
+        on_action(engine, **event)
+    except Exception:
+        log.exception("action-time alert rules failed after %s", event.get("action"))
 
 
 def _audit_refusal(

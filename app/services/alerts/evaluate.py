@@ -16,16 +16,16 @@ from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 
 from app.db import scrub_secrets
 from app.models import ALERT_RULE_CODES
 from app.services.alerts import rules
-from app.services.alerts.reads import ALERT_COLUMNS, Alert, alert_from_row, load_runs
+from app.services.alerts.delivery import RULE_COLUMNS, open_alert
+from app.services.alerts.reads import Alert, load_runs
 from app.services.alerts.rules import Context, Finding
-from app.services.audit.chain import jsonable
 from app.services.blacklist.matching import players_matching
+from app.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +217,21 @@ def _rg_limit_hits(conn: Connection, p: dict, ctx: Context) -> list[Finding]:
     return rules.rg_limit_hit_findings(rows, p)
 
 
+def _self_exclusion_ended(conn: Connection, p: dict, ctx: Context) -> list[Finding]:
+    rows = conn.execute(
+        sa.text(
+            """
+            SELECT id AS player_id, operator_id, self_excluded_until AS until, account_status FROM players
+             WHERE self_excluded_until <= CAST(:now AS timestamptz)
+               AND self_excluded_until > CAST(:now AS timestamptz) - make_interval(days => CAST(:d AS integer))
+             ORDER BY id
+            """
+        ),
+        {"now": ctx.now, "d": int(p.get("lookback_days", 7))},
+    ).all()
+    return rules.self_exclusion_endings(rows)
+
+
 RULES: dict[str, Callable[[Connection, dict, Context], list[Finding]]] = {
     "large_withdrawal": _large_withdrawal,
     "ggr_drop": _ggr_drop,
@@ -226,22 +241,14 @@ RULES: dict[str, Callable[[Connection, dict, Context], list[Finding]]] = {
     "blacklist_matches": _blacklist_matches,
     "ingest_health": _ingest_health,
     "rg_limit_hits": _rg_limit_hits,
+    "self_exclusion_ended": _self_exclusion_ended,
 }
-assert set(RULES) == set(rules.PARAM_BOUNDS) and set(RULES) <= set(ALERT_RULE_CODES)
+# the action-time rules are raised by `actions.py` when their action commits, never by the evaluator
+assert set(RULES) | set(rules.ACTION_RULE_CODES) == set(rules.PARAM_BOUNDS) <= set(ALERT_RULE_CODES)
+assert not set(RULES) & set(rules.ACTION_RULE_CODES)
 
 
 # --------------------------------------------------------------------------- evaluation
-
-_UPSERT = sa.text(
-    f"""
-    INSERT INTO alerts (rule_id, rule_code, subject, operator_id, severity, title, detail)
-    VALUES (:rule_id, :code, :subject, :op, :severity, :title, :detail)
-    ON CONFLICT (rule_code, subject) DO UPDATE
-       SET last_seen_at = now(), occurrences = alerts.occurrences + 1
-     WHERE alerts.status <> 'resolved'
-    RETURNING {ALERT_COLUMNS}, (xmax = 0) AS inserted
-    """
-).bindparams(sa.bindparam("detail", type_=JSONB))
 
 
 def _db_now(conn: Connection) -> dt.datetime:
@@ -261,15 +268,17 @@ def evaluate_alerts(
     `warehouse`: the served DuckDB path (or a Gateway) for the GGR rule and the run log; `runs`: the recent
     run log (`warehouse.runlog.recent_runs(...)`) if the caller has it; `now`: for tests.
     A rule that raises is logged and skipped (the others still run); `notes` collects how rules ran.
+    A new critical alert gets its deliveries queued in the same transaction (`delivery.open_alert`).
     """
     opened: list[Alert] = []
+    settings = get_settings()
     with engine.connect() as conn:
         ctx = Context(now=now or _db_now(conn), warehouse=warehouse, runs=runs)
-        enabled = conn.execute(
-            sa.text("SELECT id, code, params, severity FROM alert_rules WHERE enabled ORDER BY id")
-        ).all()
+        enabled = conn.execute(sa.text(f"SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled ORDER BY id")).all()
         conn.rollback()
         for rule in enabled:
+            if rule.code in rules.ACTION_RULE_CODES:
+                continue
             if rule.code not in RULES:  # a rule the table knows but this version does not implement (yet)
                 log.warning("alert rule %s has no implementation; skipped", rule.code)
                 ctx.notes.append(f"{rule.code}: not implemented (skipped)")
@@ -278,20 +287,9 @@ def evaluate_alerts(
                 with conn.begin():
                     findings = RULES[rule.code](conn, dict(rule.params or {}), ctx)
                     for f in findings:
-                        row = conn.execute(
-                            _UPSERT,
-                            {
-                                "rule_id": rule.id,
-                                "code": rule.code,
-                                "subject": f.subject[:200],
-                                "op": f.operator_id,
-                                "severity": rule.severity,
-                                "title": f.title,
-                                "detail": jsonable(f.detail),
-                            },
-                        ).one_or_none()
-                        if row is not None and row.inserted:
-                            opened.append(alert_from_row(row))
+                        alert = open_alert(conn, rule, f, settings)
+                        if alert is not None:
+                            opened.append(alert)
             except Exception:  # one broken rule must not stop the others
                 log.exception("alert rule %s failed", rule.code)
                 ctx.notes.append(f"{rule.code}: failed (see the log)")

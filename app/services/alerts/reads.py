@@ -4,7 +4,7 @@ rules with their thresholds, and the ingestion run log the ingest_health rule an
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,11 +134,54 @@ def alert_history(engine: Engine, actor: Actor, alert_id: int) -> dict | None:
     return masking.history_for_viewer(actor, dict(row) if row else None)
 
 
-def list_rules(engine: Engine) -> list[dict]:
+def list_rules(engine: Engine, actor: Actor | None = None) -> list[dict]:
+    """The rules with their thresholds and recipients (e-mail addresses masked for masked roles)."""
     with read_tx(engine) as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT id, code, name, description, params, severity, enabled, version FROM alert_rules ORDER BY id"
+                "SELECT id, code, name, description, params, severity, enabled, version, email_recipients, webhook"
+                " FROM alert_rules ORDER BY id"
             )
         ).mappings()
-        return [dict(r) for r in rows]
+        out = [{**r, "email_recipients": list(r["email_recipients"] or ())} for r in rows]
+    if actor is not None and masking.masks_personal_data(actor):
+        for r in out:
+            r["email_recipients"] = [masking.mask_identifier("email", a) for a in r["email_recipients"]]
+    return out
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One sending of an alert (e-mail or webhook) and how it went."""
+
+    id: int
+    alert_id: int
+    channel: str
+    recipient: str
+    status: str  # pending | sent | failed
+    attempts: int
+    next_retry_at: dt.datetime | None
+    last_error: str | None
+    sent_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+def deliveries_for(engine: Engine, actor: Actor, alert_ids: list[int]) -> dict[int, list[Delivery]]:
+    """The deliveries of the given alerts the actor may see, by alert id (e-mail addresses masked for masked
+    roles). A pending delivery's `next_retry_at` is when it is due again."""
+    if not may_view(actor) or not alert_ids:
+        return {}
+    params: dict = {"ids": [int(i) for i in alert_ids][:5000]}
+    sql = (
+        "SELECT d.id, d.alert_id, d.channel, d.recipient, d.status, d.attempts, d.next_retry_at, d.last_error,"
+        " d.sent_at, d.created_at FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id"
+        " WHERE d.alert_id = ANY(:ids)" + _scope_sql(actor, params).replace("operator_id", "a.operator_id")
+    )
+    out: dict[int, list[Delivery]] = {}
+    with read_tx(engine) as conn:
+        for r in conn.execute(sa.text(sql + " ORDER BY d.alert_id, d.channel, d.id"), params).mappings():
+            d = Delivery(**r)
+            if d.channel == "email" and masking.masks_personal_data(actor):
+                d = replace(d, recipient=masking.mask_identifier("email", d.recipient))
+            out.setdefault(d.alert_id, []).append(d)
+    return out

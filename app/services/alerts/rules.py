@@ -16,7 +16,12 @@ The rules (thresholds in `alert_rules.params`, editable by an admin):
   lookback_days (the player's own self-exclusion entry excluded);
 - ingest_health: a failed or crashed ingestion run, or no successful run within max_staleness_minutes;
 - rg_limit_hits: a player whose deposits or bets were refused by a responsible-gambling limit at least min_hits
-  times within window_days (hits already counted by an earlier alert for the player do not count again).
+  times within window_days (hits already counted by an earlier alert for the player do not count again);
+- self_exclusion_ended: a player's self-exclusion reached the end of its term within lookback_days.
+
+Raised at the moment of the action instead (`actions.py`, ACTION_RULE_CODES): role_granted, staff_2fa_reset,
+large_adjustment_approved, chargeback_recorded (a deposit charged back: `chargeback.record`). A critical alert
+is also sent by e-mail to its rule's recipients and to the webhook (`delivery.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+from email_validator import EmailNotValidError, validate_email
 
 from app.models import ALERT_SEVERITIES
 from app.services.alerts.masking import split_match
@@ -54,7 +60,15 @@ PARAM_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
     "blacklist_matches": {"lookback_days": (1, 365)},
     "ingest_health": {"max_staleness_minutes": (1, 60 * 24 * 30), "lookback_runs": (1, 1000)},
     "rg_limit_hits": {"min_hits": (2, 1000), "window_days": (1, 90)},
+    # raised at the moment of the action (`actions.py`), not by the evaluator
+    "role_granted": {"admin_only": (0, 1)},
+    "staff_2fa_reset": {},
+    "large_adjustment_approved": {"threshold_multiple": (0.01, 1000)},
+    "self_exclusion_ended": {"lookback_days": (1, 365)},
+    "chargeback_recorded": {},
 }
+ACTION_RULE_CODES = ("role_granted", "staff_2fa_reset", "large_adjustment_approved", "chargeback_recorded")
+MAX_RECIPIENTS = 20  # e-mail addresses per rule (a CHECK in the database too)
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,30 @@ class Context:
     warehouse: Any = None  # a path to the served DuckDB file, or a warehouse.gateway.Gateway
     runs: pl.DataFrame | None = None  # warehouse.runlog.recent_runs(...) rows
     notes: list[str] = field(default_factory=list)  # how each rule was evaluated (e.g. the GGR source)
+
+
+def clean_recipients(recipients: str | Iterable[str] | None) -> list[str]:
+    """The e-mail addresses of a rule, validated and normalized (one per line or comma; duplicates dropped).
+
+    Invalid names the line and why, not the address. No DNS lookups: the SMTP server says if it cannot deliver.
+    """
+    if recipients is None:
+        return []
+    items = recipients.replace(",", "\n").splitlines() if isinstance(recipients, str) else list(recipients)
+    out: list[str] = []
+    for n, raw in enumerate(items, start=1):
+        text = str(raw).strip()
+        if not text:
+            continue
+        try:
+            address = validate_email(text, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise Invalid(f"recipient {n} is not a valid e-mail address: {exc}") from None
+        if address.lower() not in {a.lower() for a in out}:
+            out.append(address)
+    if len(out) > MAX_RECIPIENTS:
+        raise Invalid(f"at most {MAX_RECIPIENTS} recipients per rule ({len(out)} given)")
+    return out
 
 
 def check_rule_edit(code: str, params: dict[str, float] | None, severity: str | None) -> None:
@@ -315,4 +353,21 @@ def rg_limit_hit_findings(rows: Iterable[Any], p: dict) -> list[Finding]:
         )
         for r in rows
         if r.hits >= minimum
+    ]
+
+
+def self_exclusion_endings(rows: Iterable[Any]) -> list[Finding]:
+    """Players whose self-exclusion reached its end (rows: player_id, operator_id, until, account_status).
+
+    The subject names the end, so a later self-exclusion of the same player that ends fires again; the title
+    names no personal data.
+    """
+    return [
+        Finding(
+            f"player:{r.player_id}:until:{r.until.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%S}",
+            f"Self-exclusion of player #{r.player_id} ended on {r.until.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC",
+            r.operator_id,
+            {"player_id": r.player_id, "ended_at": r.until, "account_status": r.account_status},
+        )
+        for r in rows
     ]

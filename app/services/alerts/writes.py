@@ -6,12 +6,20 @@ submitted after someone else acknowledged or resolved it is refused as stale.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 
-from app.services.alerts.rules import ACT_PERMISSION, RULE_PERMISSION, STATUS_VERSION, check_rule_edit
-from app.services.core import ActionResult, AlreadyDone, Change, Target, UnitOfWork, perform
+from app.services.alerts.rules import (
+    ACT_PERMISSION,
+    RULE_PERMISSION,
+    STATUS_VERSION,
+    check_rule_edit,
+    clean_recipients,
+)
+from app.services.core import ActionResult, AlreadyDone, Change, Invalid, Target, UnitOfWork, perform
 from auth.identity import Actor
 
 
@@ -106,20 +114,33 @@ def update_rule(
     params: dict[str, float] | None = None,
     enabled: bool | None = None,
     severity: str | None = None,
+    recipients: str | Sequence[str] | None = None,
+    webhook: bool | None = None,
     expected_version: int | None = None,
     reason: str | None = None,
     request_id: str | None = None,
 ) -> ActionResult:
-    """Change a rule's thresholds, severity or enabled flag (admin); audited."""
+    """Change a rule's thresholds, severity, enabled flag, e-mail recipients (validated addresses; None: keep
+    them) or webhook flag (admin); audited. A critical alert of the rule is sent to its recipients."""
+    cleaned: dict = {}
+
+    def validate() -> None:
+        check_rule_edit(code, params, severity)
+        if recipients is not None:
+            cleaned["recipients"] = clean_recipients(recipients)
+        if webhook is not None and not isinstance(webhook, bool):
+            raise Invalid("webhook must be on or off")
 
     def load(uow: UnitOfWork) -> Target | None:
         row = uow.execute(
-            "SELECT id, code, params, severity, enabled, version FROM alert_rules WHERE code = :c FOR UPDATE",
+            "SELECT id, code, params, severity, enabled, version, email_recipients, webhook FROM alert_rules"
+            " WHERE code = :c FOR UPDATE",
             {"c": code},
         ).one_or_none()
         if row is None:
             return None
-        state = {"params": dict(row.params), "severity": row.severity, "enabled": row.enabled}
+        state = {"params": dict(row.params), "severity": row.severity, "enabled": row.enabled,
+                 "email_recipients": list(row.email_recipients or ()), "webhook": row.webhook}  # fmt: skip
         return Target(brand_id=None, version=row.version, state=state, row=row)
 
     def apply(uow: UnitOfWork, target: Target) -> Change:
@@ -128,15 +149,19 @@ def update_rule(
             "params": merged,
             "severity": severity or target.state["severity"],
             "enabled": target.state["enabled"] if enabled is None else enabled,
+            "email_recipients": cleaned.get("recipients", target.state["email_recipients"]),
+            "webhook": target.state["webhook"] if webhook is None else webhook,
         }
         if after == target.state:
             raise AlreadyDone("nothing changed")
         new = uow.execute(
             sa.text(
-                "UPDATE alert_rules SET params = :p, severity = :s, enabled = :e WHERE code = :c RETURNING version"
+                "UPDATE alert_rules SET params = :p, severity = :s, enabled = :e, email_recipients = :r, webhook = :w"
+                " WHERE code = :c RETURNING version"
             ).bindparams(sa.bindparam("p", type_=JSONB)),
-            {"p": merged, "s": after["severity"], "e": after["enabled"], "c": code},
-        ).one()
+            {"p": merged, "s": after["severity"], "e": after["enabled"], "r": after["email_recipients"],
+             "w": after["webhook"], "c": code},
+        ).one()  # fmt: skip
         return Change(after=after, result={"code": code, "version": new.version}, message="rule saved")
 
     return perform(
@@ -151,6 +176,16 @@ def update_rule(
         any_brand=True,
         expected_version=expected_version,
         reason=reason,
-        validate=lambda: check_rule_edit(code, params, severity),
+        validate=validate,
         apply=apply,
+        payload={
+            "code": code,
+            "params": params,
+            "enabled": enabled,
+            "severity": severity,
+            "webhook": webhook,
+            "recipients": recipients if recipients is None or isinstance(recipients, str) else list(recipients),
+            "reason": (reason or "").strip(),
+            "expected_version": expected_version,
+        },
     )

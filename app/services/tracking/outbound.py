@@ -227,8 +227,11 @@ def send(
     headers: dict[str, str] | None = None,
     params: dict[str, str] | None = None,
     policy: OutboundPolicy | None = None,
+    content: bytes | None = None,
 ) -> SendResult:
     """POST `payload` as JSON to `url` (GET when it is empty) within `timeout` seconds in total.
+
+    `content`: a JSON body already serialized (e.g. one the caller signed), POSTed as is instead of `payload`.
 
     Never raises for a refused destination or an HTTP or network outcome: the SendResult says what happened
     (`permanent` when retrying cannot help), and its texts never carry `headers` or `params` values.
@@ -240,9 +243,10 @@ def send(
     policy = policy or OutboundPolicy.from_settings()
     deadline = time.monotonic() + timeout
     all_headers = {"User-Agent": USER_AGENT, "X-Event-Id": event_id, **(headers or {})}
-    body = None
-    if payload:
+    body = content
+    if body is None and payload:
         body = json.dumps({"event_id": event_id, **payload}, default=str).encode()
+    if body is not None:
         all_headers["Content-Type"] = "application/json"
     try:
         with httpx.Client(
