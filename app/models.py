@@ -87,7 +87,8 @@ POSTBACK_STATUSES = ("pending", "delivered", "failed", "suppressed")
 ADJUSTMENT_DIRECTIONS = ("credit", "debit")
 ADJUSTMENT_REASONS = ("goodwill", "correction", "compensation", "chargeback_recovery", "fraud", "other")
 ADJUSTMENT_STATUSES = ("pending", "approved", "rejected", "applied")
-STAFF_ROLES = ("admin", "manager", "analyst", "compliance", "support")
+STAFF_ROLES = ("admin", "manager", "analyst", "compliance", "support", "finance")
+WITHDRAWAL_DECISIONS = ("approved", "declined")
 AUDIT_OUTCOMES = ("ok", "denied", "failed")
 TAX_BASES = ("ggr", "handle")
 
@@ -325,6 +326,14 @@ class Payment(Base):
         CheckConstraint("chargeback_fee >= 0", name="chargeback_fee_nonneg"),
         Index("ix_payments_player_created", "player_id", "created_at"),
         Index("ix_payments_updated_at", "updated_at"),
+        # payment search (migration 0011): by brand and date, by date across brands; the withdrawal queue
+        Index("ix_payments_operator_created", "operator_id", "created_at"),
+        Index("ix_payments_created_at", "created_at"),
+        Index(
+            "ix_payments_withdrawal_queue",
+            "created_at",
+            postgresql_where=text("kind = 'withdrawal' AND status = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -431,7 +440,8 @@ class StaffUser(Base):
     __tablename__ = "staff_users"
     __table_args__ = (
         CheckConstraint(
-            "cardinality(roles) >= 1 AND roles <@ ARRAY['admin','manager','analyst','compliance','support']::text[]",
+            "cardinality(roles) >= 1 AND roles <@ ARRAY['admin','manager','analyst','compliance','support','finance']"
+            "::text[]",
             name="roles",
         ),
         CheckConstraint("failed_logins >= 0", name="failed_logins"),
@@ -462,6 +472,7 @@ class StaffSession(Base):
     __table_args__ = (
         Index("ix_staff_sessions_user", "staff_user_id"),
         CheckConstraint("idle_minutes > 0", name="idle_minutes"),
+        CheckConstraint("pending_step IN ('second_factor', 'enrol')", name="pending_step"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # random token id (in the cookie)
@@ -474,6 +485,8 @@ class StaffSession(Base):
     end_reason: Mapped[str | None] = mapped_column(Text)
     client: Mapped[str | None] = mapped_column(Text)
     idle_minutes: Mapped[int] = mapped_column(Integer, server_default=text("30"))  # unused that long: ended
+    # set between the password and the second step (0014): such a session is not live for anything else
+    pending_step: Mapped[str | None] = mapped_column(String(16))
 
 
 class LoginFailure(Base):
@@ -490,6 +503,32 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(64))
     client_key: Mapped[str] = mapped_column(String(64))
     locks_until: Mapped[dt.datetime | None] = mapped_column(TZ)  # set by the attempt that reached the threshold
+
+
+class StaffSecondFactor(Base):
+    """An account's TOTP second factor (0014): on once `confirmed_at` is set by a valid code; secret encrypted."""
+
+    __tablename__ = "staff_second_factors"
+
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True)
+    totp_secret: Mapped[str] = mapped_column(Text)  # Fernet token under a key held outside the database
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(TZ)  # NULL: an enrolment never confirmed (off)
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger)  # codes of this step or earlier are refused
+    created_at: Mapped[dt.datetime] = created_col()
+
+
+class StaffRecoveryCode(Base):
+    """A one-time recovery code of an account's second factor (0014), stored as a salted SHA-256 only."""
+
+    __tablename__ = "staff_recovery_codes"
+    __table_args__ = (Index("ix_staff_recovery_codes_user", "staff_user_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    salt: Mapped[str] = mapped_column(String(32))  # hex
+    code_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of salt + code
+    created_at: Mapped[dt.datetime] = created_col()
+    used_at: Mapped[dt.datetime | None] = mapped_column(TZ)
 
 
 # --------------------------------------------------------------------------- compliance
@@ -656,6 +695,60 @@ class BalanceAdjustment(Base):
     updated_at: Mapped[dt.datetime] = updated_col()
 
 
+# --------------------------------------------------------------------------- withdrawals (migration 0011)
+# Kept beside `payments` and `operators` (not columns of them): the review state is staff bookkeeping read live
+# by the services, not ingested into the warehouse.
+
+
+class BrandPaymentSettings(Base):
+    """Per-brand payment thresholds; a brand without a row uses the defaults (the server defaults here)."""
+
+    __tablename__ = "brand_payment_settings"
+    __table_args__ = (
+        CheckConstraint("withdrawal_threshold >= 0", name="withdrawal_threshold"),
+        CheckConstraint("cdd_threshold_eur >= 0", name="cdd_threshold"),
+    )
+
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), primary_key=True)
+    # withdrawals above this amount (brand currency) need two people's approval
+    withdrawal_threshold: Mapped[Decimal] = mapped_column(Money, server_default=text("1000"))
+    # customer due diligence: a withdrawal, or the player's withdrawals over 30 days, reaching this (EUR)
+    cdd_threshold_eur: Mapped[Decimal] = mapped_column(Money, server_default=text("2000"))
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
+class WithdrawalReview(Base):
+    """The review of one withdrawal: a hold, the first of two approvals, the decision; `version` is what forms check."""
+
+    __tablename__ = "withdrawal_reviews"
+    __table_args__ = (
+        CheckConstraint(one_of("decision", WITHDRAWAL_DECISIONS), name="decision"),
+        CheckConstraint("(held_at IS NULL) = (held_by IS NULL)", name="hold"),
+        CheckConstraint("(decision IS NULL) = (decided_at IS NULL)", name="decided"),
+        CheckConstraint(
+            "decision IS DISTINCT FROM 'approved' OR first_approved_by IS NULL OR first_approved_by <> decided_by",
+            name="two_people",
+        ),
+    )
+
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    held_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    held_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    hold_reason: Mapped[str | None] = mapped_column(Text)
+    first_approved_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    first_approved_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    first_approval_reason: Mapped[str | None] = mapped_column(Text)
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(TZ)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledger.id"))  # the reversal of a declined one
+    created_at: Mapped[dt.datetime] = created_col()
+    version: Mapped[int] = version_col()
+    updated_at: Mapped[dt.datetime] = updated_col()
+
+
 # --------------------------------------------------------------------------- marketing
 
 
@@ -806,6 +899,7 @@ ALERT_RULE_CODES = (
     "staff_2fa_reset",
     "large_adjustment_approved",
     "self_exclusion_ended",
+    "chargeback_recorded",  # raised when a chargeback is recorded (migration 0013)
 )
 ALERT_SEVERITIES = ("info", "warning", "critical")
 ALERT_STATUSES = ("open", "acknowledged", "resolved")

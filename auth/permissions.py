@@ -24,9 +24,12 @@ class Permission(StrEnum):
     SET_RG_LIMITS = "set_rg_limits"  # responsible-gambling limits (any change), time-outs, cancelling pending raises
     LOWER_RG_LIMITS = "lower_rg_limits"  # only lower or add a limit, or a time-out, at the player's request
     HANDLE_SUPPORT = "handle_support"  # support cases (assign, answer, move, link) and player notes
+    DECIDE_WITHDRAWALS = "decide_withdrawals"  # approve / decline (four eyes above the brand's threshold)
+    HOLD_WITHDRAWAL = "hold_withdrawal"  # put a withdrawal on hold or release the hold
+    RECORD_CHARGEBACK = "record_chargeback"  # a deposit charged back by the payment provider
 
 
-ROLES = ("admin", "manager", "analyst", "compliance", "support")
+ROLES = ("admin", "manager", "analyst", "compliance", "support", "finance")
 
 P = Permission
 MATRIX: dict[str, frozenset[Permission]] = {
@@ -56,6 +59,7 @@ MATRIX: dict[str, frozenset[Permission]] = {
             P.VIEW_AUDIT,
             P.SET_RG_LIMITS,
             P.HANDLE_SUPPORT,
+            P.HOLD_WITHDRAWAL,
         }
     ),
     "support": frozenset(
@@ -66,6 +70,18 @@ MATRIX: dict[str, frozenset[Permission]] = {
             P.REQUEST_ADJUSTMENT,
             P.LOWER_RG_LIMITS,
             P.HANDLE_SUPPORT,
+        }
+    ),
+    "finance": frozenset(
+        {
+            P.VIEW_DASHBOARDS,
+            P.VIEW_PLAYERS,
+            P.VIEW_PERSONAL_DATA,
+            P.EXPORT,
+            P.APPROVE_ADJUSTMENT,
+            P.DECIDE_WITHDRAWALS,
+            P.HOLD_WITHDRAWAL,
+            P.RECORD_CHARGEBACK,
         }
     ),
 }

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from app.settings import PROJECT_ROOT
 from auth.identity import Actor
-from auth.permissions import Permission, has_permission
+from auth.permissions import ROLES, Permission, has_permission
 
 PAGES_DIR = PROJECT_ROOT / "pages"
-SECTIONS = ("Analytics", "Players", "Compliance", "Marketing", "Admin")
+SECTIONS = ("Analytics", "Players", "Finance", "Compliance", "Marketing", "Admin", "Account")
 
 P = Permission
 Rule = frozenset[Permission] | Callable[[Actor], bool]
@@ -61,6 +61,11 @@ class PageSpec:
         return any(has_permission(actor, p) for p in self.allowed)
 
 
+def signed_in(actor: Actor) -> bool:
+    """A rule: any signed-in staff member with a role (their own account's page)."""
+    return actor.staff_id is not None and bool(set(actor.roles) & set(ROLES))
+
+
 def _any(*perms: Permission) -> frozenset[Permission]:
     return frozenset(perms)
 
@@ -82,6 +87,20 @@ PAGES: tuple[PageSpec, ...] = (
         _any(P.REQUEST_ADJUSTMENT, P.APPROVE_ADJUSTMENT),
     ),
     PageSpec("Players", "support", "Support cases", ":material/support_agent:", _any(P.HANDLE_SUPPORT)),
+    PageSpec(
+        "Finance",
+        "withdrawals",
+        "Withdrawal queue",
+        ":material/payments:",
+        _any(P.DECIDE_WITHDRAWALS, P.HOLD_WITHDRAWAL),
+    ),
+    PageSpec(
+        "Finance",
+        "payments",
+        "Payments",
+        ":material/receipt_long:",
+        _any(P.DECIDE_WITHDRAWALS, P.HOLD_WITHDRAWAL, P.RECORD_CHARGEBACK),
+    ),
     PageSpec("Compliance", "kyc_queue", "KYC queue", ":material/badge:", _any(P.DECIDE_KYC)),
     PageSpec("Compliance", "blacklist", "Blacklist", ":material/block:", _any(P.MANAGE_BLACKLIST)),
     PageSpec(
@@ -98,6 +117,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("Admin", "alerts", "Alerts", ":material/notifications:", _any(P.VIEW_DASHBOARDS, P.VIEW_AUDIT)),
     PageSpec("Admin", "system_health", "System health", ":material/monitor_heart:", any_role("admin", "manager")),
     PageSpec("Admin", "staff", "Staff", ":material/manage_accounts:", _any(P.MANAGE_STAFF)),
+    PageSpec("Account", "account", "My account", ":material/security:", signed_in),
 )
 _BY_FILE = {spec.file: spec for spec in PAGES}
 

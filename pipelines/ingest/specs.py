@@ -90,6 +90,8 @@ EXCLUDED_TABLES: frozenset[str] = frozenset(
         "ingest_tombstones",
         "ingest_tombstone_horizon",
         "login_failures",  # sign-in throttling bookkeeping (typed usernames, client addresses)
+        "staff_second_factors",  # staff TOTP secrets (encrypted) and recovery code hashes: secrets
+        "staff_recovery_codes",
         "ticket_notes",  # support case notes and player notes: staff free text, read live by the services
         "ticket_links",
         "player_notes",
@@ -99,6 +101,9 @@ EXCLUDED_TABLES: frozenset[str] = frozenset(
         "rg_timeouts",
         "rg_limit_hits",
         "rg_interactions",
+        # withdrawal reviews (hold, first approval, decision) and per-brand payment thresholds: read live
+        "withdrawal_reviews",
+        "brand_payment_settings",
     }
 )
 

@@ -32,12 +32,18 @@ EXPECTED_PAGES = {
         "overview", "regions", "games", "operators", "cohorts", "metrics", "players", "player_360",
         "affiliates", "alerts",
     },
-    "compliance": {"players", "player_360", "adjustments", "support", "kyc_queue", "blacklist", "audit_log",
-                   "alerts"},
+    "compliance": {"players", "player_360", "adjustments", "support", "withdrawals", "payments", "kyc_queue",
+                   "blacklist", "audit_log", "alerts"},
     "support": {"players", "player_360", "adjustments", "support"},
+    "finance": {
+        "overview", "regions", "games", "operators", "cohorts", "metrics", "players", "player_360",
+        "adjustments", "withdrawals", "payments", "affiliates", "alerts",
+    },
 }  # fmt: skip
+for _files in EXPECTED_PAGES.values():
+    _files.add("account")  # "My account" (the second factor): every signed-in user's own page
 LANDING = {"admin": "Overview", "manager": "Overview", "analyst": "Overview", "compliance": "Players",
-           "support": "Players"}  # fmt: skip
+           "support": "Players", "finance": "Overview"}  # fmt: skip
 
 
 @pytest.fixture

@@ -71,5 +71,6 @@ def test_spec_lookup_and_sections():
     assert list(grouped)[:2] == ["Players", "Compliance"]
     assert [s.file for s in grouped["Compliance"]] == ["responsible_gambling"]  # support: RG work it may see
     assert [s.file for s in grouped["Players"]] == ["players", "player_360", "adjustments", "support"]
+    assert [s.file for s in grouped["Account"]] == ["account"]  # everyone's own page (the second factor)
     assert navigation.spec_for("system_health").permits(actor("manager"))
     assert not navigation.spec_for("system_health").permits(actor("compliance"))

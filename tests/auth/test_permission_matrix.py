@@ -9,28 +9,31 @@ from auth.identity import Actor
 from auth.permissions import ROLES, AccessDenied, Permission, require
 
 P = Permission
-# SPEC §5 — one row per permission, columns: admin, manager, analyst, compliance, support.
+# SPEC §5 — one row per permission, columns: admin, manager, analyst, compliance, support, finance.
 # "view players with personal data": analyst sees players masked (VIEW_PLAYERS without VIEW_PERSONAL_DATA);
 # "change account status": support may only suspend / reactivate (SUSPEND_REACTIVATE).
 # "set responsible-gambling limits and time-outs": support only lowers, at the player's request (LOWER_RG_LIMITS).
 SPEC_TABLE = """
-permission              admin manager analyst compliance support
-VIEW_DASHBOARDS         x     x       x       .          .
-VIEW_PLAYERS            x     x       x       x          x
-VIEW_PERSONAL_DATA      x     x       .       x          x
-EXPORT                  x     x       x       x          .
-CHANGE_ACCOUNT_STATUS   x     .       .       x          .
-SUSPEND_REACTIVATE      x     .       .       x          x
-DECIDE_KYC              x     .       .       x          .
-MANAGE_BLACKLIST        x     .       .       x          .
-REQUEST_ADJUSTMENT      x     .       .       x          x
-APPROVE_ADJUSTMENT      x     x       .       .          .
-VIEW_AUDIT              x     x       .       x          .
-MANAGE_TRACKING         x     x       .       .          .
-MANAGE_STAFF            x     .       .       .          .
-SET_RG_LIMITS           x     .       .       x          .
-LOWER_RG_LIMITS         x     .       .       .          x
-HANDLE_SUPPORT          x     .       .       x          x
+permission              admin manager analyst compliance support finance
+VIEW_DASHBOARDS         x     x       x       .          .       x
+VIEW_PLAYERS            x     x       x       x          x       x
+VIEW_PERSONAL_DATA      x     x       .       x          x       x
+EXPORT                  x     x       x       x          .       x
+CHANGE_ACCOUNT_STATUS   x     .       .       x          .       .
+SUSPEND_REACTIVATE      x     .       .       x          x       .
+DECIDE_KYC              x     .       .       x          .       .
+MANAGE_BLACKLIST        x     .       .       x          .       .
+REQUEST_ADJUSTMENT      x     .       .       x          x       .
+APPROVE_ADJUSTMENT      x     x       .       .          .       x
+VIEW_AUDIT              x     x       .       x          .       .
+MANAGE_TRACKING         x     x       .       .          .       .
+MANAGE_STAFF            x     .       .       .          .       .
+SET_RG_LIMITS           x     .       .       x          .       .
+LOWER_RG_LIMITS         x     .       .       .          x       .
+HANDLE_SUPPORT          x     .       .       x          x       .
+DECIDE_WITHDRAWALS      x     .       .       .          .       x
+HOLD_WITHDRAWAL         x     .       .       x          .       x
+RECORD_CHARGEBACK       x     .       .       .          .       x
 """
 
 
@@ -62,7 +65,7 @@ def allowed(a: Actor, permission: Permission, brand: int | None = None, **kw) ->
 def test_table_covers_every_role_and_permission():
     assert {r for r, _ in EXPECTED} == set(ROLES)
     assert {p for _, p in EXPECTED} == set(Permission)
-    assert len(EXPECTED) == len(ROLES) * len(Permission) == 80
+    assert len(EXPECTED) == len(ROLES) * len(Permission) == 6 * 19
 
 
 def test_require_matches_spec_for_every_role_and_permission():

@@ -35,7 +35,7 @@ def test_setup_then_second_run_reuses_the_data(fresh_db: str, tmp_path, monkeypa
         demo.prepare("tiny", 42)
         first = _state(fresh_db)
         assert first[0] == 300
-        assert first[2] == ("admin", "analyst", "compliance", "eu_support", "manager", "support")
+        assert first[2] == ("admin", "analyst", "compliance", "eu_support", "finance", "finance2", "manager", "support")
         assert (tmp_path / "wh.duckdb").exists()
         capsys.readouterr()
         demo.prepare("tiny", 7)  # another seed would give other rows: they must not be generated

@@ -1,4 +1,5 @@
-"""Demo accounts: one per role (+ `eu_support`, scoped to one brand), for PITBOSS_ENV=demo only.
+"""Demo accounts: one per role (+ `eu_support`, scoped to one brand, and `finance2`, the second person of four
+eyes on withdrawals), for PITBOSS_ENV=demo only.
 
 Their passwords are documented (`demo_password`); production refuses to create them, and sign-in refuses
 them outside demo (auth/login.py).
@@ -39,6 +40,8 @@ DEMO_STAFF: tuple[DemoUser, ...] = (
     DemoUser("compliance", "Cora Compliance", ("compliance",)),
     DemoUser("support", "Sam Support", ("support",)),
     DemoUser("eu_support", "Eve EU-Support", ("support",), one_brand=True),
+    DemoUser("finance", "Fin Finance", ("finance",)),
+    DemoUser("finance2", "Flo Finance", ("finance",)),  # the second person of four-eyes withdrawal approvals
 )
 
 
