@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from app.services.core import (
@@ -26,6 +27,7 @@ from app.services.core import (
     Target,
     UnitOfWork,
     perform,
+    read_tx,
 )
 from app.services.rg import rules, state
 from auth.identity import Actor
@@ -178,14 +180,16 @@ def cancel_pending(
     request_id: str | None,
     now: dt.datetime | None = None,
 ) -> ActionResult:
-    """Cancel a pending raise or removal (compliance/admin): the limit in force stays."""
+    """Cancel a pending raise or removal (compliance/admin): the limit in force stays. Audited on the player
+    (so it shows in the player's audit history), with the change's id in the detail."""
     now = _now(now)
+    with read_tx(engine) as conn:  # the change's player: the action's target
+        owner = conn.execute(sa.text("SELECT player_id FROM rg_limits WHERE id = :i"), {"i": limit_id}).scalar()
 
     def load(uow: UnitOfWork) -> Target | None:
-        found = uow.execute("SELECT player_id FROM rg_limits WHERE id = :i", {"i": limit_id}).one_or_none()
-        if found is None:
+        if owner is None:
             return None
-        target = _load_profile(uow, found.player_id)
+        target = _load_profile(uow, owner)
         limit = uow.execute(
             "SELECT id, player_id, kind, period, value, effective_at, cancelled_at FROM rg_limits WHERE id = :i",
             {"i": limit_id},
@@ -211,6 +215,7 @@ def cancel_pending(
             before={"limit": before.snapshot(profile.currency)},
             after={"limit": after.snapshot(profile.currency)},
             result={"limit_id": limit_id, "player_id": limit.player_id, "version": version},
+            detail={"limit_id": limit_id},
             message=f"{what}: the pending change was cancelled; {stays} stays in force",
         )
 
@@ -220,14 +225,15 @@ def cancel_pending(
         action=CANCEL_ACTION,
         permission=P.SET_RG_LIMITS,
         request_id=request_id,
-        target_type="rg_limit",
-        target_id=limit_id,
+        target_type="player" if owner is not None else "rg_limit",
+        target_id=owner if owner is not None else limit_id,
         load=load,
         reason=reason,
         reason_required=True,
         expected_version=expected_version,
         validate=lambda: _need_version(expected_version),
         apply=apply,
+        payload={"limit_id": limit_id, "reason": (reason or "").strip(), "expected_version": expected_version},
     )
 
 

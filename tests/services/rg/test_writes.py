@@ -11,7 +11,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from app.services.core import AlreadyDone, Denied, Invalid, Stale
+from app.services.audit import reads as audit_reads
+from app.services.core import AlreadyDone, Denied, Invalid, NotFound, Stale
 from app.services.rg import enforcement, reads, writes
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -136,11 +137,24 @@ def test_compliance_cancels_a_pending_raise_support_may_not(world):
     result = writes.cancel_pending(world.engine, world.actors["compliance"], limit_id=change, reason="call review",
                                    expected_version=version(world, pid), request_id=rid(), now=NOW + H)  # fmt: skip
     assert "100.00 EUR stays in force" in result.message
+    audit = last_audit(world)
+    assert (audit["target_type"], audit["target_id"], audit["detail"]) == ("player", str(pid), {"limit_id": change})
+    assert audit["before"]["limit"]["pending_id"] == change and "pending" not in audit["after"]["limit"]
+    history = audit_reads.player_history(world.engine, world.actors["compliance"], pid)
+    assert [h["action"] for h in history][:3] == ["rg.limit_cancel", "rg.limit_cancel", "rg.limit_change"]
     assert limit_count(world) == rows_before
     assert in_force(world, pid, now=NOW + 48 * H)["in_force"] == Decimal("100.00")
     with pytest.raises(AlreadyDone):
         writes.cancel_pending(world.engine, world.actors["compliance"], limit_id=change, reason="again",
                               expected_version=version(world, pid), request_id=rid(), now=NOW + H)  # fmt: skip
+
+
+def test_cancelling_an_unknown_change_is_not_found_and_audited(world):
+    with pytest.raises(NotFound):
+        writes.cancel_pending(world.engine, world.actors["compliance"], limit_id=999, reason="typo",
+                              expected_version=1, request_id=rid(), now=NOW)  # fmt: skip
+    audit = last_audit(world)
+    assert (audit["target_type"], audit["target_id"], audit["outcome"]) == ("rg_limit", "999", "failed")
 
 
 def test_a_change_already_in_force_cannot_be_cancelled(world):
