@@ -243,7 +243,8 @@ def render_filters(actor: Actor, *, countries: bool = True, currency: bool = Tru
     with st.container(border=True):
         cols = st.columns([1.5, 1.1, 2.2, 2.2, 1.6] if currency else [1.5, 1.1, 2.5, 2.5])
         preset, start, end = period_select(cols[0])
-        cols[1].caption(f"**{start:%d %b %Y}** – **{end:%d %b %Y}**  \nUTC days, {(end - start).days + 1} d")
+        partial = ", today so far" if end >= today_utc() else ""  # SPEC §3: today is partial
+        cols[1].caption(f"**{start:%d %b %Y}** – **{end:%d %b %Y}**  \nUTC days, {(end - start).days + 1} d{partial}")
         brand_ids, codes, chosen = brand_select(actor, cols[2])
         country_ids = country_select(actor, cols[3]) if countries else None
         cur, code = currency_select(chosen, cols[4]) if currency else ("EUR", "EUR")

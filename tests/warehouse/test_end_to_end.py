@@ -33,7 +33,8 @@ WITH fx AS (
 ), y AS (
     SELECT y.operator_id AS brand_id, (y.created_at AT TIME ZONE 'UTC')::date AS day, sum(y.amount) AS deposits
     FROM payments y JOIN players p ON p.id = y.player_id AND NOT p.is_test
-    WHERE y.kind = 'deposit' AND y.status = 'approved' GROUP BY 1, 2
+    WHERE y.kind = 'deposit' AND y.status IN ('approved', 'chargeback') GROUP BY 1, 2  -- later charged back: still
+                                                                                   -- a deposit of its day (v2)
 )
 SELECT fx.brand_id, sum(b.handle) AS handle, sum(b.ggr) AS ggr, sum(y.deposits) AS deposits,
        sum(b.handle * fx.rate) AS handle_eur, sum(b.ggr * fx.rate) AS ggr_eur, sum(y.deposits * fx.rate) AS deposits_eur

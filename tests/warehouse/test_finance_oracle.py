@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import psycopg
@@ -263,6 +264,7 @@ WITH ev AS (
 SELECT brand_id, at::date AS day, {cols}
 FROM ev GROUP BY 1, 2
 """
+COUNTED = ("registrations", "ftds", "ftds_charged_back")
 FIGURES = (
     "handle",
     "ggr",
@@ -300,9 +302,9 @@ FROM operators o, generate_series(%(lo)s::date, %(hi)s::date, interval '1 day') 
 class Oracle:
     """Per brand and day, every figure in full and up to the as-of time of day, from PostgreSQL."""
 
-    def __init__(self, url: str, cut: dt.time) -> None:
+    def __init__(self, url: str, cut: dt.time, lo: dt.date = LO, hi: dt.date = HI) -> None:
         self.url = url.replace("postgresql+psycopg://", "postgresql://")
-        params = {"lo": LO, "hi": HI, "cut": cut}
+        params = {"lo": lo, "hi": hi, "cut": cut}
         self.full: dict[tuple[int, dt.date], dict[str, Decimal]] = {}
         self.cut: dict[tuple[int, dt.date], dict[str, Decimal]] = {}
         cols = ", ".join(
@@ -333,14 +335,14 @@ class Oracle:
                 continue
             rate = self.rates[(brand, day)] if eur else Decimal(1)
             for name, value in source.items():
-                total[name] = total.get(name, Decimal(0)) + value * rate
+                total[name] = total.get(name, Decimal(0)) + value * (1 if name in COUNTED else rate)
         money = ("handle", "ggr", "jackpot", "bonus_cost", "payment_fees", "chargebacks", "deposits", "withdrawals")
         out = {n: total.get(n, Decimal(0)) for n in (*money, "duty", "provider_fee")}
         out["ngr"] = out["ggr"] - sum(
             out[n] for n in ("bonus_cost", "jackpot", "provider_fee", "payment_fees", "chargebacks", "duty")
         )
         shown = {n: float(v.quantize(CENT)) for n, v in out.items()}
-        shown |= {n: int(total.get(n, 0)) for n in ("registrations", "ftds", "ftds_charged_back")}
+        shown |= {n: int(total.get(n, 0)) for n in COUNTED}
         return shown
 
     def players(self, brands: list[int], lo: dt.datetime, hi: dt.datetime) -> tuple[int, int]:
@@ -394,10 +396,18 @@ def _kpis(gw: Gateway, f: api.Filters) -> dict[str, dict]:
     return {r["metric"]: r for r in api.kpis(gw, f, scope=None).iter_rows(named=True)}
 
 
-def _check(gw: Gateway, oracle: Oracle, f: api.Filters, brands: list[int], eur: bool) -> dict[str, dict]:
+def _check(
+    gw: Gateway,
+    oracle: Oracle,
+    f: api.Filters,
+    brands: list[int],
+    eur: bool,
+    as_of: dt.datetime = AS_OF,
+    observed: dt.datetime = OBSERVED,
+) -> dict[str, dict]:
     k = _kpis(gw, f)
-    cmp = periods.comparison(f, AS_OF, OBSERVED)
-    cur = oracle.sums(brands, f.start, min(f.end, AS_OF.date()), None, eur)
+    cmp = periods.comparison(f, as_of, observed)
+    cur = oracle.sums(brands, f.start, min(f.end, as_of.date()), None, eur)
     prev_hi = (cmp.cut_day - dt.timedelta(days=1)) if cmp.so_far else cmp.previous.end
     prev = oracle.sums(brands, cmp.previous.start, prev_hi, cmp.cut_day if cmp.so_far else None, eur)
     for ours, name in NAMES.items():
@@ -498,3 +508,31 @@ def test_the_comparison_rule():
     # a window running past the data: cut at as-of − its length, whole days before that
     long = periods.comparison(api.Filters(D(2026, 3, 9), D(2026, 3, 20)), AS_OF, OBSERVED)
     assert (long.so_far, long.cutoff) == (True, dt.datetime(2026, 3, 3, 14, 30))
+
+
+def test_the_tiny_seed_equals_the_oracle(tiny_db: str, tmp_path: Path):
+    """The same oracle on generated data (four brands and currencies, a duty-rate change, chargebacks with their
+    fee, fees on declined deposits, thousands of players sharing each day's accruals), read live at its as-of."""
+    wh = tmp_path / "warehouse.duckdb"
+    run_ingest(tiny_db, wh, full=True).raise_for_status()
+    con = duckdb.connect(str(wh))
+    as_of = con.execute("SELECT as_of FROM mart.as_of").fetchone()[0]
+    lo, hi = con.execute("SELECT min(day), max(day) FROM mart.calendar").fetchone()
+    observed = as_of + dt.timedelta(seconds=30)
+    con.execute("UPDATE meta.snapshot SET source_as_of = ?", [observed])
+    brands = [r[0] for r in con.execute("SELECT brand_id FROM mart.brands ORDER BY 1").fetchall()]
+    con.close()
+    gw, oracle = Gateway(wh), Oracle(tiny_db, as_of.time(), lo, hi)
+    assert len(brands) >= 2
+    month = as_of.date().replace(day=1)
+    windows = [
+        api.Filters(month - dt.timedelta(days=61), month - dt.timedelta(days=1)),  # two whole months
+        api.Filters(month, as_of.date()),  # month to date, so far
+        api.Filters(as_of.date() - dt.timedelta(days=29), as_of.date()),  # last 30 days, so far
+    ]
+    for f in windows:
+        for brand in brands:
+            scoped = api.Filters(f.start, f.end, brands=frozenset({brand}), currency="brand")
+            _check(gw, oracle, scoped, [brand], False, as_of, observed)
+        k = _check(gw, oracle, f, brands, True, as_of, observed)
+        assert k["ggr"]["value"] and k["gaming_duty"]["value"] and k["payment_fees"]["value"]
