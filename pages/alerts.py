@@ -1,5 +1,6 @@
-"""Alerts raised after each ingestion: open / acknowledged / resolved, acknowledge and resolve (audited), and
-the rules with their thresholds (an admin can change them)."""
+"""Alerts raised after each ingestion or at the moment of a critical action: open / acknowledged / resolved,
+acknowledge and resolve (audited), how each critical alert was delivered (e-mail, webhook), and the rules with
+their thresholds and recipients (an admin can change them)."""
 
 import json
 
@@ -20,6 +21,34 @@ st.title("Alerts")
 show_flash()
 may_act = has_permission(actor, alert_rules.ACT_PERMISSION)
 SEVERITY_ICON = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
+DELIVERY_ICON = {"sent": "✓", "pending": "…", "failed": "✗"}
+
+
+def show_deliveries(items: list[alerts.Delivery]) -> None:
+    """One line per alert saying where it was sent; the details (attempts, next retry, last error) below."""
+    if not items:
+        return
+    st.caption(
+        "Delivery: "
+        + " · ".join(f"{DELIVERY_ICON[d.status]} {d.channel} {fmt.plain(d.recipient)} ({d.status})" for d in items)
+    )
+    with st.expander("Delivery details"):
+        show_table(
+            [
+                {
+                    "channel": d.channel,
+                    "recipient": d.recipient,
+                    "status": d.status,
+                    "attempts": d.attempts,
+                    "next retry": d.next_retry_at if d.status == "pending" else None,
+                    "sent": d.sent_at,
+                    "last error": d.last_error,
+                }
+                for d in items
+            ],
+            hide_index=True,
+            width="stretch",
+        )
 
 
 def act_on(a: alerts.Alert) -> None:
@@ -45,6 +74,7 @@ def render(status: str) -> None:
     if not rows:
         st.info(f"No {status} alerts.", icon=":material/notifications_off:")
         return
+    sent = alerts.deliveries_for(engine, actor, [a.id for a in rows])
     for a in rows:
         with st.container(border=True):
             st.markdown(f"**{fmt.plain(a.title)}**")
@@ -63,6 +93,7 @@ def render(status: str) -> None:
                     st.write(f"Resolved by {fmt.plain(history['resolved_by'])} at {fmt.when(history['resolved_at'])}")
                 if history.get("note"):
                     st.text(f"Note: {history['note']}")
+            show_deliveries(sent.get(a.id, []))
             if may_act and status != "resolved":
                 act_on(a)
 
@@ -78,8 +109,12 @@ with tab_ack:
 with tab_resolved:
     render("resolved")
 with tab_rules:
-    st.caption("Rules run after every ingestion. Thresholds are editable by an admin (audited).")
-    rules = alerts.list_rules(engine)
+    st.caption(
+        "Rules run after every ingestion; role grants, second-factor resets and large approved adjustments raise"
+        " theirs at the moment of the action. A critical alert is also e-mailed to its rule's recipients and posted"
+        " to the webhook when the rule has it on. Thresholds and recipients are editable by an admin (audited)."
+    )
+    rules = alerts.list_rules(engine, actor)
     show_table(
         [
             {
@@ -88,6 +123,8 @@ with tab_rules:
                 "enabled": r["enabled"],
                 "severity": r["severity"],
                 "thresholds": ", ".join(f"{k}={v}" for k, v in r["params"].items()),
+                "e-mail to": ", ".join(r["email_recipients"]),
+                "webhook": r["webhook"],
                 "what": r["description"],
             }
             for r in rules
@@ -120,6 +157,14 @@ with tab_rules:
                     index=["info", "warning", "critical"].index(rule["severity"]),
                     key=f"{form.key}:severity",
                 )
+                recipients = st.text_area(
+                    "E-mail recipients of critical alerts (one address per line)",
+                    value="\n".join(rule["email_recipients"]),
+                    key=f"{form.key}:recipients",
+                )
+                webhook = st.checkbox(
+                    "Post critical alerts to the webhook", value=rule["webhook"], key=f"{form.key}:webhook"
+                )
                 reason = st.text_input("Reason for the change", key=f"{form.key}:reason")
                 if st.form_submit_button("Save rule", key=f"{form.key}:submit"):
                     form.submit(
@@ -130,6 +175,8 @@ with tab_rules:
                             params={k: (int(v) if float(v).is_integer() else v) for k, v in params.items()},
                             enabled=enabled,
                             severity=severity,
+                            recipients=recipients,
+                            webhook=webhook,
                             expected_version=version,
                             reason=reason,
                             request_id=rid,
