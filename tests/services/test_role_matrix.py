@@ -13,9 +13,12 @@ import pytest
 from app.services.audit import reads as audit_read
 from app.services.core import Denied
 from app.services.exports import writes as exports
+from app.services.payments import decisions
 from app.services.payments import writes as adjustments
+from app.services.payments.chargebacks import record_chargeback
 from app.services.players.writes import add_months, change_status
 from tests.services.conftest import add_player
+from tests.services.payments.conftest import deposit, withdraw
 
 TODAY = dt.datetime.now(dt.UTC).date()
 ALLOWED = {
@@ -25,11 +28,15 @@ ALLOWED = {
     "self_exclude": {"admin", "compliance"},
     "close": {"admin", "compliance"},
     "request_adjustment": {"admin", "compliance", "support"},
-    "approve_adjustment": {"admin", "manager"},
-    "reject_adjustment": {"admin", "manager"},
-    "export": {"admin", "manager", "analyst", "compliance"},
+    "approve_adjustment": {"admin", "manager", "finance"},
+    "reject_adjustment": {"admin", "manager", "finance"},
+    "export": {"admin", "manager", "analyst", "compliance", "finance"},
     "view_audit": {"admin", "manager", "compliance"},
     "verify_audit": {"admin", "manager", "compliance"},
+    "approve_withdrawal": {"admin", "finance"},
+    "decline_withdrawal": {"admin", "finance"},
+    "hold_withdrawal": {"admin", "compliance", "finance"},
+    "record_chargeback": {"admin", "finance"},
 }
 STATUS = {"suspend": "suspended", "reactivate": "active", "block": "blocked", "self_exclude": "self_excluded",
           "close": "closed"}  # fmt: skip
@@ -60,6 +67,13 @@ def _run(world, role: str, action: str):
                   expected_version=None, request_id=rid)  # fmt: skip
     if action == "export":
         return exports.export_table(world.engine, actor, pl.DataFrame({"a": [1]}), name="matrix", filters={})
+    if action in ("approve_withdrawal", "decline_withdrawal", "hold_withdrawal"):
+        pay = withdraw(world, world.players[0], "1.00")
+        fn = decisions.DECISIONS[action.split("_")[0]]
+        return fn(world.engine, actor, payment_id=pay, reason="matrix", expected_version=0, request_id=rid)
+    if action == "record_chargeback":
+        pay = deposit(world, world.players[0], "1.00")
+        return record_chargeback(world.engine, actor, payment_id=pay, fee="", reason="matrix", request_id=rid)
     if action == "view_audit":
         return audit_read.search_audit(world.engine, actor, audit_read.AuditFilters())
     if action == "verify_audit":
@@ -67,7 +81,7 @@ def _run(world, role: str, action: str):
     raise AssertionError(action)
 
 
-@pytest.mark.parametrize("role", ["admin", "manager", "analyst", "compliance", "support"])
+@pytest.mark.parametrize("role", ["admin", "manager", "analyst", "compliance", "support", "finance"])
 def test_every_action_for_role(world, role):
     for action in ALLOWED:
         before = world.scalar("SELECT count(*) FROM audit_log WHERE outcome = 'denied'")
