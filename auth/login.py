@@ -203,11 +203,14 @@ def verify(admission: Admission, password: str, *, allow_demo: bool) -> Outcome:
     return "ok"
 
 
-def confirm_success(conn: sa.Connection, admission: Admission) -> Outcome:
+def confirm_success(conn: sa.Connection, admission: Admission, *, forget_failures: bool = True) -> Outcome:
     """Record a successful check: the account must still be enabled with the same password hash.
 
     Locks the account's row `FOR NO KEY UPDATE` (which does not block the audit log's foreign key to it),
-    stamps `last_login_at` and forgets this username+client's failures. Returns "ok", or why not.
+    stamps `last_login_at` and forgets this username+client's failures — unless `forget_failures` is False:
+    a password followed by a second step keeps them (this attempt included) until that step passes, so
+    wrong codes keep counting towards the lockout however often the password is typed again.
+    Returns "ok", or why not.
     """
     account = admission.account
     row = conn.execute(
@@ -220,7 +223,8 @@ def confirm_success(conn: sa.Connection, admission: Admission) -> Outcome:
     if row.password_hash != account.password_hash:
         return "bad_password"  # the password was reset while it was being checked
     update_bookkeeping(conn, account.id, {"last_login_at": NOW})
-    clear_failures(conn, admission.username, admission.client)
+    if forget_failures:
+        clear_failures(conn, admission.username, admission.client)
     return "ok"
 
 

@@ -7,6 +7,11 @@ change of roles, brand scope, password or the disabled flag ends every session o
 next interaction. Bookkeeping updates that must not end sessions (failed-login counter, last login)
 go through `update_bookkeeping`, which carries the live sessions over to the new version.
 
+A session opened after the password but before its second step carries a `pending_step` (`second_factor`:
+the code is still to be typed; `enrol`: the account must enrol a factor first). It is subject to the same
+expiry, idle and account checks, but it is not live: `validate_session` answers None for it (so the services
+refuse it) unless the caller names that step (`allow_pending`); `complete_pending` makes it live.
+
 All functions take a SQLAlchemy connection and work inside the caller's transaction.
 """
 
@@ -31,6 +36,11 @@ REASON_IDLE = "idle timeout"
 REASON_DISABLED = "user disabled"
 REASON_CHANGED = "account changed"
 REASON_DEMO = "demo account refused"
+REASON_LOCKED = "too many wrong codes"
+
+PENDING_SECOND_FACTOR = "second_factor"  # the password passed; the code is still to be typed
+PENDING_ENROL = "enrol"  # the password passed; the account must enrol a second factor before anything else
+PENDING_STEPS = (PENDING_SECOND_FACTOR, PENDING_ENROL)
 
 
 class SessionError(RuntimeError):
@@ -59,16 +69,21 @@ def start_session(
     expires_at: dt.datetime | None = None,
     ttl: dt.timedelta = DEFAULT_TTL,
     idle_minutes: int = DEFAULT_IDLE_MINUTES,
+    pending_step: str | None = None,
 ) -> str:
-    """Create a live session for an enabled user at the user's current version; return its id.
+    """Create a session for an enabled user at the user's current version; return its id.
 
-    `idle_minutes`: the session ends when unused that long (PITBOSS_SESSION_IDLE_MINUTES at sign-in)."""
+    `idle_minutes`: the session ends when unused that long (PITBOSS_SESSION_IDLE_MINUTES at sign-in).
+    `pending_step`: the session is not live until that step is done (`complete_pending`)."""
+    if pending_step is not None and pending_step not in PENDING_STEPS:
+        raise ValueError(f"unknown pending step {pending_step!r}")
     session_id = session_id or new_session_id()
     row = conn.execute(
         sa.text(
             """
-            INSERT INTO staff_sessions (id, staff_user_id, staff_version, expires_at, client, idle_minutes)
-            SELECT :sid, u.id, u.version, COALESCE(:exp, now() + :ttl), :client, :idle
+            INSERT INTO staff_sessions (id, staff_user_id, staff_version, expires_at, client, idle_minutes,
+                                        pending_step)
+            SELECT :sid, u.id, u.version, COALESCE(:exp, now() + :ttl), :client, :idle, :pending
             FROM staff_users u WHERE u.id = :uid AND NOT u.disabled
             RETURNING id
             """
@@ -80,6 +95,7 @@ def start_session(
             "ttl": ttl,
             "client": (client or "")[:200],
             "idle": int(idle_minutes),
+            "pending": pending_step,
         },  # fmt: skip
     ).first()
     if row is None:
@@ -88,13 +104,34 @@ def start_session(
 
 
 def validate_session(
-    conn: sa.Connection, session_id: str | None, *, allow_demo: bool = True, touch: bool = False
+    conn: sa.Connection,
+    session_id: str | None,
+    *,
+    allow_demo: bool = True,
+    touch: bool = False,
+    allow_pending: str | None = None,
 ) -> Actor | None:
-    """The actor of a live session, or None (unknown, ended, expired, idle, user disabled or changed).
+    """The actor of a live session, or None (unknown, ended, expired, idle, user disabled or changed, or still
+    waiting for its second step — unless that step is `allow_pending`).
 
     A session found dead for the first time is ended here with the reason. `touch=True` records
     activity (at most once a minute); service calls leave it off so they take no extra row lock.
     """
+    status = session_status(conn, session_id, allow_demo=allow_demo, touch=touch)
+    if status is None:
+        return None
+    actor, pending = status
+    if pending is not None and pending != allow_pending:
+        return None
+    return actor
+
+
+def session_status(
+    conn: sa.Connection, session_id: str | None, *, allow_demo: bool = True, touch: bool = False
+) -> tuple[Actor, str | None] | None:
+    """The actor of a session that is not dead and its pending step (None: the session is live), or None.
+
+    The same checks as `validate_session` (a dead session is ended here), without refusing a pending one."""
     if not session_id:
         return None
     row = conn.execute(
@@ -103,7 +140,7 @@ def validate_session(
             SELECT s.staff_user_id, s.staff_version, s.expires_at <= now() AS expired, s.ended_at,
                    s.last_seen_at < now() - make_interval(mins => s.idle_minutes) AS idle,
                    s.last_seen_at < now() - :touch_every AS stale_touch,
-                   u.username, u.roles, u.brand_scope, u.disabled, u.version, u.is_demo
+                   u.username, u.roles, u.brand_scope, u.disabled, u.version, u.is_demo, s.pending_step
             FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_user_id
             WHERE s.id = :sid
             """
@@ -131,13 +168,38 @@ def validate_session(
             sa.text("UPDATE staff_sessions SET last_seen_at = now() WHERE id = :sid AND ended_at IS NULL"),
             {"sid": session_id},
         )
-    return Actor(
+    actor = Actor(
         staff_id=row.staff_user_id,
         username=row.username,
         roles=tuple(row.roles),
         brand_scope=None if row.brand_scope is None else frozenset(row.brand_scope),
         session_id=session_id,
     )
+    return actor, row.pending_step
+
+
+def complete_pending(conn: sa.Connection, session_id: str) -> bool:
+    """Make a session waiting for its second step live (activity recorded now); True if it was pending."""
+    result = conn.execute(
+        sa.text(
+            "UPDATE staff_sessions SET pending_step = NULL, last_seen_at = now()"
+            " WHERE id = :sid AND ended_at IS NULL AND pending_step IS NOT NULL"
+        ),
+        {"sid": session_id},
+    )
+    return result.rowcount == 1
+
+
+def end_other_sessions(conn: sa.Connection, staff_user_id: int, keep: str | None, reason: str) -> int:
+    """End every live session of a user except `keep`; return how many were ended."""
+    result = conn.execute(
+        sa.text(
+            "UPDATE staff_sessions SET ended_at = now(), end_reason = :r"
+            " WHERE staff_user_id = :uid AND ended_at IS NULL AND id IS DISTINCT FROM :keep"
+        ),
+        {"uid": staff_user_id, "r": reason, "keep": keep},
+    )
+    return result.rowcount
 
 
 def end_session(conn: sa.Connection, session_id: str, reason: str) -> bool:

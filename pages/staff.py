@@ -1,10 +1,12 @@
-"""Staff: accounts, roles, brand scope; add, disable/enable, reset password (admins only, all audited)."""
+"""Staff: accounts, roles, brand scope; add, disable/enable, reset password or second factor (admins only, all
+audited)."""
 
 import polars as pl
 import streamlit as st
 
 from app.services.core import ServiceError
 from app.services.staff import reads as staff_reads
+from app.services.staff import second_factor
 from app.services.staff import writes as staff
 from app.ui import fmt, state
 from app.ui.forms import action_form
@@ -48,6 +50,7 @@ show_table(
                 "failed logins": u["failed_logins"],
                 "last login (UTC)": u["last_login_at"],
                 "live sessions": u["live_sessions"],
+                "2FA": "on" if u["second_factor"] else "off",
             }
             for u in users
         ]
@@ -71,7 +74,9 @@ def brand_picker(key: str, current: list[int] | None) -> list[int] | None:
     return None if all_brands else chosen
 
 
-add, access, disable, reset = st.tabs(["Add", "Roles and brands", "Disable / enable", "Reset password"])
+add, access, disable, reset, reset_2fa = st.tabs(
+    ["Add", "Roles and brands", "Disable / enable", "Reset password", "Reset second factor"]
+)
 
 with add:
     form = action_form("staff_add")
@@ -144,5 +149,26 @@ with reset:
                         lambda rid, version: staff.reset_password(
                             engine, actor, staff_id=target["id"], new_password=new_password, reason=reason,
                             expected_version=version, request_id=rid,
+                        ),
+                    )  # fmt: skip
+
+with reset_2fa:
+    who = st.selectbox("Staff member", list(by_name), key="reset_2fa_user")
+    if who:
+        target = by_name[who]
+        form = action_form("staff_reset_2fa", f"staff:{target['id']}", version=target["version"])
+        if not form.show_done("Another reset"):
+            with st.form(form.key):
+                st.write(f"**{fmt.plain(who)}**: second factor {'on' if target['second_factor'] else 'off'}.")
+                reason = st.text_input("Reason (required)", key=f"{form.key}:reason")
+                st.caption(
+                    "Deletes the second factor and its recovery codes and ends this person's sessions; they set "
+                    "it up again (at their next sign-in where their role requires one)."
+                )
+                if st.form_submit_button("Reset second factor", type="primary", key=f"{form.key}:submit"):
+                    form.submit(
+                        lambda rid, version: second_factor.reset(
+                            engine, actor, staff_id=target["id"], reason=reason, expected_version=version,
+                            request_id=rid,
                         ),
                     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""`staff add|list|disable|enable|reset-password`: staff accounts from the command line.
+"""`staff add|list|disable|enable|reset-password|2fa-reset`: staff accounts from the command line.
 
 The CLI acts as `cli:<os user>` with the admin role (whoever runs it already controls the server and
 its database); every change goes through the audited service layer like the Staff page.
@@ -13,7 +13,7 @@ import sys
 
 from app import db
 from app.services.core import ServiceError
-from app.services.staff import reads, writes
+from app.services.staff import reads, second_factor, writes
 from app.settings import get_settings
 from auth.identity import Actor
 from auth.permissions import ROLES
@@ -69,6 +69,11 @@ def _run(args: argparse.Namespace) -> int:
                 engine, actor, staff_id=_staff_id(engine, args.username), disabled=args.action == "disable",
                 reason=args.reason,
             )  # fmt: skip
+        elif args.action == "2fa-reset":
+            result = second_factor.reset(
+                engine, actor, staff_id=_staff_id(engine, args.username),
+                reason=args.reason or f"second factor reset from the command line by {actor.username}",
+            )  # fmt: skip
         else:  # reset-password
             staff_id = _staff_id(engine, args.username)
             result = writes.reset_password(
@@ -92,6 +97,7 @@ def _list(engine, actor: Actor, as_json: bool) -> int:
             "brands": "all" if u["brand_scope"] is None else ",".join(codes.get(b, str(b)) for b in u["brand_scope"]),
             "status": "disabled" if u["disabled"] else "active",
             "demo": u["is_demo"],
+            "2fa": "on" if u["second_factor"] else "off",
             "last_login": u["last_login_at"].isoformat(timespec="seconds") if u["last_login_at"] else None,
         }
         for u in users
@@ -99,7 +105,7 @@ def _list(engine, actor: Actor, as_json: bool) -> int:
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = ("username", "name", "roles", "brands", "status", "demo", "last_login")
+    header = ("username", "name", "roles", "brands", "status", "demo", "2fa", "last_login")
     widths = [max([len(h)] + [len(str(r[h])) for r in rows]) for h in header]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for r in rows:
@@ -108,7 +114,7 @@ def _list(engine, actor: Actor, as_json: bool) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("staff", help="staff accounts: add, list, disable, enable, reset-password")
+    p = sub.add_parser("staff", help="staff accounts: add, list, disable, enable, reset-password, 2fa-reset")
     actions = p.add_subparsers(dest="action", metavar="<action>", required=True)
 
     a = actions.add_parser("add", help="create a staff account")
@@ -131,5 +137,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("username")
     a.add_argument("--reason")
     a.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
+    a = actions.add_parser("2fa-reset", help="delete a second factor and its recovery codes (ends sessions)")
+    a.add_argument("username")
+    a.add_argument("--reason", help="why (default: a command-line reset)")
 
     p.set_defaults(func=_run)

@@ -1,4 +1,5 @@
-"""The sign-in page: streamlit-authenticator's form, our password check, the session bound to the cookie."""
+"""The sign-in page: streamlit-authenticator's form, our password check, the session bound to the cookie, and
+the second step (a TOTP or recovery code, or the enrolment a role requires) before that session is live."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from streamlit_authenticator.utilities import LoginError
 
 from app.services.core import ServiceError
 from app.services.staff import demo, signin
+from app.services.staff import reads as staff_reads
 from app.settings import Settings
 from app.ui import fmt, state
+from app.ui import second_factor as second_factor_ui
 from auth.authenticator import issued_token
-from auth.sessions import token_session_id
+from auth.identity import Actor
+from auth.sessions import PENDING_ENROL, token_session_id
 
 FIELDS = {"Form name": "Sign in", "Username": "Username", "Password": "Password", "Login": "Sign in"}
 
@@ -27,6 +31,10 @@ def render_login(authenticator: stauth.Authenticate, engine: Engine, settings: S
 def _render_login(authenticator: stauth.Authenticate, engine: Engine, settings: Settings) -> None:
     st.title("Pitboss")
     st.caption("Back office — staff sign-in")
+    pending = state.pending_session_id()
+    if pending:  # the password passed; the session waits for its second step
+        _render_pending(engine, settings, pending)
+        return
     notice_slot = st.empty()
     try:
         authenticator.login(location="main", key="pitboss_login", fields=FIELDS)
@@ -40,9 +48,12 @@ def _render_login(authenticator: stauth.Authenticate, engine: Engine, settings: 
         notice_slot.info(notice, icon=":material/info:")
     if check is not None and check.ok and st.session_state.get("authentication_status"):
         try:
-            _complete_login(authenticator, engine, check.staff_id, settings)
+            opened = _complete_login(authenticator, engine, check.staff_id, settings)
         except ServiceError as exc:
             st.error(exc.message, icon=":material/error:")
+            return
+        if opened.pending_step is not None:  # the cookie is being written in this run: no st.rerun() here either
+            _render_pending(engine, settings, opened.session_id)
             return
         st.success(f"Signed in as {fmt.plain(check.username)}. Loading your pages…", icon=":material/check_circle:")
         # The cookie component reruns the app once the cookie is written; no st.rerun() here (it would
@@ -55,16 +66,68 @@ def _render_login(authenticator: stauth.Authenticate, engine: Engine, settings: 
         _demo_hint()
 
 
-def _complete_login(authenticator: stauth.Authenticate, engine: Engine, staff_id: int, settings: Settings) -> None:
+def _complete_login(
+    authenticator: stauth.Authenticate, engine: Engine, staff_id: int, settings: Settings
+) -> signin.Opened:
     """Bind the cookie written in this run (it carries a random token) to a new server-side session whose id
-    is the SHA-256 of the cookie; the session ends after `settings.session_idle_minutes` without activity."""
+    is the SHA-256 of the cookie; the session ends after `settings.session_idle_minutes` without activity.
+    An account with a second step gets a session pending that step (remembered as such, not as live)."""
     issued = issued_token(authenticator)
     session_id, expires_at = (token_session_id(issued[0]), issued[1]) if issued else (None, None)
-    actor = signin.open_session(
-        engine, staff_id, session_id=session_id, expires_at=expires_at, client=state.client_label(),
-        idle_minutes=settings.session_idle_minutes,
+    opened = signin.begin_session(
+        engine, staff_id, settings=settings, session_id=session_id, expires_at=expires_at,
+        client=state.client_label(), idle_minutes=settings.session_idle_minutes,
     )  # fmt: skip
+    if opened.actor is None:
+        st.session_state[state.PENDING_KEY] = opened.session_id
+    else:
+        st.session_state[state.SESSION_KEY] = opened.session_id
+    return opened
+
+
+def remember_signed_in(engine: Engine, actor: Actor) -> None:
+    """This tab is signed in as `actor` (a live session): what the shell checks on every run."""
+    st.session_state.pop(state.PENDING_KEY, None)
     st.session_state[state.SESSION_KEY] = actor.session_id
+    st.session_state.update(
+        username=actor.username,
+        name=staff_reads.display_name(engine, actor.staff_id),
+        roles=list(actor.roles),
+        authentication_status=True,
+    )
+
+
+def _request_cancel() -> None:
+    st.session_state[state.LOGOUT_KEY] = True
+
+
+def _render_pending(engine: Engine, settings: Settings, session_id: str) -> None:
+    """The second step: a code (TOTP or recovery), or the enrolment the role requires before anything else.
+    On success the session is live and the app reruns into the user's pages."""
+    info = signin.sign_in_state(engine, session_id, settings=settings)
+    if info is None or info.pending_step is None:  # ended meanwhile (the shell says why on the next run)
+        st.error("Your sign-in has ended. Please sign in again.", icon=":material/error:")
+    elif info.pending_step == PENDING_ENROL:
+        st.write(f"Password accepted for {fmt.plain(info.username)}: one more step.")
+        st.warning(
+            "Your role must sign in with a second factor. Set it up now with an authenticator app.",
+            icon=":material/gpp_maybe:",
+        )
+        bound = second_factor_ui.render_enrolment(engine, session_id, settings)
+        if bound is not None and bound.signed_in:
+            remember_signed_in(engine, bound.actor)
+            st.rerun()
+    else:
+        st.write(f"Password accepted for {fmt.plain(info.username)}: one more step.")
+        result = second_factor_ui.render_second_step(engine, session_id, settings)
+        if result is not None and result.ok and result.actor is not None:
+            remember_signed_in(engine, result.actor)
+            st.rerun()
+        if result is not None and (result.outcome in ("ended", "locked") or result.locked_until is not None):
+            st.rerun()  # the session has ended (locked out): the shell signs this tab out and says why
+        if result is not None:
+            st.error(result.message, icon=":material/error:")
+    st.button("Cancel and sign in again", key="pitboss_2fa_abort", on_click=_request_cancel)
 
 
 def _demo_hint() -> None:

@@ -3,7 +3,8 @@
 1. settings: production refuses to start with a weak cookie key (a clear message, nothing else);
 2. who is signed in: the tab's live server-side session, or a login cookie (sent when the tab connected)
    whose session row is live; a cookie whose session was ended — logout, disable, role change — is
-   dropped and deleted;
+   dropped and deleted. A session still waiting for its second step (a code, or the enrolment the role
+   requires) is not live: only the sign-in page exists, and it asks for that step;
 3. streamlit-authenticator (credentials built from `staff_users`) only when this run needs it: the sign-in
    form, or deleting a cookie — signed-in runs never build it (its cookie component is an iframe per tab);
 4. the navigation, built from that actor's permissions (before sign-in only the login page exists),
@@ -31,11 +32,11 @@ from streamlit.util import calc_hash
 from streamlit_authenticator.utilities import LoginError
 
 from app.services.alerts import reads as alerts
-from app.services.staff import reads as staff_reads
 from app.services.staff import signin
 from app.settings import Settings, SettingsError
 from app.ui import navigation, state
-from app.ui.login import render_login
+from app.ui.login import remember_signed_in, render_login
+from app.ui.second_factor import render_new_recovery_codes
 from app.ui.sidebar import render_sidebar
 from auth.authenticator import cookie_username, cookie_value, credentials_from_rows, make_authenticator
 from auth.identity import Actor
@@ -81,6 +82,7 @@ def _authenticator(engine: Engine, settings: Settings) -> stauth.Authenticate:
 def _sign_out(authenticator: stauth.Authenticate, notice: str | None) -> None:
     """Forget the user in this tab and delete the login cookie (the session row is already ended)."""
     st.session_state.pop(state.SESSION_KEY, None)
+    st.session_state.pop(state.PENDING_KEY, None)
     if st.session_state.get("authentication_status"):
         authenticator.logout(location="unrendered")
     for key in ("name", "username", "email", "roles", "authentication_status"):
@@ -102,16 +104,18 @@ def _adopt_cookie_session(engine: Engine, settings: Settings) -> Actor | None:
     if not token or st.session_state.get(state.REJECTED_COOKIE_KEY) == token:
         return None
     username = cookie_username(token, settings.cookie_key or _EPHEMERAL_KEY)
-    actor = signin.current_actor(engine, token_session_id(token), settings=settings) if username else None
-    if actor is None or actor.username != username:
+    if not username:
         return None
-    st.session_state[state.SESSION_KEY] = actor.session_id
-    st.session_state.update(
-        username=actor.username,
-        name=staff_reads.display_name(engine, actor.staff_id),
-        roles=list(actor.roles),
-        authentication_status=True,
-    )
+    sid = token_session_id(token)
+    actor = signin.current_actor(engine, sid, settings=settings)
+    if actor is None:  # not live; if it waits for its second step, this browser passed the password: ask for it
+        info = signin.sign_in_state(engine, sid, settings=settings)
+        if info is not None and info.pending_step is not None and info.username == username:
+            st.session_state[state.PENDING_KEY] = sid
+        return None
+    if actor.username != username:
+        return None
+    remember_signed_in(engine, actor)
     return actor
 
 
@@ -120,10 +124,21 @@ def resolve_actor(engine: Engine, settings: Settings, authenticator: Callable[[]
 
     `authenticator()` builds the library object; it is only needed to sign in, or to delete a cookie."""
     sid = state.session_id()
+    pending = state.pending_session_id()
     if st.session_state.pop(state.LOGOUT_KEY, False):
-        signin.logout(engine, sid)
+        signin.logout(engine, sid or pending)
         _sign_out(authenticator(), "You have signed out.")
         return None
+    if pending and not sid:
+        info = signin.sign_in_state(engine, pending, settings=settings)
+        if info is not None and info.pending_step is not None:
+            return None  # the sign-in page asks for the second step
+        actor = signin.current_actor(engine, pending, settings=settings) if info is not None else None
+        if actor is None:
+            _sign_out(authenticator(), _ended_notice(engine, pending))
+            return None
+        remember_signed_in(engine, actor)  # the step was finished in another tab of this browser
+        return actor
     if sid:
         actor = signin.current_actor(engine, sid, settings=settings)
         if actor is not None and actor.username == st.session_state.get("username"):
@@ -131,7 +146,7 @@ def resolve_actor(engine: Engine, settings: Settings, authenticator: Callable[[]
         _sign_out(authenticator(), _ended_notice(engine, sid))
         return None
     actor = _adopt_cookie_session(engine, settings)
-    if actor is not None:
+    if actor is not None or state.pending_session_id():
         return actor
     # No usable cookie. If the library restores one (it reads the same cookie), its session is not live:
     # drop it, and do not look at that cookie again in this tab.
@@ -257,4 +272,5 @@ def run() -> None:
         return
     page = _navigation(actor, engine)
     render_sidebar(actor)
+    render_new_recovery_codes()  # just issued (a confirmed enrolment): shown once, above the page
     page.run()

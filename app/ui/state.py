@@ -11,6 +11,7 @@ from app.db import get_engine
 from app.settings import Settings, get_settings
 
 SESSION_KEY = "pitboss_session_id"  # the live staff_sessions row of this browser tab
+PENDING_KEY = "pitboss_pending_session_id"  # a session of this tab waiting for its second step (not live)
 NOTICE_KEY = "pitboss_notice"  # a message for the login page (signed out, session ended, …)
 LOGOUT_KEY = "pitboss_logout_requested"  # set by the sign-out button's callback
 CHECK_KEY = "pitboss_login_check"  # the LoginCheck of the last form submit
@@ -34,6 +35,10 @@ def engine() -> Engine:
 
 def session_id() -> str | None:
     return st.session_state.get(SESSION_KEY)
+
+
+def pending_session_id() -> str | None:
+    return st.session_state.get(PENDING_KEY)
 
 
 def client_ip() -> str | None:

@@ -73,7 +73,8 @@ def list_staff(engine: Engine, actor: Actor) -> list[dict]:
     """Every staff account (admins with a brand scope see the accounts inside their scope).
 
     `failed_logins` counts the failed sign-ins of the last day (every client); `locked` says whether some
-    client is locked out of the account right now (a lock binds one client, see auth/login.py)."""
+    client is locked out of the account right now (a lock binds one client, see auth/login.py);
+    `second_factor` whether the account's TOTP second factor is on."""
     fresh = _authorize(engine, actor, "staff.list")
     with read_tx(engine) as conn:
         rows = conn.execute(
@@ -85,7 +86,10 @@ def list_staff(engine: Engine, actor: Actor) -> list[dict]:
                 "  AND f.locks_until > now()) AS locked_until,"
                 " (SELECT count(*) FROM staff_sessions s WHERE s.staff_user_id = u.id AND s.ended_at IS NULL"
                 "  AND s.expires_at > now() AND s.staff_version = u.version"
-                "  AND s.last_seen_at >= now() - make_interval(mins => s.idle_minutes)) AS live_sessions"
+                "  AND s.pending_step IS NULL"
+                "  AND s.last_seen_at >= now() - make_interval(mins => s.idle_minutes)) AS live_sessions,"
+                " EXISTS (SELECT 1 FROM staff_second_factors f WHERE f.staff_user_id = u.id"
+                "  AND f.confirmed_at IS NOT NULL) AS second_factor"
                 " FROM staff_users u ORDER BY username"
             ),
             {"memory": MEMORY},

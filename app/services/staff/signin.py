@@ -5,7 +5,11 @@
   refusal and failure is audited (`auth.login`). No row lock is held while bcrypt runs, the account's row is
   locked only `FOR NO KEY UPDATE` for the short success update (so it never deadlocks with audit rows that
   point at it), and a database error becomes the outcome "unavailable" ("try again"), never an exception.
-- `open_session` (audits the successful `auth.login`), `current_actor`, `session_end_reason`, `logout`.
+- `begin_session` (after the password): a live session (audits the successful `auth.login`), or — for an
+  account with a second factor, or one that must enrol one (`second_step`) — a session *pending* that step
+  (audits `auth.password`), which nothing accepts until `app.services.staff.second_factor` completes it.
+  The password of such an account does not clear the lockout streak: only the finished sign-in does.
+- `open_session` (a live session or a refusal), `sign_in_state`, `current_actor`, `session_end_reason`, `logout`.
 - `record_page_denied` / `record_denied`: the audit row of something refused outside the action path.
 
 Lock order wherever staff rows are locked (here and in `staff.writes`): staff row(s) first, then the
@@ -20,6 +24,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -28,8 +33,8 @@ from sqlalchemy.engine import Connection, Engine
 from app.db import APP_ROLE
 from app.services.audit.chain import AuditWriteError, write_audit
 from app.services.core import ServiceError, read_tx
-from app.settings import Settings
-from auth import login
+from app.settings import Settings, get_settings
+from auth import login, totp
 from auth import sessions as sess
 from auth.identity import Actor
 from auth.login import LockoutPolicy, LoginCheck
@@ -37,6 +42,7 @@ from auth.login import LockoutPolicy, LoginCheck
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+SECOND_STEP_NEEDED = "this account signs in with a second factor"
 _RETRYABLE = frozenset({"40P01", "40001", "55P03"})  # deadlock, serialization failure, lock not available
 
 
@@ -155,7 +161,12 @@ def attempt_login(
         else:
             outcome = login.verify(admission, password, allow_demo=settings.is_demo)  # bcrypt: no transaction
             if outcome == "ok":
-                outcome = _in_tx(engine, lambda conn: login.confirm_success(conn, admission))
+                outcome = _in_tx(
+                    engine,
+                    lambda conn: login.confirm_success(
+                        conn, admission, forget_failures=second_step(conn, admission.staff_id, settings) is None
+                    ),
+                )
             if outcome == "ok":
                 return LoginCheck("ok", name, admission.staff_id)
             check = LoginCheck(outcome, name, admission.staff_id, admission.failures, admission.locked_until)
@@ -166,35 +177,71 @@ def attempt_login(
         return LoginCheck("unavailable", name)
 
 
-def open_session(
+def second_step(conn: Connection, staff_id: int | None, settings: Settings) -> str | None:
+    """What an account must do after its password: type a code (its factor is on), enrol one (its role needs
+    one in production: `auth.totp.required_for`), or nothing (None)."""
+    if staff_id is None:
+        return None
+    row = conn.execute(
+        sa.text(
+            "SELECT u.roles, EXISTS (SELECT 1 FROM staff_second_factors f WHERE f.staff_user_id = u.id"
+            " AND f.confirmed_at IS NOT NULL) AS factor_on FROM staff_users u WHERE u.id = :i"
+        ),
+        {"i": staff_id},
+    ).first()
+    if row is None:
+        return None
+    if row.factor_on:
+        return sess.PENDING_SECOND_FACTOR
+    if totp.required_for(tuple(row.roles), production=not settings.is_demo):
+        return sess.PENDING_ENROL
+    return None
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A session started after the password: live (`actor`), or waiting for its `pending_step`."""
+
+    session_id: str
+    pending_step: str | None
+    actor: Actor | None
+
+
+def begin_session(
     engine: Engine,
     staff_id: int,
     *,
+    settings: Settings,
     session_id: str | None = None,
     expires_at: dt.datetime | None = None,
     client: str | None = None,
     idle_minutes: int = sess.DEFAULT_IDLE_MINUTES,
-) -> Actor:
-    """Start the server-side session of a user who just passed `attempt_login`; audit the login.
+) -> Opened:
+    """Start the server-side session of a user who just passed `attempt_login`.
 
+    Without a second step the session is live and the login is audited (`auth.login`); otherwise the session
+    waits for that step (`auth.password` audited) and is not accepted anywhere until it is done.
     Raises ServiceError with a "try again" message when the database refuses (never a raw database error)."""
+    detail = {"client": _client(client), "expires_at": expires_at, "idle_minutes": idle_minutes}
 
-    def work(conn: Connection) -> Actor:
+    def work(conn: Connection) -> Opened:
+        step = second_step(conn, staff_id, settings)
         sid = sess.start_session(conn, staff_id, _client(client), session_id=session_id, expires_at=expires_at,
-                                 idle_minutes=idle_minutes)  # fmt: skip
-        actor = sess.validate_session(conn, sid)
-        if actor is None:  # pragma: no cover - the row was just created inside this transaction
+                                 idle_minutes=idle_minutes, pending_step=step)  # fmt: skip
+        status = sess.session_status(conn, sid)
+        if status is None:  # pragma: no cover - the row was just created inside this transaction
             raise ServiceError("the session could not be started")
+        actor = status[0]
         write_audit(
             conn,
             actor=actor,
-            action="auth.login",
+            action="auth.login" if step is None else "auth.password",
             outcome="ok",
             target_type="staff_user",
             target_id=str(staff_id),
-            detail={"client": _client(client), "expires_at": expires_at, "idle_minutes": idle_minutes},
+            detail=detail if step is None else {**detail, "next_step": step},
         )
-        return actor
+        return Opened(sid, step, actor if step is None else None)
 
     try:
         return _in_tx(engine, work)
@@ -203,6 +250,47 @@ def open_session(
     except (sa.exc.SQLAlchemyError, AuditWriteError) as exc:
         log.exception("the session of staff user %s could not be started", staff_id)
         raise ServiceError(login.UNAVAILABLE) from exc
+
+
+def open_session(
+    engine: Engine,
+    staff_id: int,
+    *,
+    settings: Settings | None = None,
+    session_id: str | None = None,
+    expires_at: dt.datetime | None = None,
+    client: str | None = None,
+    idle_minutes: int = sess.DEFAULT_IDLE_MINUTES,
+) -> Actor:
+    """`begin_session` for callers that need a live session: the actor, or ServiceError when the account has a
+    second step to do (its session then stays pending: it never becomes live without that step)."""
+    opened = begin_session(engine, staff_id, settings=settings or get_settings(), session_id=session_id,
+                           expires_at=expires_at, client=client, idle_minutes=idle_minutes)  # fmt: skip
+    if opened.actor is None:
+        raise ServiceError(SECOND_STEP_NEEDED)
+    return opened.actor
+
+
+@dataclass(frozen=True)
+class SignInState:
+    """A session that is not dead: whose it is and the step it still waits for (None: it is live)."""
+
+    staff_id: int
+    username: str
+    pending_step: str | None
+
+
+def sign_in_state(engine: Engine, session_id: str | None, *, settings: Settings) -> SignInState | None:
+    """The state of a session (records activity), or None when it is unknown or has ended (then ended here)."""
+    if not session_id:
+        return None
+    with app_tx(engine) as conn:
+        status = sess.session_status(conn, session_id, allow_demo=settings.is_demo, touch=True)
+    if status is None:
+        return None
+    actor, step = status
+    assert actor.staff_id is not None
+    return SignInState(actor.staff_id, actor.username, step)
 
 
 def current_actor(engine: Engine, session_id: str | None, *, settings: Settings) -> Actor | None:
