@@ -394,3 +394,18 @@ def test_compliance_lists_are_brand_scoped_and_need_an_rg_permission(world):
     writes.log_interaction(world.engine, world.actors["compliance"], player_id=beta, channel="phone",
                            outcome="advice_given", note="called back", request_id=rid(), now=later)  # fmt: skip
     assert reads.compliance_lists(world.engine, world.actors["support_beta"], now=later)["due"] == []
+
+
+def test_a_brand_scoped_compliance_officer_cannot_cancel_another_brands_pending_raise(world):
+    from dataclasses import replace
+
+    pid = world.players[0]  # brand alpha
+    set_limit(world, "compliance", "100")
+    change = set_limit(world, "compliance", "300").result["limit_id"]
+    beta_only = replace(world.actors["compliance"], brand_scope=frozenset({world.brands["beta"]}))
+    with pytest.raises(Denied, match="brand scope"):
+        writes.cancel_pending(world.engine, beta_only, limit_id=change, reason="not mine",
+                              expected_version=version(world, pid), request_id=rid(), now=NOW)  # fmt: skip
+    audit = last_audit(world)
+    assert (audit["outcome"], audit["operator_id"], audit["target_id"]) == ("denied", world.brands["alpha"], str(pid))
+    assert world.scalar("SELECT cancelled_at FROM rg_limits WHERE id = :i", i=change) is None
