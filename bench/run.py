@@ -24,6 +24,7 @@ from app.settings import PROJECT_ROOT, get_settings
 
 DOCS = PROJECT_ROOT / "docs"
 BENCH_MD = DOCS / "BENCHMARKS.md"
+EXPORT_GROWTH_TARGET_MIB = 128  # a 1 M-row export's peak RSS growth (flat: one chunk, not the set)
 
 
 def machine() -> dict[str, Any]:
@@ -75,6 +76,7 @@ def _pg_version(url: str) -> str:
 
 def run(scale: str, seed_value: int, *, with_dlt: bool, with_pages: bool) -> dict[str, Any]:
     """Seed the scale's benchmark database if needed, then measure ingest, dlt, warehouse reads and pages."""
+    from bench import exports as export_bench
     from bench import ingest as ingest_bench
     from bench import warehouse_queries as wh_bench
     from pipelines.generator import is_seeded, seed
@@ -107,6 +109,8 @@ def run(scale: str, seed_value: int, *, with_dlt: bool, with_pages: bool) -> dic
     result["warehouse"] = wh_bench.measure(served)
     result["warehouse_build"] = wh_bench.measure_build(served)
     result["postgres_kpi"] = wh_bench.measure_pg(url)
+    print("export benchmark (1 M rows) …")
+    result["exports"] = export_bench.measure(url, workdir)
     kpi_wh = result["warehouse"]["queries"]["kpis"]["p95_ms"]
     result["warehouse_vs_postgres"] = round(result["postgres_kpi"]["kpi"]["p95_ms"] / kpi_wh, 1) if kpi_wh else None
     if with_pages:
@@ -185,6 +189,17 @@ def markdown(r: dict[str, Any]) -> str:
             (r["warehouse_vs_postgres"] or 0) >= 20,
         )
     )
+    for fmt, e in (r.get("exports") or {}).items():
+        lines.append(
+            _row(
+                f"whole export of {e['rows']:,} players to {fmt.upper()} (streamed)",
+                f"{e['seconds']} s, {e['file_mib']} MiB file; peak RSS growth {e['peak_rss_growth_mib']} MiB "
+                f"(DuckDB block cache {e['duckdb_cache_mib']} MiB of it; {e['peak_rss_growth_cold_mib']} MiB "
+                "in a cold process)",
+                f"growth ≤ {EXPORT_GROWTH_TARGET_MIB} MiB",
+                e["peak_rss_growth_mib"] <= EXPORT_GROWTH_TARGET_MIB,
+            )
+        )
     for name, p in (r.get("pages") or {}).get("pages", {}).items():
         lines.append(_row(f"page `{name}` warm rerun", f"{p['p50_ms']} ms (p95 {p['p95_ms']} ms)", "≤ 100 ms",
                           p["p50_ms"] <= 100))  # fmt: skip

@@ -1,4 +1,5 @@
-"""Audit log: filters, a before/after diff of one row, an audited export, and chain verification."""
+"""Audit log: filters, a before/after diff of one row, an audited export of the whole filtered log, and chain
+verification."""
 
 import datetime as dt
 
@@ -6,18 +7,16 @@ import streamlit as st
 
 from app.services.audit import reads as audit_read
 from app.services.core import ServiceError
-from app.services.exports import writes as exports
 from app.services.vocabulary import AUDIT_OUTCOMES
 from app.ui import fmt
 from app.ui import state as ui_state
+from app.ui.export import export_whole
 from app.ui.guard import guard_page
 from app.ui.table import show_table
-from auth.permissions import Permission, has_permission
 
 actor = guard_page(__file__)
 engine = ui_state.engine()
 ANY = "any"
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 st.title("Audit log")
 
@@ -93,21 +92,6 @@ if rows:
         if entry["detail"]:
             st.json(entry["detail"], expanded=False)
 
-if has_permission(actor, Permission.EXPORT) and rows:
-    e1, e2 = st.columns([1, 3])
-    fmt = e1.radio("Export format", ["csv", "xlsx"], horizontal=True, key="audit_export_fmt")
-    if e2.button("Prepare export", icon=":material/download:"):
-        try:
-            data = exports.export_table(engine, actor, rows, name="audit_log", filters=filters.as_dict(), fmt=fmt)
-            st.session_state["audit_export"] = (fmt, data)
-        except ServiceError as exc:
-            st.error(exc.message)
-    prepared = st.session_state.get("audit_export")
-    if prepared:
-        fmt_ready, data = prepared
-        st.download_button(
-            f"Download {fmt_ready.upper()} ({len(data):,} bytes)",
-            data=data,
-            file_name=f"audit_log.{fmt_ready}",
-            mime="text/csv" if fmt_ready == "csv" else XLSX_MIME,
-        )
+if rows:
+    export_whole(actor, lambda who: audit_read.export_chunks(engine, who, filters), name="audit_log",
+                 filters=filters.as_dict())  # fmt: skip

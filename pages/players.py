@@ -4,10 +4,11 @@ import datetime as dt
 
 import streamlit as st
 
+from app.services.exports import sources as export_sources
 from app.services.players import masking as masking
 from app.services.vocabulary import ACCOUNT_STATUSES, KYC_STATUSES
 from app.ui import data, fmt
-from app.ui.export import export_buttons
+from app.ui.export import export_whole
 from app.ui.filters import bind, brand_select, country_select, publish
 from app.ui.freshness import header
 from app.ui.guard import guard_page
@@ -143,9 +144,9 @@ if selected:
     st.session_state["players_table_n"] += 1  # a fresh table (no selection) when the user comes back
     st.switch_page(str(spec_for("player_360").path), query_params={"player": str(pid)})
 
-export_buttons(
+export_whole(
     actor,
-    shown.drop("open"),
+    export_sources.players(data.gateway(), pf, search=search.strip() or None, columns=shown.drop("open").columns),
     name="players",
     filters={
         "search": search.strip() or None,

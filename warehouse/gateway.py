@@ -67,6 +67,9 @@ SOURCES: dict[str, str] = {
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_ROWS = 100_000
+# Whole-set reads (exports) go through `Gateway.stream`: chunked, at most this many rows, and this long in DuckDB.
+STREAM_MAX_ROWS = 1_000_000
+STREAM_TIMEOUT_S = 300.0
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _DIRECT_REFERENCE = re.compile(r"\b(raw|mart|meta|main|information_schema|pg_catalog|wh_\d+)\s*\.", re.IGNORECASE)
 _FORBIDDEN = re.compile(
@@ -308,6 +311,114 @@ class Gateway:
         finally:
             timer.cancel()
             cur.close()
+
+    @contextmanager
+    def stream(
+        self,
+        template: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        brands: frozenset[int] | None,
+        chunk_rows: int = 50_000,
+        max_rows: int = STREAM_MAX_ROWS,
+        timeout_s: float = STREAM_TIMEOUT_S,
+    ) -> Iterator[Stream]:
+        """The whole result of a SELECT template, counted first, then read in chunks (an export's read path).
+
+        The same rules as `query` (parameters only, the brand scope applied to every mart), with its own
+        explicit bound instead of the interactive row limit: at most `max_rows` (never more than
+        STREAM_MAX_ROWS) — a larger result is refused (RowLimitExceeded) before any row is read. The count and
+        the rows come from the same snapshot (the file stays open while the stream is used, even if ingestion
+        replaces it). `timeout_s` bounds the time spent inside DuckDB (counting and fetching), not the
+        consumer's time between chunks. Iterate `Stream` for polars DataFrames of at most `chunk_rows` rows.
+        """
+        if brands is not None and not isinstance(brands, frozenset):
+            raise GatewayError("brands must be a frozenset of brand ids or None (all brands)")
+        bound: dict[str, Any] = dict(params or {})
+        if any(k.startswith("__") for k in bound):
+            raise GatewayError("parameter names starting with '__' are reserved")
+        cap = max(0, min(int(max_rows), STREAM_MAX_ROWS))
+        chunk_rows = max(1, min(int(chunk_rows), 1_000_000))
+        opened = self._acquire()
+        cur = opened.con.cursor()
+        try:
+            sql = self.render(template, opened.alias, brands)
+            if brands is not None:
+                bound |= in_list("", _SCOPE_PARAM, sorted(int(b) for b in brands))[1]
+            used = set(re.findall(r"\$(\w+)", sql))
+            bound = {k: v for k, v in bound.items() if k in used}
+            budget = _Budget(cur, timeout_s)
+            cur.execute(f"USE {opened.alias}")
+            with budget.timed():
+                total = int(cur.execute(f"SELECT count(*) FROM ({sql}) AS __counted", bound).fetchone()[0])
+            if total > cap:
+                raise RowLimitExceeded(f"{total:,} rows match; at most {cap:,} can be read at once: narrow the filters")
+            with budget.timed():
+                columns = [d[0] for d in cur.execute(f"SELECT * FROM ({sql}) AS __shape LIMIT 0", bound).description]
+            yield Stream(total, columns, cur, sql, bound, chunk_rows, cap, budget)
+        finally:
+            cur.close()
+            self._release(opened)
+
+
+class _Budget:
+    """Time spent inside DuckDB by one stream, interrupted once it passes `limit_s` in all."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, limit_s: float) -> None:
+        self.cur = cur
+        self.limit_s = limit_s
+        self.spent = 0.0
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        left = self.limit_s - self.spent
+        if left <= 0:
+            raise QueryTimeout(f"the read took longer than {self.limit_s:g} s")
+        timer = threading.Timer(left, self.cur.interrupt)
+        started = time.monotonic()
+        timer.start()
+        try:
+            yield
+        except duckdb.InterruptException as exc:
+            raise QueryTimeout(f"the read took longer than {self.limit_s:g} s") from exc
+        except duckdb.Error as exc:
+            if not timer.is_alive() and "interrupt" in str(exc).lower():
+                raise QueryTimeout(f"the read took longer than {self.limit_s:g} s") from exc
+            raise GatewayError(f"warehouse query failed: {exc}") from exc
+        finally:
+            timer.cancel()
+            self.spent += time.monotonic() - started
+
+
+class Stream:
+    """A counted result read in chunks (from `Gateway.stream`): `rows` is the count, `columns` the column
+    names; iterate it once for polars DataFrames of at most `chunk_rows` rows (past the bound: refused)."""
+
+    def __init__(self, rows: int, columns: list[str], cur: duckdb.DuckDBPyConnection, sql: str,
+                 bound: dict[str, Any], chunk_rows: int, cap: int, budget: _Budget) -> None:  # fmt: skip
+        self.rows, self.columns = rows, columns
+        self._cur, self._sql, self._bound = cur, sql, bound
+        self._chunk_rows, self._cap, self._budget = chunk_rows, cap, budget
+        self._used = False
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        if self._used:
+            raise GatewayError("a stream can be read only once")
+        self._used = True
+        with self._budget.timed():
+            reader = self._cur.execute(self._sql, self._bound).to_arrow_reader(self._chunk_rows)
+        seen = 0
+        while True:
+            with self._budget.timed():
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+            seen += batch.num_rows
+            if seen > self._cap:
+                raise RowLimitExceeded(f"the read returned more than {self._cap:,} rows")
+            if batch.num_rows:
+                yield pl.from_arrow(pa.Table.from_batches([batch]))
 
 
 _GATEWAYS: dict[str, Gateway] = {}

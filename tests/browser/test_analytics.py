@@ -105,7 +105,9 @@ def test_players_into_player_360_and_formula_safe_export(server, page):
     grid = page.locator("[data-testid=stDataFrame]").first
     grid.wait_for()
     with page.expect_download() as info:
-        page.get_by_role("button", name="Export").click()
+        page.get_by_role("button", name="Export all rows").click()
+        wait_idle(page)
+        page.get_by_role("button", name="Confirm export").click()  # "Export 1 row as CSV?"
         wait_idle(page)
         page.get_by_role("button", name="Download CSV").click()
     rows = list(csv.reader(io.StringIO(info.value.path().read_text())))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import sqlalchemy as sa
@@ -86,23 +88,33 @@ def test_player_360_respects_brand_scope_and_bad_ids(page, analytics_env):
 
 
 def test_export_is_audited_with_who_what_and_rows(page, analytics_env):
+    """The whole filtered set: counted, confirmed, streamed to a file (masked for the analyst), audited once."""
     at = page("players", "analyst", query={"brand": "crown"})
-    rows = len(at.dataframe[0].value)
+    rows = len(at.dataframe[0].value)  # < the page's 500: here the whole set is the rows on screen
     at.button(key="pitboss_export:players:go").click().run()
     assert not at.exception
+    assert any(m.value.startswith(f"**Export {rows:,} rows as CSV?**") for m in at.markdown)
     with analytics_env.engine.connect() as conn:
-        audit = (
+        assert conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'export'")).scalar() == 0
+    at.button(key="pitboss_export:players:confirm").click().run()
+    assert not at.exception
+    with analytics_env.engine.connect() as conn:
+        audits = (
             conn.execute(
-                sa.text(
-                    "SELECT actor_name, outcome, detail FROM audit_log WHERE action = 'export'"
-                    " ORDER BY seq DESC LIMIT 1"
-                )
+                sa.text("SELECT actor_name, outcome, detail FROM audit_log WHERE action = 'export' ORDER BY seq DESC")
             )
             .mappings()
-            .one()
+            .all()
         )
+    assert len(audits) == 1
+    audit = audits[0]
     assert audit["actor_name"] == "analyst" and audit["outcome"] == "ok"
     assert audit["detail"]["rows"] == rows and audit["detail"]["filters"]["brands"] == ["crown"]
-    assert audit["detail"]["filters"]["masked"] is True
+    assert audit["detail"]["filters"]["masked"] is True and audit["detail"]["whole_set"] is True
+    file = at.session_state["pitboss_export:players"]["file"]
+    exported = list(csv.DictReader(io.StringIO(file.path.read_bytes().decode(), newline="")))
+    assert len(exported) == rows and {r["brand_code"] for r in exported} == {"crown"}
+    assert all(MASKED_EMAIL.match(r["email"]) for r in exported)
+    file.discard()
     support = page("players", "support")
     assert not any(b.key == "pitboss_export:players:go" for b in support.button)

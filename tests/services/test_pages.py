@@ -98,7 +98,10 @@ def test_audit_page_filters_diff_verify_and_export(ui, world):
     assert (row["before"], row["after"]) == ("50.00", "40.00")
     next(b for b in at.button if b.label == "Verify chain").click().run()
     assert "audit chain OK" in _texts(at)
-    next(b for b in at.button if b.label == "Prepare export").click().run()
+    next(b for b in at.button if b.label == "Export all rows").click().run()
+    assert not at.exception, at.exception
+    assert "Export 1 row as CSV?" in _texts(at)
+    next(b for b in at.button if b.label == "Confirm export").click().run()
     assert not at.exception, at.exception
     export_rows = world.rows("SELECT actor_name, detail FROM audit_log WHERE action = 'export'")
     assert export_rows[0]["actor_name"] == "compliance" and export_rows[0]["detail"]["rows"] == 1

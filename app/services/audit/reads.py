@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from app.models import AUDIT_OUTCOMES
 from app.services.audit.chain import VerifyResult, verify_chain
 from app.services.core import Denied, Invalid, read_tx
+from app.services.exports.sources import chunked_read
 from auth.identity import Actor
 from auth.permissions import AccessDenied, Permission, require
 
@@ -90,6 +91,15 @@ def search_audit(engine: Engine, actor: Actor, filters: AuditFilters, *, limit: 
     sql = f"SELECT {LIST_COLUMNS} FROM audit_log a WHERE {where} ORDER BY seq DESC LIMIT :limit"
     with read_tx(engine) as conn:
         return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
+
+
+def export_chunks(engine: Engine, actor: Actor, filters: AuditFilters, *, chunk_rows: int = 20_000):
+    """Every audit row matching `filters` (the list's columns, newest first, no row limit), counted and then
+    read in chunks from one snapshot: the source of the Audit page's whole export (`exports.stream`)."""
+    _authorize(actor)
+    where, params = _where(actor, filters)
+    sql = f"SELECT {LIST_COLUMNS} FROM audit_log a WHERE {where} ORDER BY seq DESC"
+    return chunked_read(engine, sql, params, chunk_rows=chunk_rows)
 
 
 def audit_entry(engine: Engine, actor: Actor, seq: int) -> dict | None:
