@@ -33,8 +33,8 @@ EXPECTED_PAGES = {
         "affiliates", "alerts",
     },
     "compliance": {"players", "player_360", "adjustments", "support", "withdrawals", "payments", "kyc_queue",
-                   "blacklist", "audit_log", "alerts"},
-    "support": {"players", "player_360", "adjustments", "support"},
+                   "blacklist", "responsible_gambling", "audit_log", "alerts"},
+    "support": {"players", "player_360", "adjustments", "support", "responsible_gambling"},
     "finance": {
         "overview", "regions", "games", "operators", "cohorts", "metrics", "players", "player_360",
         "adjustments", "withdrawals", "payments", "affiliates", "alerts",

@@ -171,13 +171,14 @@ def test_demo_staff_only_in_demo(authdb, demo_settings, prod_settings):
         demo.ensure_demo_staff(authdb.engine, prod_settings, rounds=4)
     assert authdb.scalar("SELECT count(*) FROM staff_users") == 0
     created = demo.ensure_demo_staff(authdb.engine, demo_settings, rounds=4)
-    assert created == ["admin", "manager", "analyst", "compliance", "support", "eu_support"]
+    assert created == ["admin", "manager", "analyst", "compliance", "support", "eu_support", "finance", "finance2"]
     assert demo.ensure_demo_staff(authdb.engine, demo_settings, rounds=4) == []
     rows = {r["username"]: r for r in authdb.rows("SELECT username, roles, brand_scope, is_demo FROM staff_users")}
     assert all(r["is_demo"] for r in rows.values())
     assert rows["eu_support"]["roles"] == ["support"]
     assert rows["eu_support"]["brand_scope"] == [authdb.brands["harbour"]]  # the EUR brand
     assert rows["admin"]["brand_scope"] is None
+    assert rows["finance"]["roles"] == rows["finance2"]["roles"] == ["finance"]  # two people for four eyes
     for user in demo.DEMO_STAFF:
         assert signin.attempt_login(authdb.engine, user.username, user.password, settings=demo_settings).ok
         refused = signin.attempt_login(authdb.engine, user.username, user.password, settings=prod_settings)
