@@ -83,6 +83,7 @@ EXCLUDED_TABLES: frozenset[str] = frozenset(
         "staff_sessions",
         "alembic_version",
         "audit_chain_head",
+        "audit_chain_seal",  # the sealed plain prefix of the audit chain (bookkeeping, like its head)
         "action_requests",
         "alert_rules",
         "alerts",
