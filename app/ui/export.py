@@ -33,6 +33,7 @@ from app.ui import state
 from app.ui.fmt import plural
 from auth.identity import Actor
 from auth.permissions import Permission, has_permission
+from warehouse.api import FilterError, ScopeError
 from warehouse.gateway import GatewayError
 
 MIME = {
@@ -107,11 +108,16 @@ def _forget(key: str) -> None:
         held["file"].discard()
 
 
-def _count(actor: Actor, source: stream.Source, key: str, sig: str, name: str, filters: dict, fmt: str) -> None:
+def _count(
+    actor: Actor, source: stream.Source, key: str, sig: str, name: str, filters: dict, fmt: str, notice: str = ""
+) -> None:
     try:
         rows = stream.count_export(state.engine(), actor, source, name=name, filters=filters, fmt=fmt)
     except ServiceError as exc:
         st.error(exc.message, icon=":material/error:")
+        return
+    except (FilterError, ScopeError) as exc:
+        st.warning(str(exc), icon=":material/filter_alt:")
         return
     except GatewayError as exc:
         log.warning("export count failed: %s", exc)
@@ -120,7 +126,8 @@ def _count(actor: Actor, source: stream.Source, key: str, sig: str, name: str, f
     if rows == 0:
         st.info("No rows match these filters: nothing to export.", icon=":material/info:")
         return
-    st.session_state[key] = {"stage": "confirm", "rows": rows, "fmt": fmt, "sig": sig, "rid": new_request_id()}
+    st.session_state[key] = {"stage": "confirm", "rows": rows, "fmt": fmt, "sig": sig, "rid": new_request_id(),
+                             "notice": notice}  # fmt: skip
 
 
 def export_whole(actor: Actor, source: stream.Source, *, name: str, filters: Mapping[str, Any]) -> None:
@@ -144,6 +151,8 @@ def export_whole(actor: Actor, source: stream.Source, *, name: str, filters: Map
         box = st.container(border=True)
         box.markdown(f"**Export {plural(held['rows'], 'row')} as {held['fmt'].upper()}?** Every row matching the "
                      "filters is written, not only the rows on screen; the export is audited.")  # fmt: skip
+        if held.get("notice"):
+            box.warning(held["notice"], icon=":material/sync_problem:")
         yes, no, _ = box.columns([1.2, 1, 4])
         if no.button("Cancel", key=f"{key}:cancel"):
             _forget(key)
@@ -160,10 +169,10 @@ def export_whole(actor: Actor, source: stream.Source, *, name: str, filters: Map
                                             confirmed_rows=total, request_id=held["rid"],
                                             progress=progress)  # fmt: skip
             except Stale as exc:
-                bar.empty()
-                st.warning(exc.message, icon=":material/sync_problem:")
                 _forget(key)
-                _count(actor, source, key, sig, name, jf, fmt)  # the new count, to confirm again
+                _count(actor, source, key, sig, name, jf, fmt, notice=exc.message)  # the new count, to confirm
+                if st.session_state.get(key):
+                    st.rerun()
                 return
             except ServiceError as exc:
                 bar.empty()
