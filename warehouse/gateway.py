@@ -5,7 +5,8 @@
   filtered to the caller's brand scope (a required argument), so a scoped caller never gets rows of
   other brands, whatever the query does with them. Direct references to schemas are refused. The
   affiliate deal terms, which have no mart, are read from the raw copy as fixed column lists (`SOURCES`).
-- A time limit (the connection is interrupted from a timer) and a row limit.
+- A time limit (the connection is interrupted from a timer) and a row limit. Whole-set reads (exports) have
+  their own explicit, bounded path, `Gateway.stream`: counted first, read in chunks, at most STREAM_MAX_ROWS.
 - The served file is replaced atomically by ingestion (os.replace). It is opened read-only, by ATTACH
   into a private in-memory database (DuckDB caches database instances by path, so re-connecting to the
   same path would return the old file), cached per process on the file's (st_ino, st_mtime_ns), and
