@@ -13,6 +13,7 @@ from app.services.staff import demo as staff
 from tests.browser.conftest import (
     AppServer,
     click,
+    goto,
     login,
     main_text,
     nav_links,
@@ -97,6 +98,12 @@ def test_enrol_then_sign_in_with_a_code_wrong_codes_counted_recovery_code_once(a
     # password, then a wrong code: refused and counted; then the right code
     password_step(page, app_server)
     assert failures(app_server) == 1  # the password waiting for its code counts until the code passes
+    tab = page.context.new_page()  # a new tab of this browser (the same cookie): asked for the code, no pages
+    goto(tab, app_server, "staff")
+    tab.get_by_role("button", name="Verify").wait_for(timeout=WAIT_MS)
+    assert tab.locator("input[aria-label=Username]").count() == 0 and nav_links(tab) == []
+    assert tab.get_by_role("heading", name="Staff").count() == 0
+    tab.close()
     second_step(page, wrong_code(secret))
     page.get_by_text(BAD_CODE).wait_for(timeout=WAIT_MS)
     assert failures(app_server) == 2
