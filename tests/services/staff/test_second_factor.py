@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 
 import pytest
 
@@ -315,3 +316,24 @@ def test_cli_2fa_reset(authdb, demo, monkeypatch, capsys):
     rows = authdb.audit(sf.RESET)
     assert [r["outcome"] for r in rows] == ["ok", "failed"]
     assert rows[0]["actor_name"].startswith("cli:") and rows[0]["reason"].startswith("second factor reset from")
+
+
+def test_one_code_typed_in_two_sign_ins_at_once_passes_once(authdb, demo):
+    authdb.add_user("ada", PW, ("admin",))
+    enrol(authdb, demo, password(authdb, demo, "ada").session_id)
+    ips = ("203.0.113.10", "203.0.113.11")  # two clients: not serialised by the per-client throttle lock
+    sids = [password(authdb, demo, "ada", ip=ip).session_id for ip in ips]
+    barrier, results = threading.Barrier(2), {}
+
+    def go(i: int) -> None:
+        barrier.wait()
+        results[i] = code_step(authdb, demo, sids[i], at(1), now=T0 + 30, ip=ips[i]).outcome
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results.values()) == ["ok", "replayed_code"]
+    live = [signin.current_actor(authdb.engine, sid, settings=demo) for sid in sids]
+    assert sum(a is not None for a in live) == 1
