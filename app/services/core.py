@@ -27,6 +27,7 @@ Services build on it like this::
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import re
 import uuid
@@ -40,7 +41,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 
 from app.db import APP_ROLE
-from app.services.audit.chain import canonical, jsonable, write_audit
+from app.services.audit.chain import audit_key, canonical, jsonable, write_audit
 from app.services.errors import AlreadyDone as AlreadyDone  # the errors are re-exported: services import them here
 from app.services.errors import Denied, Invalid, NotFound, ServiceError, Stale
 from auth.identity import Actor
@@ -217,6 +218,14 @@ def payload_hash(
         payload = {"reason": (reason or "").strip() or None, "expected_version": expected_version}
     content = {"action": action, "target_type": target_type, "target_id": target_id, "payload": jsonable(payload)}
     return hashlib.sha256(canonical(content)).hexdigest()
+
+
+def secret_digest(value: Any) -> str:
+    """A keyed digest of a secret (a password, a token) for a request's `payload=`: the request id is bound to
+    it, yet the stored payload hash cannot be used to guess the secret offline (HMAC-SHA256 under the audit
+    key, which lives outside the database)."""
+    data = canonical({"secret": jsonable(value)})
+    return hmac.new(audit_key(), b"pitboss-request-secret|" + data, hashlib.sha256).hexdigest()
 
 
 def _claim(uow: UnitOfWork, request_id: str, action: str, target_type: str | None, target_id: str | None, digest: str):

@@ -77,6 +77,7 @@ def _transition(
         reason_required=to == "resolved",
         expected_version=expected_version,
         apply=apply,
+        payload={"to": to, "note": (note or "").strip(), "expected_version": expected_version},
     )
 
 

@@ -248,6 +248,7 @@ def end_entry(
         expected_version=expected_version,
         validate=validate,
         apply=apply,
+        payload={"entry_id": entry_id, "reason": (reason or "").strip(), "expected_version": expected_version},
     )
 
 
@@ -341,7 +342,12 @@ def commit_csv(
         reason=f"CSV upload {file_name or ''}".strip(),
         validate=validate,
         apply=apply,
-        payload={"sha256": digest_of(data), "expected_digest": expected_digest, "file_name": file_name},
+        payload={
+            "sha256": digest_of(data),
+            "confirmed": bool(confirmed),
+            "expected_digest": expected_digest,
+            "file_name": file_name,
+        },
     )
 
 

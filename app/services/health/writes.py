@@ -108,6 +108,7 @@ def start_ingest(
         target_id="ingest",
         any_brand=True,
         apply=apply,
+        payload={"full": full},
     )
     if "job" not in job:
         raise Invalid("this request already started a run; reload the page to start another")

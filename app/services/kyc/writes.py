@@ -149,6 +149,7 @@ def claim(engine: Engine, actor: Actor, *, case_id: int, request_id: str | None)
         target_id=case_id,
         load=_load_pending(case_id),
         apply=_apply_claim,
+        payload={"case_id": case_id},
     )
 
 
@@ -183,6 +184,7 @@ def claim_next(engine: Engine, actor: Actor, *, request_id: str | None) -> Actio
             target_type="kyc_case",
             load=load,
             apply=_apply_claim,
+            payload={"next": True},
         )
     except NotFound as exc:
         if "no pending KYC case" in exc.message:
@@ -221,6 +223,7 @@ def release(
         load=_load_pending(case_id),
         expected_version=expected_version,
         apply=apply,
+        payload={"case_id": case_id, "expected_version": expected_version},
     )
 
 
@@ -297,6 +300,12 @@ def decide(
         expected_version=expected_version,
         validate=validate,
         apply=apply,
+        payload={
+            "decision": decision,
+            "reason": (reason or "").strip(),
+            "expected_version": expected_version,
+            "expected_suggestion": expected_suggestion,
+        },
     )
 
 

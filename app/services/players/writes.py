@@ -193,6 +193,12 @@ def change_status(
         expected_version=expected_version,
         validate=validate,
         apply=apply,
+        payload={
+            "new_status": new_status,
+            "self_excluded_until": self_excluded_until,
+            "reason": (reason or "").strip(),
+            "expected_version": expected_version,
+        },
     )
 
 

@@ -163,6 +163,7 @@ def set_limit(
             "kind": kind,
             "period": period,
             "value": None if remove else str(value).strip(),
+            "currency": currency,
             "at_player_request": bool(at_player_request),
             "reason": (reason or "").strip(),
             "expected_version": expected_version,
@@ -342,6 +343,7 @@ def lift_timeout(
         reason=reason,
         expected_version=expected_version,
         apply=apply,
+        payload={"reason": (reason or "").strip(), "expected_version": expected_version},
     )
 
 

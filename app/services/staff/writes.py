@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from app.services.core import ActionResult, Change, Denied, Invalid, Target, UnitOfWork, perform
+from app.services.core import ActionResult, Change, Denied, Invalid, Target, UnitOfWork, perform, secret_digest
 from app.services.staff.reads import STAFF_COLUMNS, public_view, scope_of, within_scope
 from auth import login
 from auth import sessions as sess
@@ -26,6 +26,11 @@ from auth.permissions import ROLES, Permission
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{2,31}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_DISPLAY_NAME = 100
+
+
+def _asked(values: Sequence[Any] | None) -> list[str]:
+    """Roles or brand ids as the form sent them, for the request's payload (bound to its request id)."""
+    return [str(v) for v in values or ()]
 
 
 def _clean_roles(roles: Sequence[str]) -> list[str]:
@@ -160,6 +165,14 @@ def add_staff(
         any_brand=True,
         validate=validate,
         apply=apply,
+        payload={
+            "username": name,
+            "display_name": display,
+            "email": mail,
+            "password": secret_digest(password),
+            "roles": _asked(roles),
+            "brand_scope": None if brand_scope is None else _asked(brand_scope),
+        },
     )
 
 
@@ -209,6 +222,7 @@ def set_disabled(
         reason_required=True,
         expected_version=expected_version,
         apply=apply,
+        payload={"disabled": disabled, "reason": (reason or "").strip(), "expected_version": expected_version},
     )
 
 
@@ -262,6 +276,11 @@ def reset_password(
         expected_version=expected_version,
         validate=validate,
         apply=apply,
+        payload={
+            "password": secret_digest(new_password),
+            "reason": (reason or "").strip(),
+            "expected_version": expected_version,
+        },
     )
 
 
@@ -322,4 +341,10 @@ def set_access(
         expected_version=expected_version,
         validate=validate,
         apply=apply,
+        payload={
+            "roles": _asked(roles),
+            "brand_scope": None if brand_scope is None else _asked(brand_scope),
+            "reason": (reason or "").strip(),
+            "expected_version": expected_version,
+        },
     )

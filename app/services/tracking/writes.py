@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 
-from app.services.core import ActionResult, AlreadyDone, Change, Invalid, Target, UnitOfWork, perform
+from app.services.core import ActionResult, AlreadyDone, Change, Invalid, Target, UnitOfWork, perform, secret_digest
 from app.services.tracking.reads import CONFIG_COLUMNS
 from app.services.tracking.rules import (
     PLATFORMS,
@@ -45,6 +45,11 @@ def audit_state(row) -> dict:
         "secret_fingerprint": fingerprint(row.secret),
         "secret_fields": sorted(decode_secrets(row.secret)),
     }
+
+
+def _values_digest(values: dict[str, str] | None) -> str:
+    """The form's fields for the request's payload: one keyed digest (they hold secrets)."""
+    return secret_digest(dict(values or {}))
 
 
 def _invalid(exc: TrackingValidationError) -> Invalid:
@@ -132,6 +137,13 @@ def add_config(
         brand_id=operator_id,
         validate=check,
         apply=apply,
+        payload={
+            "platform": platform,
+            "name": name,
+            "values": _values_digest(values),
+            "operator_id": operator_id,
+            "enabled": enabled,
+        },
     )
 
 
@@ -178,6 +190,7 @@ def edit_config(
         load=_load(config_id),
         expected_version=expected_version,
         apply=apply,
+        payload={"name": name, "values": _values_digest(values), "expected_version": expected_version},
     )
 
 
@@ -218,6 +231,7 @@ def set_enabled(
         expected_version=expected_version,
         reason=reason,
         apply=apply,
+        payload={"enabled": enabled, "reason": (reason or "").strip(), "expected_version": expected_version},
     )
 
 
@@ -293,6 +307,7 @@ def retry_now(
         load=_load_postback(postback_id),
         reason=reason,
         apply=apply,
+        payload={"reason": (reason or "").strip()},
     )
 
 
@@ -323,4 +338,5 @@ def replay(
         load=_load_postback(postback_id),
         reason=reason,
         apply=apply,
+        payload={"reason": (reason or "").strip()},
     )

@@ -386,3 +386,27 @@ def test_a_refused_decision_writes_no_rescore(world: World) -> None:
                    expected_version=case_row(world, case)["version"], request_id=rid(),
                    expected_suggestion="reject")  # fmt: skip
     assert audit(world, "kyc.rescore") == [] and case_row(world, case)["status"] == "pending"
+
+
+def test_a_request_id_is_bound_to_its_decision(world: World) -> None:
+    """The same request id with the same reason and version but another decision is refused and audited;
+    the first decision stands (not answered "already done")."""
+    case = add_case(world, world.players[0])
+    comp = world.actors["compliance"]
+    version = case_row(world, case)["version"]
+    request = rid()
+
+    def decide(decision: str):
+        return kyc.decide(world.engine, comp, case_id=case, decision=decision, reason="documents checked",
+                          expected_version=version, request_id=request)  # fmt: skip
+
+    first = decide("rejected")
+    assert decide("rejected").replayed
+    decided = case_row(world, case)
+    with pytest.raises(Invalid, match="already used for a different request"):
+        decide("approved")
+    assert case_row(world, case) == decided and decided["decision"] == "rejected"
+    assert world.scalar("SELECT kyc_status FROM players WHERE id = :p", p=world.players[0]) == "rejected"
+    rows = [r for r in audit(world, "kyc.decide") if r["request_id"] == request]
+    assert [r["outcome"] for r in rows] == ["ok", "failed"]
+    assert "different request" in rows[1]["detail"]["error"] and first.result["decision"] == "rejected"

@@ -139,3 +139,27 @@ def test_player_status_read_respects_scope(world):
     assert accounts.player_status(world.engine, world.actors["support"], world.players[0])["account_status"] == "active"
     assert accounts.player_status(world.engine, world.actors["support_beta"], world.players[0]) is None
     assert accounts.player_status(world.engine, world.actors["support"], 10**9) is None
+
+
+def test_a_request_id_is_bound_to_the_status_it_asked_for(world):
+    """A replayed request id asking another status (same reason, same form version) is refused, audited,
+    and changes nothing: not answered "already done" with the first request's result."""
+    pid = world.players[0]
+    version = world.player(pid)["version"]
+    first = _change(world, "compliance", "blocked", reason="fraud ring", rid="status-bound-1", version=version)
+    again = _change(world, "compliance", "blocked", reason="fraud ring", rid="status-bound-1", version=version)
+    assert again.replayed and again.result == first.result
+    after_block = world.player(pid)
+    with pytest.raises(Invalid, match="already used for a different request"):
+        _change(world, "compliance", "closed", reason="fraud ring", rid="status-bound-1", version=version)
+    until = add_months(TODAY, 7)
+    with pytest.raises(Invalid, match="already used for a different request"):
+        _change(world, "compliance", "self_excluded", reason="fraud ring", rid="status-bound-1", version=version,
+                until=until)  # fmt: skip
+    assert world.player(pid) == after_block and after_block["account_status"] == "blocked"
+    rows = world.rows(
+        "SELECT outcome, detail FROM audit_log WHERE action = 'player.status_change' AND request_id = 'status-bound-1'"
+        " ORDER BY seq"
+    )
+    assert [r["outcome"] for r in rows] == ["ok", "failed", "failed"]
+    assert all("different request" in r["detail"]["error"] for r in rows[1:])

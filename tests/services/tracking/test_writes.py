@@ -197,3 +197,33 @@ def test_retry_now_and_replay_are_audited_and_resend(engine, world, partner):
     assert [r["outcome"] for r in _audit(engine, "postback.retry_now")] == ["ok"]
     with pytest.raises(Exception, match="use replay"):
         tracking.retry_now(engine, world["admin"], postback_id=ok)
+
+
+def test_edit_request_id_is_bound_to_the_fields_asked_for(engine, world):
+    """Same request id and form version, another field (or another secret): refused and audited, the first edit
+    stands; not answered "already done". Neither the refusal nor the request row carries the secret."""
+    cid = tracking.add_config(engine, world["admin"], platform="meta", name="Meta", values=META).result["id"]
+    other_token = "EAABsbCS1iHgBAKZCZ" + "r" * 20 + "Zz01"
+
+    def edit(name, values):
+        return tracking.edit_config(engine, world["admin"], config_id=cid, name=name, values=values,
+                                    expected_version=1, request_id="tracking-edit-bound")  # fmt: skip
+
+    edit("Meta EU", {"pixel_id": "999999999", "access_token": ""})
+    assert edit("Meta EU", {"pixel_id": "999999999", "access_token": ""}).replayed
+    (saved,) = reads.list_configs(engine, world["admin"])
+    for name, values in (
+        ("Meta EU", {"pixel_id": "888888888", "access_token": ""}),
+        ("Meta US", {"pixel_id": "999999999", "access_token": ""}),
+        ("Meta EU", {"pixel_id": "999999999", "access_token": other_token}),
+    ):
+        with pytest.raises(Invalid, match="already used for a different request"):
+            edit(name, values)
+    assert reads.list_configs(engine, world["admin"]) == [saved]
+    assert saved["name"] == "Meta EU" and saved["version"] == 2
+    rows = _audit(engine, "tracking.edit")
+    assert [r["outcome"] for r in rows] == ["ok", "failed", "failed", "failed"]
+    with engine.connect() as conn:
+        dump = json.dumps([dict(r) for r in conn.execute(sa.text("SELECT * FROM action_requests")).mappings()],
+                          default=str)  # fmt: skip
+    assert other_token not in json.dumps([dict(r) for r in rows], default=str) and other_token not in dump
