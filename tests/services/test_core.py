@@ -214,3 +214,38 @@ def test_an_unbound_claim_from_before_the_migration_is_never_replayed(world):
     world.execute("UPDATE action_requests SET payload_hash = NULL")
     with pytest.raises(Invalid, match="different request"):
         _credit(world, world.actors["support"], "legacy-000001")
+
+
+# --------------------------------------------------------------------------- every call site binds its payload
+
+# Call sites still without `payload=` (an engineer's module in progress). Once each passes its payload, this set
+# empties and `perform`'s `payload` becomes a required keyword (no default).
+PAYLOAD_PENDING = {("app/services/staff/second_factor.py", "reset")}
+
+
+def _perform_calls_without_payload() -> set[tuple[str, str]]:
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    missing = set()
+    for path in sorted((root / "app").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for func in ast.walk(tree):
+            if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef) or func.name == "perform":
+                continue
+            for call in ast.walk(func):
+                callee = getattr(call, "func", None)
+                name = getattr(callee, "id", None) or getattr(callee, "attr", None)
+                bound = isinstance(call, ast.Call) and any(k.arg in ("payload", None) for k in call.keywords)
+                if name == "perform" and isinstance(call, ast.Call) and not bound:
+                    missing.add((path.relative_to(root).as_posix(), func.name))
+    return missing
+
+
+def test_every_perform_call_binds_its_request_id_to_a_payload():
+    """SPEC §6: a request id is bound to its payload. Without `payload=` only the action, target, reason and
+    expected version are bound (a replay asking another status with the same reason would be "already done")."""
+    missing = _perform_calls_without_payload()
+    assert missing - PAYLOAD_PENDING == set(), "perform() without payload=: pass what the caller asked for"
+    assert PAYLOAD_PENDING - missing == set(), "these now pass payload=: drop them from PAYLOAD_PENDING"
