@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "app.commands.alerts",  # alerts deliver [--every S] [--once]
     "app.commands.ingest",  # ingest [--full] [--every S] [--json], reconcile
     "app.commands.demo",  # demo (make demo)
+    "app.commands.serve",  # serve [--replicas N] [--port P]
     "app.commands.bench",  # bench [--scale S] (make bench)
     "app.commands.seed",  # seed, live  (generator)
     "app.commands.staff",  # staff add|list|disable|enable|reset-password
