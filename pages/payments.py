@@ -1,14 +1,15 @@
-"""Payments: search (id, player, kind, method, status, amount, dates) with an audited export of every matching
-row, and chargebacks recorded against their deposit."""
+"""Payments: search (id, player, kind, method, status, amount, dates) with an audited, streamed export of every
+matching row (`export_whole`), and chargebacks recorded against their deposit."""
 
 import datetime as dt
 
 import streamlit as st
 
-from app.services.core import ServiceError, new_request_id
+from app.services.core import ServiceError
 from app.services.payments import chargebacks, search
 from app.ui import fmt
 from app.ui import state as ui_state
+from app.ui.export import export_whole
 from app.ui.forms import action_form
 from app.ui.guard import guard_page
 from app.ui.table import show_table
@@ -18,7 +19,6 @@ actor = guard_page(__file__)
 engine = ui_state.engine()
 can_chargeback = has_permission(actor, Permission.RECORD_CHARGEBACK)
 ANY = "any"
-MIME = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 st.title("Payments")
 tab_names = ["Search"] + (["Record a chargeback"] if can_chargeback else [])
@@ -57,29 +57,8 @@ with tabs["Search"]:
         st.caption(f"{fmt.plural(found.height, 'payment')} (newest first, at most {search.MAX_ROWS:,} on screen)")
         if found.height:
             show_table(found, hide_index=True)
-        if has_permission(actor, Permission.EXPORT):
-            left, mid, right = st.columns([1, 1.3, 3.7], vertical_alignment="bottom")
-            fmt_choice = left.selectbox("Export format", ["csv", "xlsx"], key="pay_fmt", format_func=str.upper)
-            key = f"pay_export:{search.filters_for_audit(filters)!r}:{fmt_choice}"
-            if mid.button("Export all matching", key="pay_export", icon=":material/download:",
-                          disabled=found.height == 0):  # fmt: skip
-                try:
-                    data = search.export_payments(engine, actor, filters, fmt=fmt_choice, request_id=new_request_id())
-                    st.session_state["pay_export_file"] = {"key": key, "data": data}
-                except ServiceError as exc:
-                    st.error(exc.message, icon=":material/error:")
-            held = st.session_state.get("pay_export_file")
-            if held and held["key"] == key:
-                right.download_button(
-                    f"Download {fmt_choice.upper()}",
-                    data=held["data"],
-                    file_name=f"pitboss_payments_{dt.datetime.now(dt.UTC):%Y%m%d_%H%M}.{fmt_choice}",
-                    mime=MIME[fmt_choice],
-                    key="pay_export_dl",
-                    on_click="ignore",
-                    icon=":material/file_download:",
-                    type="primary",
-                )
+        export_whole(actor, search.export_source(engine, filters), name="payments",
+                     filters=search.filters_for_audit(filters))  # fmt: skip
 
 if can_chargeback:
     with tabs["Record a chargeback"]:

@@ -5,7 +5,8 @@
   then `masking.mask_frame`, as the page does).
 - `chunked_read(engine, sql, params)`: any PostgreSQL SELECT (the audit log, payments), counted and read with
   a server-side cursor in one REPEATABLE READ, read-only transaction as the app role, so the count and the
-  rows come from the same snapshot. Domains build their export on it (`audit.reads.export_chunks`).
+  rows come from the same snapshot. Domains build their export on it (`audit.reads.export_chunks`,
+  `payments.search.export_source`); `masked(chunked)` masks a chunked read's personal columns for masked roles.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ CHUNK_ROWS = 20_000
 
 
 class _Masked:
-    """A warehouse stream with personal data masked chunk by chunk (the page's `mask_frame`, idempotent)."""
+    """A chunked read (a warehouse stream, `PgChunks`) with personal data masked chunk by chunk (the pages'
+    `mask_frame`, idempotent)."""
 
-    def __init__(self, stream: Stream) -> None:
+    def __init__(self, stream: Stream | PgChunks) -> None:
         self.rows = stream.rows
         self.columns = stream.columns
         self._stream = stream
@@ -41,6 +43,11 @@ class _Masked:
     def __iter__(self) -> Iterator[pl.DataFrame]:
         for chunk in self._stream:
             yield masking.mask_frame(chunk)
+
+
+def masked(chunked: Stream | PgChunks) -> _Masked:
+    """`chunked` with its personal columns (`masking.PERSONAL_FIELDS`) masked in every chunk."""
+    return _Masked(chunked)
 
 
 def players(

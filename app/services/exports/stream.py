@@ -121,7 +121,7 @@ def _too_many(rows: int) -> Invalid:
     return Invalid(f"{rows:,} rows match; at most {MAX_ROWS:,} rows can be exported: narrow the filters")
 
 
-def _refuse(engine: Engine, actor: Actor, error: Invalid | None, *, name: str, payload: dict) -> None:
+def _refuse(engine: Engine, actor: Actor, error: ServiceError | None, *, name: str, payload: dict) -> None:
     """Raise the refusal of an export through the action path, so that it is audited (denied or failed)."""
 
     def validate() -> None:
@@ -150,6 +150,9 @@ def count_export(
     except RowLimitExceeded as exc:
         _refuse(engine, actor, Invalid(str(exc)), name=name, payload=payload)
         raise  # not reached: _refuse raises
+    except ServiceError as exc:  # the source's own refusal (its read permission, a bad filter): audited too
+        _refuse(engine, actor, exc, name=name, payload=payload)
+        raise
     if rows > MAX_ROWS:
         _refuse(engine, actor, _too_many(rows), name=name, payload={**payload, "rows": rows})
     return rows

@@ -6,13 +6,19 @@ method, status, amount range (brand currency, parsed strictly), created date ran
 There is no provider reference column in the schema (`payments.account_ref` is the player's card fingerprint /
 IBAN / wallet, personal data): it is neither searched nor shown.
 
-The export runs the whole filtered search (not only the rows on screen, up to EXPORT_MAX_ROWS) and hands it to
-`exports.export_table` (EXPORT permission, formula-safe file, audit row with the filters and the content hash).
+The export is the whole filtered search (not only the rows on screen), streamed: `export_source(engine, filters)`
+is a source for `exports.stream` (count and confirm, EXPORT permission, the audit row with the filters and the row
+count written first, formula-safe CSV/XLSX, at most `exports.writes.MAX_ROWS` rows), read with
+`exports.sources.chunked_read` in one snapshot, in the exporting actor's brand scope (the re-validated actor at
+export time), with the screen's columns. None of them is personal data (account refs are left out); a role that
+sees personal data masked would get any personal column masked all the same (`sources.masked`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,13 +28,14 @@ from sqlalchemy.engine import Engine
 
 from app.models import PAYMENT_KINDS, PAYMENT_METHODS, PAYMENT_STATUSES
 from app.services.core import Denied, Invalid, read_tx
-from app.services.exports.writes import export_table
+from app.services.exports import sources
+from app.services.exports.stream import Chunked, Source
 from app.services.payments.rules import parse_amount
+from app.services.players import masking
 from auth.identity import Actor
 from auth.permissions import Permission, has_permission
 
 MAX_ROWS = 5000  # on screen
-EXPORT_MAX_ROWS = 1_000_000
 COLUMNS = (
     "id",
     "created_at",
@@ -126,11 +133,14 @@ def _query(actor: Actor, f: PaymentFilters) -> tuple[str, dict]:
     return " AND ".join(clauses), params
 
 
-def _run(engine: Engine, actor: Actor, f: PaymentFilters, limit: int) -> pl.DataFrame:
+def _require_search(actor: Actor) -> None:
     if not can_search(actor):
         raise Denied("your role may not search payments")
-    where, params = _query(actor, f)
-    sql = f"""
+
+
+def _select(where: str) -> str:
+    """The search's rows (COLUMNS, newest first) for a WHERE clause built by `_query`."""
+    return f"""
         SELECT x.id, x.created_at, o.code AS brand, x.player_id, p.username AS player, x.kind, x.method, x.amount,
                x.currency, x.status, x.provider_fee, x.charged_back_at, x.chargeback_fee, x.updated_at
           FROM payments x
@@ -138,10 +148,15 @@ def _run(engine: Engine, actor: Actor, f: PaymentFilters, limit: int) -> pl.Data
           JOIN operators o ON o.id = x.operator_id
          WHERE {where}
          ORDER BY x.created_at DESC, x.id DESC
-         LIMIT :limit
     """
+
+
+def _run(engine: Engine, actor: Actor, f: PaymentFilters, limit: int) -> pl.DataFrame:
+    _require_search(actor)
+    where, params = _query(actor, f)
     with read_tx(engine) as conn:
-        rows = [dict(r) for r in conn.execute(sa.text(sql), {**params, "limit": limit}).mappings()]
+        rows = [dict(r) for r in conn.execute(sa.text(_select(where) + " LIMIT :limit"),
+                                              {**params, "limit": limit}).mappings()]  # fmt: skip
     if not rows:
         return pl.DataFrame(schema={c: pl.String for c in COLUMNS})
     return pl.DataFrame(rows, infer_schema_length=None).select(COLUMNS)
@@ -162,10 +177,19 @@ def filters_for_audit(filters: PaymentFilters) -> dict[str, Any]:
     return out
 
 
-def export_payments(
-    engine: Engine, actor: Actor, filters: PaymentFilters, *, fmt: str = "csv", request_id: str | None = None
-) -> bytes:
-    """The whole filtered search as CSV/XLSX bytes through the audited export service."""
-    df = _run(engine, actor, filters, EXPORT_MAX_ROWS)
-    return export_table(engine, actor, df, name="payments", filters=filters_for_audit(filters), fmt=fmt,
-                        request_id=request_id)  # fmt: skip
+@contextmanager
+def export_chunks(
+    engine: Engine, actor: Actor, filters: PaymentFilters, *, chunk_rows: int = sources.CHUNK_ROWS
+) -> Iterator[Chunked]:
+    """Every payment matching `filters` in `actor`'s brands (the search's columns, newest first, no row limit),
+    counted and then read in chunks from one snapshot; personal columns masked if `actor` sees them masked."""
+    _require_search(actor)
+    where, params = _query(actor, filters)
+    with sources.chunked_read(engine, _select(where), params, chunk_rows=chunk_rows) as chunks:
+        yield sources.masked(chunks) if masking.masks_personal_data(actor) else chunks
+
+
+def export_source(engine: Engine, filters: PaymentFilters, *, chunk_rows: int = sources.CHUNK_ROWS) -> Source:
+    """The source of the Payments page's whole export (`exports.stream` / `app.ui.export.export_whole`): opened
+    with the exporting actor, so that its permission, brand scope and masking apply when the rows are read."""
+    return lambda actor: export_chunks(engine, actor, filters, chunk_rows=chunk_rows)

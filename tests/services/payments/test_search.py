@@ -1,14 +1,21 @@
-"""Payment search: every filter, brand scope, strict amounts, and the audited export of the whole filtered set."""
+"""Payment search: every filter, brand scope, strict amounts, and the streamed, audited export of the whole
+filtered set (`export_source` through `exports.stream`)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import zipfile
 from decimal import Decimal
 
 import pytest
 
-from app.services.core import Denied, Invalid
-from app.services.payments.search import PaymentFilters, export_payments, search_payments
+from app.services.core import Denied, Invalid, Stale
+from app.services.exports import stream
+from app.services.payments import search
+from app.services.payments.search import COLUMNS, PaymentFilters, export_source, filters_for_audit, search_payments
+from auth.identity import Actor
 from tests.services.payments.conftest import audit, deposit, withdraw
 
 F = PaymentFilters
@@ -73,17 +80,119 @@ def test_bad_filters_are_refused_clearly(payments, kw, message):
         search_payments(world.engine, world.actors["finance"], F(**kw))
 
 
-def test_export_is_the_whole_filtered_set_and_audited(payments):
+def _export(world, who, filters, *, fmt="csv", rid=None, tmp=None, chunk_rows=2) -> stream.ExportFile:
+    """Count, then stream, as the page's `export_whole` does (two rows per chunk: several chunks)."""
+    actor, source = world.actors[who], export_source(world.engine, filters, chunk_rows=chunk_rows)
+    audit_filters = filters_for_audit(filters)
+    rows = stream.count_export(world.engine, actor, source, name="payments", filters=audit_filters, fmt=fmt)
+    return stream.export_stream(world.engine, actor, source, name="payments", filters=audit_filters, fmt=fmt,
+                                confirmed_rows=rows, request_id=rid, directory=tmp)  # fmt: skip
+
+
+def _csv(file: stream.ExportFile) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(file.path.read_bytes().decode("utf-8"), newline="")))
+
+
+def test_export_is_the_whole_filtered_set_streamed_and_audited(payments, tmp_path, monkeypatch):
     world, ids = payments
-    data = export_payments(world.engine, world.actors["finance"], F(kind="deposit"), request_id="pay-export-1")
-    lines = data.decode().strip().splitlines()
-    assert lines[0].startswith("id,created_at,brand,player_id,player,kind")
-    assert {int(x.split(",")[0]) for x in lines[1:]} == {ids["d1"], ids["d2"], ids["b1"]}
+    monkeypatch.setattr(search, "MAX_ROWS", 1)  # the screen's row limit does not cut the export
+    progress: list[int] = []
+    actor, source = world.actors["finance"], export_source(world.engine, F(kind="deposit"), chunk_rows=2)
+    rows = stream.count_export(world.engine, actor, source, name="payments", filters={"kind": "deposit"}, fmt="csv")
+    assert rows == 3
+    file = stream.export_stream(world.engine, actor, source, name="payments", filters={"kind": "deposit"},
+                                fmt="csv", confirmed_rows=rows, request_id="pay-export-1", directory=tmp_path,
+                                progress=lambda done, total: progress.append(done))  # fmt: skip
+    got = _csv(file)
+    assert list(got[0]) == list(COLUMNS)
+    assert [int(r["id"]) for r in got] == [ids["b1"], ids["d1"], ids["d2"]]  # newest first, all brands
+    assert progress == [2, 3]  # streamed in chunks
     (row,) = audit(world, "export")
-    assert row["outcome"] == "ok" and row["actor_name"] == "finance"
-    assert row["detail"]["name"] == "payments" and row["detail"]["rows"] == 3
-    assert row["detail"]["filters"] == {"kind": "deposit"}
-    # a compliance officer may export; support may neither search nor export
-    export_payments(world.engine, world.actors["compliance"], F(), request_id="pay-export-2")
+    assert row["outcome"] == "ok" and row["actor_name"] == "finance" and row["target_id"] == "payments"
+    assert row["detail"]["name"] == "payments" and row["detail"]["rows"] == 3 and row["detail"]["whole_set"]
+    assert row["detail"]["filters"] == {"kind": "deposit"} and row["detail"]["columns"] == list(COLUMNS)
+
+
+def test_export_in_xlsx_holds_every_row(payments, tmp_path):
+    world, ids = payments
+    file = _export(world, "compliance", F(), fmt="xlsx", tmp=tmp_path)
+    with zipfile.ZipFile(file.path) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+    assert file.rows == len(ids) and sheet.count("<row ") == len(ids) + 1  # the header and every payment
+
+
+def test_export_keeps_to_the_brand_scope(payments, tmp_path):
+    world, ids = payments
+    got = _csv(_export(world, "finance_beta", F(), tmp=tmp_path))
+    assert [int(r["id"]) for r in got] == [ids["b1"]]
+    other_brand = export_source(world.engine, F(payment_id=ids["d1"]))  # an alpha payment: not in beta's set
+    actor = world.actors["finance_beta"]
+    assert stream.count_export(world.engine, actor, other_brand, name="payments", filters={}, fmt="csv") == 0
+    with pytest.raises(Invalid, match="no rows match"):
+        stream.export_stream(world.engine, actor, other_brand, name="payments", filters={}, fmt="csv",
+                             confirmed_rows=1, request_id=None, directory=tmp_path)  # fmt: skip
+    assert [r["outcome"] for r in audit(world, "export")] == ["ok", "failed"]
+    assert len(list(tmp_path.glob("pitboss_*"))) == 1  # the beta export's file only
+
+
+def test_export_scope_is_the_actor_s_at_export_time(payments, tmp_path):
+    """A finance person narrowed to brand beta after counting gets beta's rows only (the count changed: refused)."""
+    world, ids = payments
+    actor = world.actors["finance_beta"]
+    wide = Actor(staff_id=actor.staff_id, username=actor.username, roles=actor.roles, brand_scope=None)
+    source = export_source(world.engine, F())
+    assert stream.count_export(world.engine, wide, source, name="payments", filters={}, fmt="csv") == len(ids)
+    with pytest.raises(Stale):  # the same source opened by the narrower actor: 1 row, not 4
+        stream.export_stream(world.engine, actor, source, name="payments", filters={}, fmt="csv",
+                             confirmed_rows=len(ids), request_id=None, directory=tmp_path)  # fmt: skip
+    assert not list(tmp_path.glob("pitboss_*"))
+
+
+def test_export_never_holds_account_refs_and_is_formula_safe(payments, tmp_path):
+    world, ids = payments
+    p1 = world.players[0]
+    ref_pay = withdraw(world, p1, "10.00", account_ref="DE89370400440532013000")
+    world.execute("UPDATE players SET username = :u WHERE id = :p", u='=HYPERLINK("http://evil.test")', p=p1)
+    file = _export(world, "finance", F(player=str(p1)), tmp=tmp_path)
+    raw = file.path.read_bytes().decode()
+    assert "DE89370400440532013000" not in raw and "account_ref" not in raw
+    got = {int(r["id"]): r for r in _csv(file)}
+    assert set(got) == {ids["d1"], ids["w1"], ref_pay}
+    assert {r["player"] for r in got.values()} == {'\'=HYPERLINK("http://evil.test")'}  # neutralised
+
+
+def test_masked_viewers_get_personal_columns_masked(payments, monkeypatch):
+    """No column of the search is personal today; were one added (an account ref), a masked viewer's export
+    would hold it masked, as the Players export does."""
+    world, ids = payments
+    monkeypatch.setattr(search, "_select", lambda where: f"SELECT x.id, x.account_ref FROM payments x WHERE {where}")
+    pay = withdraw(world, world.players[0], "10.00", account_ref="DE89370400440532013000")
+    filters = F(payment_id=pay)
+    with search.export_chunks(world.engine, world.actors["finance"], filters) as chunks:
+        assert next(iter(chunks))["account_ref"].to_list() == ["DE89370400440532013000"]
+    monkeypatch.setattr(search.masking, "masks_personal_data", lambda actor: True)
+    with search.export_chunks(world.engine, world.actors["finance"], filters) as chunks:
+        assert chunks.rows == 1 and next(iter(chunks))["account_ref"].to_list() == ["***00"]
+
+
+@pytest.mark.parametrize("who", ["support", "analyst", "manager"])
+def test_roles_that_may_not_search_payments_cannot_export_them_audited(payments, who, tmp_path):
+    world, _ = payments
+    source = export_source(world.engine, F())
     with pytest.raises(Denied):
-        export_payments(world.engine, world.actors["support"], F(), request_id="pay-export-3")
+        stream.count_export(world.engine, world.actors[who], source, name="payments", filters={}, fmt="csv")
+    with pytest.raises(Denied):
+        stream.export_stream(world.engine, world.actors[who], source, name="payments", filters={}, fmt="csv",
+                             confirmed_rows=4, request_id=None, directory=tmp_path)  # fmt: skip
+    rows = audit(world, "export")
+    assert [r["outcome"] for r in rows] == ["denied", "denied"] and not list(tmp_path.glob("pitboss_*"))
+    assert all(r["actor_name"] == who for r in rows)
+
+
+def test_a_bad_filter_refuses_the_export_clearly_and_audited(payments):
+    world, _ = payments
+    source = export_source(world.engine, F(min_amount="1,000"))
+    with pytest.raises(Invalid, match="ambiguous"):
+        stream.count_export(world.engine, world.actors["finance"], source, name="payments", filters={}, fmt="csv")
+    (row,) = audit(world, "export")
+    assert row["outcome"] == "failed" and "ambiguous" in row["detail"]["error"]
