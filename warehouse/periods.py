@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from warehouse.gateway import Gateway
 
 if TYPE_CHECKING:
-    from warehouse.api import Filters
+    from warehouse.reads.common import Filters
 
 
 @dataclass(frozen=True)

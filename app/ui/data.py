@@ -1,6 +1,6 @@
 """Cached warehouse reads for the pages.
 
-`read(fn, ...)` calls a `warehouse.api` / `warehouse.api_pages` / `warehouse.affiliates` function with the served
+`read(fn, ...)` calls a `warehouse.api` / `warehouse.affiliates` / `warehouse.examples` function with the served
 gateway; its result is cached with st.cache_data keyed on the snapshot key (inode + mtime of the served file), so a new
 ingestion is shown on the next rerun without a manual refresh, and a rerun with unchanged widgets costs
 no query. The Gateway itself is a st.cache_resource per warehouse path.
@@ -17,7 +17,7 @@ import streamlit as st
 
 from app.services.core import Denied, Invalid
 from app.ui import state
-from warehouse import affiliates, api, api_pages, examples
+from warehouse import affiliates, api, examples
 from warehouse.api import FilterError, ScopeError
 from warehouse.gateway import Gateway, GatewayError, QueryTimeout, Snapshot, WarehouseUnavailable, open_gateway
 
@@ -44,9 +44,12 @@ READS: dict[str, Callable[..., Any]] = {
                 "ltv_curves",
                 "players_list",
                 "resolve_currency",
+                "brands_list",
+                "countries_list",
+                "affiliates_list",
+                "channels_list",
             ),
         ),
-        (api_pages, ("brands_list", "countries_list", "affiliates_list", "channels_list")),
         (affiliates, ("scoped_report", "scoped_statement")),
         (examples, ("metric_examples",)),
     )

@@ -1,12 +1,12 @@
-"""Small read functions the analytics pages need besides `warehouse.api`: the options of their filters.
-
-Same rules as `warehouse.api`: every read goes through the gateway with the caller's brand scope.
+"""Small reads the analytics pages need besides the figures: the options of their filters and the metric
+catalogue. Every read goes through the gateway with the caller's brand scope.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from warehouse import metrics
 from warehouse.gateway import Gateway
 
 
@@ -38,3 +38,8 @@ def channels_list(gw: Gateway, *, scope: frozenset[int] | None) -> list[str]:
     """Acquisition channels present in the caller's brands."""
     df = gw.query("SELECT DISTINCT channel FROM {cohort_player} WHERE channel IS NOT NULL ORDER BY 1", brands=scope)
     return df["channel"].to_list()
+
+
+def metric_catalogue() -> pl.DataFrame:
+    """Every metric definition (name, label, unit, formula, components, included, excluded, how computed)."""
+    return metrics.catalogue_frame()
