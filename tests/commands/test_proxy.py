@@ -144,6 +144,7 @@ def test_a_browser_stays_on_its_replica_and_moves_when_it_is_down() -> None:
                 assert again.endswith(b"replica-1") and _cookie_of(again) is None
             # Its replica goes away: the next request lands on the other one and the browser is moved there.
             await replicas[1].stop()
+            await asyncio.sleep(0.5)  # a health check already under way when it stopped has finished
             moved = await _request(port, _get(f"{AFFINITY_COOKIE}=1"))
             assert moved.endswith(b"replica-0") and _cookie_of(moved) == f"{AFFINITY_COOKIE}=0"
             assert proxy.replicas[1].healthy is False
@@ -162,6 +163,7 @@ def test_health_checks_bring_a_replica_back() -> None:
         async with _setup(2) as (proxy, _, replicas):
             port = replicas[1].port
             await replicas[1].stop()
+            await asyncio.sleep(0.5)  # a health check already under way when it stopped has finished
             await proxy.check_all()
             assert [r.healthy for r in proxy.replicas] == [True, False]
             await replicas[1].start(port)
