@@ -441,5 +441,6 @@ def reset(
         reason=reason,
         reason_required=True,
         expected_version=expected_version,
+        payload={"staff_id": staff_id, "reason": (reason or "").strip(), "expected_version": expected_version},
         apply=apply,
     )
