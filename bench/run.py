@@ -75,9 +75,11 @@ def _pg_version(url: str) -> str:
 
 
 def run(scale: str, seed_value: int, *, with_dlt: bool, with_pages: bool) -> dict[str, Any]:
-    """Seed the scale's benchmark database if needed, then measure ingest, dlt, warehouse reads and pages."""
+    """Seed the scale's benchmark database if needed, then measure ingest, dlt, warehouse reads, exports, payments
+    (withdrawal queue, risk flags, search) and pages."""
     from bench import exports as export_bench
     from bench import ingest as ingest_bench
+    from bench import payments as payments_bench
     from bench import warehouse_queries as wh_bench
     from pipelines.generator import is_seeded, seed
     from pipelines.ingest import run_ingest
@@ -111,6 +113,8 @@ def run(scale: str, seed_value: int, *, with_dlt: bool, with_pages: bool) -> dic
     result["postgres_kpi"] = wh_bench.measure_pg(url)
     print("export benchmark (1 M rows) …")
     result["exports"] = export_bench.measure(url, workdir)
+    print("payments benchmark (withdrawal queue, flags, search) …")
+    result["payments"] = payments_bench.measure(url)
     kpi_wh = result["warehouse"]["queries"]["kpis"]["p95_ms"]
     result["warehouse_vs_postgres"] = round(result["postgres_kpi"]["kpi"]["p95_ms"] / kpi_wh, 1) if kpi_wh else None
     if with_pages:
@@ -200,6 +204,10 @@ def markdown(r: dict[str, Any]) -> str:
                 e["peak_rss_growth_mib"] <= EXPORT_GROWTH_TARGET_MIB,
             )
         )
+    if r.get("payments"):
+        from bench.payments import markdown_rows
+
+        lines += markdown_rows(r["payments"], _row)
     for name, p in (r.get("pages") or {}).get("pages", {}).items():
         lines.append(_row(f"page `{name}` warm rerun", f"{p['p50_ms']} ms (p95 {p['p95_ms']} ms)", "≤ 100 ms",
                           p["p50_ms"] <= 100))  # fmt: skip
