@@ -115,6 +115,8 @@ async def _browser_cookie(browser, base: str) -> tuple[object, str]:
     context = await browser.new_context()
     page = await context.new_page()
     await page.goto(base, timeout=120_000)
+    await page.locator("input[aria-label=Username]").wait_for(timeout=120_000)
+    await page.wait_for_selector(IDLE, timeout=120_000)  # a rerun still under way would empty the form
     await page.locator("input[aria-label=Username]").fill("admin")
     await page.locator("input[type=password]").fill(demo.demo_password("admin"))
     await page.get_by_role("button", name="Sign in").click()

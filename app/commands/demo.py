@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 from app import db, migrate
+from app.commands import serve
 from app.commands.platform import PLATFORM_RULES
 from app.settings import PROJECT_ROOT, SECRETS_FILE, SettingsError, get_settings
 
@@ -115,13 +116,12 @@ def _demo(args: argparse.Namespace) -> int:
         background.append(
             subprocess.Popen([sys.executable, "-m", "app", "live", "--rate", str(args.live_rate)], env=env)
         )
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app" / "main.py"),
-        "--server.port", str(args.port), "--server.headless", "true",
-    ]  # fmt: skip
     print(f"Pitboss at http://localhost:{args.port}  (Ctrl+C stops the app, the ingest loop and live activity)")
     try:
-        return subprocess.call(cmd, env=env, cwd=PROJECT_ROOT)
+        return serve.serve(args.replicas, args.port, environ=env)  # one Streamlit process, or N behind a proxy
+    except (SettingsError, serve.ServeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 0
     finally:
@@ -134,6 +134,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", default="demo", choices=["tiny", "small", "demo", "large"])
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--replicas", type=int, default=1, help="app processes behind one address (docs/REPLICAS.md)")
     p.add_argument("--ingest-every", type=int, default=60, help="seconds between background ingest runs")
     p.add_argument("--live-rate", type=float, default=2.0, help="background activity, events/s (0: none)")
     p.set_defaults(func=_demo)

@@ -141,8 +141,9 @@ class ReplicaProxy:
         self._next = itertools.cycle(range(len(self.replicas)))
         self._tasks: set[asyncio.Task] = set()
 
-    async def start(self, host: str, port: int) -> asyncio.Server:
-        """Listen on host:port (and check the replicas' health in the background until the server closes)."""
+    async def start(self, host: str | None, port: int) -> asyncio.Server:
+        """Listen on host:port (host None: every interface); check the replicas' health in the background
+        until the server closes."""
         server = await asyncio.start_server(self.handle, host, port, limit=MAX_HEAD)
         task = asyncio.get_running_loop().create_task(self._health_loop(server))
         self._tasks.add(task)

@@ -44,8 +44,10 @@ class ServeError(RuntimeError):
 
 def streamlit_command(port: int, address: str | None = None) -> list[str]:
     """`streamlit run app/main.py` on `port` (and `address`, all interfaces when None)."""
+    # No file watcher: a served app does not reload its code, and Streamlit would otherwise watch every
+    # module file for every new session (most of a session's start-up cost under load).
     cmd = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app" / "main.py"),
-           "--server.port", str(port), "--server.headless", "true"]  # fmt: skip
+           "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none"]  # fmt: skip
     if address:
         cmd += ["--server.address", address]
     return cmd
@@ -141,14 +143,14 @@ class Replicas:
                 proc.wait()
 
 
-async def _proxy_until_stopped(replicas: Replicas, address: str, port: int) -> None:
+async def _proxy_until_stopped(replicas: Replicas, address: str | None, port: int) -> None:
     proxy = ReplicaProxy([("127.0.0.1", p) for p in replicas.ports])
     server = await proxy.start(address, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    shown = "localhost" if address in ("", "0.0.0.0", "::") else address
+    shown = "localhost" if address in (None, "", "0.0.0.0", "::") else address
     print(f"Pitboss at http://{shown}:{port}  ({len(replicas.ports)} replicas on 127.0.0.1:"
           f"{','.join(map(str, replicas.ports))}; Ctrl+C stops them)", flush=True)  # fmt: skip
     try:
@@ -161,7 +163,7 @@ async def _proxy_until_stopped(replicas: Replicas, address: str, port: int) -> N
         await server.wait_closed()
 
 
-def serve(replicas: int, port: int, *, address: str = "0.0.0.0", first_replica_port: int | None = None,
+def serve(replicas: int, port: int, *, address: str | None = None, first_replica_port: int | None = None,
           environ: Mapping[str, str] | None = None) -> int:  # fmt: skip
     """Serve the app (what `python -m app serve` and `python -m app demo --replicas N` run); the exit code."""
     check_replica_settings(replicas)
@@ -197,7 +199,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve the app: one Streamlit process, or N replicas behind one address")
     p.add_argument("--replicas", type=int, default=1, help=f"Streamlit processes (1–{MAX_REPLICAS}; default 1)")
     p.add_argument("--port", type=int, default=8501, help="the one address's port (default 8501)")
-    p.add_argument("--address", default="0.0.0.0", help="the interface to listen on (default: all)")
+    p.add_argument("--address", default=None, help="the interface to listen on (default: all)")
     p.add_argument("--first-replica-port", type=int, default=None, metavar="PORT",
                    help="replicas listen on 127.0.0.1:PORT, PORT+1, … (default: --port + 1)")  # fmt: skip
     p.set_defaults(func=_serve)
