@@ -188,6 +188,8 @@ _FEE_FIRST, _FEE_SECOND = allocation(
 )
 _DUTY_FIRST, _DUTY_SECOND = allocation("du", "duty_total", "dweight", "PARTITION BY day, brand_id", "country_code")
 
+# The parts' NGR is cast to 6 decimals: a UNION of a DECIMAL(38,2) part with a DECIMAL(38,6) one keeps scale 2
+# (DuckDB cannot widen past 38 digits), which rounded every so-far row's NGR to the cent.
 # The same table for each day's events up to the as-of time of day: bets so far (player_provider_day), the
 # so-far provider fees and duty (accrual marts) allocated to countries, money events, players' first bet /
 # deposit of the day, registrations and FTDs, each up to that time.
@@ -195,14 +197,15 @@ DAILY_KPI_SOFAR_SQL = _kpi_table(
     "daily_kpi_sofar",
     f"""
     SELECT day, brand_id, country_code, rounds, real_rounds, handle, real_win, handle - real_win AS ggr, bonus_stake,
-           bonus_win, jackpot, provider_fee, handle - real_win - jackpot - provider_fee AS ngr
+           bonus_win, jackpot, provider_fee, CAST(handle - real_win - jackpot - provider_fee AS DECIMAL(18,6)) AS ngr
     FROM bets
     UNION ALL BY NAME
-    SELECT day, brand_id, country_code, duty, -duty AS ngr FROM duty
+    SELECT day, brand_id, country_code, duty, CAST(-duty AS DECIMAL(18,6)) AS ngr FROM duty
     UNION ALL BY NAME
     SELECT m.day, p.brand_id, p.country_code, m.deposit_count, m.deposits, m.withdrawal_count, m.withdrawals,
            m.payment_fees, m.chargeback_count, m.chargebacks, m.bonus_cost,
-           -coalesce(m.bonus_cost, 0) - coalesce(m.payment_fees, 0) - coalesce(m.chargebacks, 0) AS ngr
+           CAST(-coalesce(m.bonus_cost, 0) - coalesce(m.payment_fees, 0) - coalesce(m.chargebacks, 0)
+                AS DECIMAL(18,6)) AS ngr
     FROM ({money_events(so_far=True)}) m
     JOIN mart.player_dim p ON p.player_id = m.player_id AND NOT p.is_test
     UNION ALL BY NAME
