@@ -51,7 +51,7 @@ for line in (tiles[:5], tiles[5:]):
             extra = f" Of these, later charged back: {fmt.count(rows['ftds_charged_back']['value'])}."
         with col:
             st.metric(
-                f"{tile.label}{' so far' if so_far else ''}{unit}",
+                f"{tile.label}{unit}{' · so far' if so_far else ''}",
                 fmt.value(tile.unit, r["value"], None),
                 delta=fmt.change(r["change"]),
                 delta_color="normal" if tile.higher_is_better else "inverse",

@@ -43,7 +43,7 @@ def expected_tiles(gw: Gateway, f: api.Filters) -> dict[str, tuple[str, str | No
     out = {}
     for r in api.kpis(gw, f, scope=None).iter_rows(named=True):
         if r["metric"] in TILES:
-            label = r["label"] + (" so far" if r["so_far"] else "") + (f" ({r['currency']})" if r["currency"] else "")
+            label = r["label"] + (f" ({r['currency']})" if r["currency"] else "") + (" · so far" if r["so_far"] else "")
             out[label] = (fmt.value(r["unit"], r["value"]), fmt.change(r["change"]))
     return out
 
@@ -90,7 +90,7 @@ def test_a_window_not_ended_when_read_says_so_far_and_compares_the_same_span(pag
     rows = {r["metric"]: r for r in api.kpis(gw, f, scope=None).iter_rows(named=True)}
     assert rows["ggr"]["so_far"] and rows["ggr"]["previous_until"] == as_of - dt.timedelta(days=60)
     shown = tiles(at)
-    assert shown["GGR so far (EUR)"] == expected_tiles(gw, f)["GGR so far (EUR)"]
+    assert shown["GGR (EUR) · so far"] == expected_tiles(gw, f)["GGR (EUR) · so far"]
     assert any("Figures so far" in c.value for c in at.caption)
     # the previous period stops at the same point: it counts less than its whole 60 days
     whole = {r["metric"]: r for r in api.kpis(gw, f.previous(), scope=None).iter_rows(named=True)}
