@@ -176,15 +176,23 @@ def serve(replicas: int, port: int, *, address: str | None = None, first_replica
             return 0
     first = first_replica_port or port + 1
     group = Replicas([first + i for i in range(replicas)], env)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # stopped while starting: still stop the replicas
     try:
         group.start()
         group.wait_healthy()
         asyncio.run(_proxy_until_stopped(group, address, port))
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the one address cannot be listened on (in use, not ours)
+        raise ServeError(f"cannot listen on {address or 'every interface'}, port {port}: {exc.strerror}") from exc
     finally:
         group.stop()
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _serve(args: argparse.Namespace) -> int:
