@@ -21,7 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from warehouse.lake import LakeConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
@@ -74,10 +77,24 @@ class Settings:
     smtp_ca_bundle: Path | None = None  # PITBOSS_SMTP_CA_BUNDLE: PEM of CAs trusted for the SMTP server's TLS
     alert_webhook_url: str | None = None
     alert_webhook_secret: str | None = None
+    # DuckLake mode (PITBOSS_WAREHOUSE=ducklake:…, warehouse/lake.py): the lake the app reads and ingest publishes
+    # to; `warehouse_path` is then the ingest machine's working file ($PITBOSS_DATA_DIR/lake-ingest.duckdb).
+    lake: LakeConfig | None = None
 
     @property
     def is_demo(self) -> bool:
         return self.env == "demo"
+
+    def warehouse_target(self) -> Path | LakeConfig:
+        """What the app reads (`warehouse.gateway.open_gateway`): the DuckDB file, or the lake with its catalog
+        resolved (a `ducklake:<name>` catalog lives on the operational server: started if embedded)."""
+        if self.lake is None or self.lake.resolved:
+            return self.lake or self.warehouse_path
+        from sqlalchemy.engine import make_url
+
+        from app.db import database_url, libpq_dsn
+
+        return self.lake.on_server(libpq_dsn(make_url(database_url(self)).render_as_string(hide_password=False)))
 
     @property
     def embedded_pg_dir(self) -> Path:
@@ -229,6 +246,15 @@ def load_settings(
     warehouse = env_vars.get("PITBOSS_WAREHOUSE")
     warehouse_path = Path(warehouse).resolve() if warehouse else data_dir / "warehouse.duckdb"
     secrets_toml = _read_secrets(SECRETS_FILE if secrets_file is _DEFAULT_SECRETS else secrets_file)
+    lake = None
+    if warehouse and warehouse.strip().lower().startswith("ducklake:"):  # DuckLake mode (warehouse/lake.py)
+        from warehouse.lake import LakeSettingError, parse_setting
+
+        try:
+            lake = parse_setting(warehouse, env_vars, data_dir, s3_secret=secrets_toml.get("s3_secret_access_key"))
+        except LakeSettingError as exc:
+            raise SettingsError(str(exc)) from None
+        warehouse_path = data_dir / "lake-ingest.duckdb"
     cookie_key = env_vars.get("PITBOSS_COOKIE_KEY") or secrets_toml.get("cookie_key")
     audit_key = env_vars.get("PITBOSS_AUDIT_KEY") or secrets_toml.get("audit_key")
     second_factor_key = env_vars.get("PITBOSS_SECOND_FACTOR_KEY") or secrets_toml.get("second_factor_key")
@@ -263,6 +289,7 @@ def load_settings(
         session_idle_minutes=int(idle),
         postback_allow_hosts=allow_hosts,
         postback_ca_bundle=Path(ca_bundle).resolve() if ca_bundle else None,
+        lake=lake,
         **_smtp_settings(env_vars, secrets_toml),
     )
 

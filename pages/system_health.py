@@ -32,7 +32,7 @@ def size(n: int | None) -> str:
 
 
 pg = health.postgres_status(engine)
-wh = health.warehouse_status(settings.warehouse_path)
+wh = health.warehouse_status(settings.warehouse_target())  # the file, or the lake (DuckLake mode)
 c1, c2 = st.columns(2)
 with c1.container(border=True):
     st.markdown("**PostgreSQL**")
@@ -45,7 +45,7 @@ with c1.container(border=True):
     else:
         st.error(f"unreachable: {pg['error']}", icon=":material/error:")
 with c2.container(border=True):
-    st.markdown("**Warehouse (DuckDB)**")
+    st.markdown("**Warehouse (DuckLake)**" if wh.get("mode") == "ducklake" else "**Warehouse (DuckDB)**")
     if wh["reachable"]:
         st.success("reachable", icon=":material/check_circle:")
         st.write(

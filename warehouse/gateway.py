@@ -426,8 +426,17 @@ _GATEWAYS: dict[str, Gateway] = {}
 _GATEWAYS_LOCK = threading.Lock()
 
 
-def open_gateway(path: str | os.PathLike) -> Gateway:
-    """The process-wide gateway for the served warehouse at `path`."""
+def open_gateway(path: str | os.PathLike | Any) -> Gateway:
+    """The process-wide gateway for the served warehouse at `path`, or over a DuckLake (a resolved
+    `warehouse.lake.LakeConfig`: same read rules, the lake's current snapshot instead of the file)."""
+    if hasattr(path, "catalog_dsn"):  # DuckLake mode (warehouse/lake.py)
+        from warehouse.lake import LakeGateway
+
+        with _GATEWAYS_LOCK:
+            gw = _GATEWAYS.get(path.key)
+            if gw is None or getattr(gw, "lake", None) != path:
+                gw = _GATEWAYS[path.key] = LakeGateway(path)
+            return gw
     key = str(Path(path).resolve())
     with _GATEWAYS_LOCK:
         gw = _GATEWAYS.get(key)

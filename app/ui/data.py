@@ -59,12 +59,19 @@ READS: dict[str, Callable[..., Any]] = {
 
 @st.cache_resource(show_spinner=False)
 def _gateway(path: str) -> Gateway:
-    return open_gateway(path)
+    settings = state.settings()
+    return open_gateway(settings.warehouse_target() if settings.lake is not None else path)
+
+
+def _served() -> str:
+    """The cache identity of the served warehouse: its path, or the lake's credential-free key (DuckLake mode)."""
+    settings = state.settings()
+    return settings.lake.key if settings.lake is not None else str(settings.warehouse_path)
 
 
 def gateway() -> Gateway:
-    """The gateway of the warehouse this app serves (PITBOSS_WAREHOUSE)."""
-    return _gateway(str(state.settings().warehouse_path))
+    """The gateway of the warehouse this app serves (PITBOSS_WAREHOUSE: a file, or a DuckLake)."""
+    return _gateway(_served())
 
 
 def snapshot_key() -> str:
@@ -79,7 +86,7 @@ def _snapshot(path: str, key: str) -> Snapshot:
 
 def snapshot() -> Snapshot:
     """The served snapshot ("data as of"), cached per snapshot key."""
-    return _snapshot(str(state.settings().warehouse_path), snapshot_key())
+    return _snapshot(_served(), snapshot_key())
 
 
 @st.cache_data(show_spinner=False, max_entries=1024, ttl=6 * 3600)
@@ -92,7 +99,7 @@ def read(fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Any:
     name = fn if isinstance(fn, str) else fn.__name__
     if name not in READS:
         raise KeyError(f"{name} is not a cached warehouse read")
-    path = str(state.settings().warehouse_path)
+    path = _served()
     return _read(name, path, snapshot_key(), args, tuple(sorted(kwargs.items())))
 
 

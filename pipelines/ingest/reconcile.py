@@ -5,6 +5,10 @@ warehouse. Daily totals (UTC days, brand currency): settled real stakes and real
 approved deposits and withdrawals (by created_at), bonus costs = converted amounts (by converted_at).
 With live activity running, rows written after the snapshot's `source_as_of` show up as differences:
 reconcile right after an ingest, or with writers paused.
+
+`restatements` is filled by the composition root (`app/commands/ingest.py`) with the restatements of closed months
+(`app.services.finance`): a section of the report that does not change `ok` (a restatement is a late business
+event, a chargeback or a backdated correction, recorded against its closed month, not a copying fault).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class ReconcileReport:
     daily: pl.DataFrame  # day, operator_id, brand, metric, source, warehouse, diff
     source_as_of: dt.datetime | None
     snapshot_as_of: dt.datetime | None
+    restatements: dict[str, Any] | None = None  # checked, new, outstanding (or error): see the module docstring
 
     @property
     def count_mismatches(self) -> pl.DataFrame:
@@ -70,7 +75,25 @@ class ReconcileReport:
             "snapshot_as_of": self.snapshot_as_of.isoformat() if self.snapshot_as_of else None,
             "counts": self.counts.to_dicts(),
             "mismatches": self.mismatches(),
+            "restatements": self.restatements,
         }
+
+    def restatement_lines(self) -> list[str]:
+        """The restatements section in words: one line per closed figure that differs now from its closed value."""
+        r = self.restatements
+        if r is None:
+            return []
+        if r.get("error"):
+            return [f"restatements of closed months could not be checked: {r['error']}"]
+        head = (
+            f"restatements of closed months: {len(r['outstanding'])} figure(s) differ from their closed value "
+            f"({r['checked']} closed month(s) checked, {len(r['new'])} new line(s) recorded now)"
+        )
+        return [head] + [
+            f"  {x['brand']} {x['month']} {x['metric']}{' ' + x['currency'] if x['currency'] else ''}: "
+            f"{x['difference']} since the close — {x['reason']}"
+            for x in r["outstanding"]
+        ]
 
 
 def _daily_sql(day_expr: str, schema_prefix: str) -> str:
@@ -85,18 +108,25 @@ def _daily_sql(day_expr: str, schema_prefix: str) -> str:
 
 
 def reconcile(
-    source: Any, warehouse_path: Path | str | None = None, *, specs: tuple[TableSpec, ...] = SPECS
+    source: Any, warehouse_path: Path | str | None = None, *, specs: tuple[TableSpec, ...] = SPECS, lake: Any = None
 ) -> ReconcileReport:
-    """Compare the source database with the served warehouse (URL + path, or Settings)."""
+    """Compare the source database with the served warehouse (URL + path, or Settings; in DuckLake mode —
+    `lake`, default Settings.lake — with the lake's current snapshot)."""
     from pipelines.ingest.run import _resolve
 
     url, warehouse = _resolve(source, warehouse_path)
-    if not warehouse.exists():
+    lake = lake if lake is not None else getattr(source, "lake", None)
+    if lake is None and not warehouse.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse}: run `python -m app ingest` first")
     con = duckdb.connect(":memory:")
     try:
         attach_source(con, url)
-        con.execute(f"ATTACH {sql_literal(str(warehouse))} AS wh (READ_ONLY)")
+        if lake is None:
+            con.execute(f"ATTACH {sql_literal(str(warehouse))} AS wh (READ_ONLY)")
+        else:
+            from pipelines.ingest.lake_publish import attach_for_reading
+
+            attach_for_reading(con, lake, url, "wh")
         con.execute("BEGIN")
         source_as_of = con.execute(f"SELECT * FROM {pg_query('SELECT now()')}").fetchone()[0]
         snap = con.execute("SELECT max(source_as_of) FROM wh.meta.snapshot").fetchone()[0]

@@ -35,7 +35,7 @@ import duckdb
 from sqlalchemy.engine import make_url
 
 from app.db import scrub_secrets
-from pipelines.ingest import runlog, snapshot, tombstones
+from pipelines.ingest import lake_publish, runlog, snapshot, tombstones
 from pipelines.ingest.duck import attach_source, pg_query
 from pipelines.ingest.duck import connect as duck_connect
 from pipelines.ingest.loaders import (
@@ -255,12 +255,16 @@ def run_ingest(
     specs: tuple[TableSpec, ...] = SPECS,
     build_marts: bool = True,
     reconcile_every: dt.timedelta | None = None,
+    lake: Any = None,
 ) -> RunResult:
     """Run one ingestion into the warehouse; never raises for a failed run (see `RunResult.status`).
 
     `reconcile_every`: how old a table's last full key reconciliation may get (None: the default).
+    `lake`: a `warehouse.lake.LakeConfig` (default: Settings.lake) — DuckLake mode: the run is also published
+    into the lake as one snapshot (`lake_publish.py`) before the working file is replaced.
     """
     url, warehouse = _resolve(source, warehouse_path)
+    lake = lake if lake is not None else getattr(source, "lake", None)
     every = reconcile_every_default() if reconcile_every is None else reconcile_every
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     result = RunResult(run_id, "failed", full, str(warehouse), started_at=_utcnow())
@@ -282,7 +286,7 @@ def run_ingest(
                 ],
             )
             try:
-                _build(url, warehouse, result, specs, progress, build_marts, every)
+                _build(url, warehouse, result, specs, progress, build_marts, every, lake)
                 result.status = "ok"
             except Exception as exc:  # logged and reported (never with the DSN's password); served file untouched
                 error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("schema drift") else str(exc)
@@ -329,11 +333,14 @@ def _build(
     progress: Progress | None,
     with_marts: bool,
     reconcile_every: dt.timedelta,
+    lake: Any = None,
 ) -> None:
     from app.db import libpq_dsn
 
     notify = progress or (lambda event, info: None)
     t = time.perf_counter()
+    writer = lake_publish.open_writer(lake, url) if lake is not None else None  # an unusable lake stops the run
+    t = result.mark("lake_check", t) if writer is not None else t
     cap = capture(libpq_dsn(url), [s for s in specs if s.mode == "append"])
     t = result.mark("capture", t)
     con, tmp, states, served_source, incremental_ok = _open_build_file(warehouse, result.run_id, result.full)
@@ -391,11 +398,19 @@ def _build(
         t = result.mark("checkpoint", t)
     except BaseException:
         con.close()
+        if writer is not None:
+            writer.close()
         snapshot.remove_db_file(tmp)
         raise
     con.close()
     t = result.mark("close", t)
     try:
+        if writer is not None:  # DuckLake mode: the run becomes ONE lake snapshot before the working file moves
+            try:
+                lake_publish.publish_run(writer, tmp, result.run_id, result.snapshot_id)
+            finally:
+                writer.close()
+            t = result.mark("lake_publish", t)
         snapshot.publish(tmp, warehouse)
         t = result.mark("publish", t)
     except BaseException:

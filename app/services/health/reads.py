@@ -60,10 +60,13 @@ def postgres_status(engine: Engine) -> dict[str, Any]:
     }
 
 
-def warehouse_status(path: Path) -> dict[str, Any]:
-    """Whether the served DuckDB file opens, its size and its snapshot ("data as of")."""
+def warehouse_status(path: Any) -> dict[str, Any]:
+    """Whether the served DuckDB file opens, its size and its snapshot ("data as of"). In DuckLake mode `path`
+    is the lake (`Settings.warehouse_target()`): whether its catalog answers, and its current snapshot."""
     from warehouse.gateway import GatewayError, open_gateway
 
+    if hasattr(path, "catalog_dsn"):  # DuckLake mode: no file; size = the live data files
+        return _lake_status(path)
     out: dict[str, Any] = {"path": str(path), "exists": path.exists()}
     if not path.exists():
         return {**out, "reachable": False, "error": "no warehouse yet: run an ingestion"}
@@ -79,6 +82,28 @@ def warehouse_status(path: Path) -> dict[str, Any]:
         "built_at": snap.built_at,
         "source_as_of": snap.source_as_of,
         "run_id": snap.run_id,
+    }
+
+
+def _lake_status(lake: Any) -> dict[str, Any]:
+    from warehouse.gateway import GatewayError, open_gateway
+
+    out: dict[str, Any] = {"path": lake.describe(), "exists": True, "mode": "ducklake"}
+    try:
+        gw = open_gateway(lake)
+        snap = gw.snapshot()
+        size = gw.data_bytes()
+    except GatewayError as exc:
+        return {**out, "exists": False, "reachable": False, "error": scrub_secrets(lake.scrub(exc))[:300]}
+    return {
+        **out,
+        "size_bytes": size,
+        "reachable": True,
+        "snapshot_id": snap.snapshot_id,
+        "built_at": snap.built_at,
+        "source_as_of": snap.source_as_of,
+        "run_id": snap.run_id,
+        "lake_snapshot": snap.key,
     }
 
 

@@ -31,7 +31,7 @@ START_PERMISSION = Permission.MANAGE_STAFF  # admins start ingestion runs
 def _child_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env["PITBOSS_DATA_DIR"] = str(settings.data_dir)
-    env["PITBOSS_WAREHOUSE"] = str(settings.warehouse_path)
+    env["PITBOSS_WAREHOUSE"] = settings.lake.setting if settings.lake else str(settings.warehouse_path)
     if settings.database_url:
         env["PITBOSS_DATABASE_URL"] = settings.database_url
     return env
