@@ -125,7 +125,11 @@ def test_the_tree_follows_the_import_rules():
 @pytest.mark.parametrize(
     ("file", "source", "forbidden"),
     [
-        ("pipelines/generator/x.py", "def f():\n    from app.services.blacklist import rules\n", "app.services.blacklist"),
+        (
+            "pipelines/generator/x.py",
+            "def f():\n    from app.services.blacklist import rules\n",
+            "app.services.blacklist",
+        ),
         ("pipelines/ingest/x.py", "import app.settings\n", "app.settings"),
         ("warehouse/x.py", "from app.db import libpq_dsn\n", "app.db"),
         ("warehouse/x.py", "import streamlit as st\n", "streamlit"),
