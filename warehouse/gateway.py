@@ -430,7 +430,7 @@ def open_gateway(path: str | os.PathLike | Any) -> Gateway:
     """The process-wide gateway for the served warehouse at `path`, or over a DuckLake (a resolved
     `warehouse.lake.LakeConfig`: same read rules, the lake's current snapshot instead of the file)."""
     if hasattr(path, "catalog_dsn"):  # DuckLake mode (warehouse/lake.py)
-        from warehouse.lake import LakeGateway
+        from warehouse.lake_gateway import LakeGateway
 
         with _GATEWAYS_LOCK:
             gw = _GATEWAYS.get(path.key)

@@ -19,7 +19,8 @@ from pipelines.ingest.lake_publish import open_writer, publish_run
 from tests.conftest import create_database, drop_database
 from warehouse import api
 from warehouse.gateway import TABLES, Gateway, GatewayError, QueryTimeout, RowLimitExceeded, WarehouseUnavailable
-from warehouse.lake import LakeConfig, LakeGateway, LakeSettingError, parse_setting
+from warehouse.lake import LakeConfig, LakeSettingError, parse_setting
+from warehouse.lake_gateway import LakeGateway
 
 FULL = api.Filters(dt.date(2026, 1, 1), dt.date(2026, 1, 4))
 SECRET = "s3cr3t-Pa55 'word"

@@ -35,7 +35,8 @@ from pipelines.ingest.reconcile import reconcile
 from tests.conftest import PROJECT_ROOT, create_database, drop_database
 from tests.pipelines.ingest.conftest import T0, add_activity, fingerprint, source_counts
 from tests.pipelines.ingest.lake_children import PAIR_SQL, manifest_check
-from warehouse.lake import LakeConfig, LakeGateway, parse_setting
+from warehouse.lake import LakeConfig, parse_setting
+from warehouse.lake_gateway import LakeGateway
 
 BETS_PER_PLAYER = 5  # populate() and add_activity() give every player this many settled bets
 KEY_ID, SECRET = "AKIDPITBOSSLAKE", "wJalr'XUtnFEMI/K7MDENG+bPxRfiCY"  # a quote: the SECRET's SQL must hold it
