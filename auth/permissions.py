@@ -27,6 +27,7 @@ class Permission(StrEnum):
     DECIDE_WITHDRAWALS = "decide_withdrawals"  # approve / decline (four eyes above the brand's threshold)
     HOLD_WITHDRAWAL = "hold_withdrawal"  # put a withdrawal on hold or release the hold
     RECORD_CHARGEBACK = "record_chargeback"  # a deposit charged back by the payment provider
+    CLOSE_MONTH = "close_month"  # month-end close: a brand-month's figures stored as signed (restatements after)
 
 
 ROLES = ("admin", "manager", "analyst", "compliance", "support", "finance")
@@ -82,6 +83,7 @@ MATRIX: dict[str, frozenset[Permission]] = {
             P.DECIDE_WITHDRAWALS,
             P.HOLD_WITHDRAWAL,
             P.RECORD_CHARGEBACK,
+            P.CLOSE_MONTH,
         }
     ),
 }

@@ -3,7 +3,10 @@
 import polars as pl
 import streamlit as st
 
+from app.services.finance import reads as month_close
+from app.services.finance import rules as close_rules
 from app.ui import charts, data, fmt
+from app.ui import state as ui_state
 from app.ui.filters import render_filters
 from app.ui.freshness import header
 from app.ui.guard import guard_page
@@ -27,6 +30,12 @@ with data.shown_errors():
         games = data.read("top_games", f, scope=scope, limit=10)
         regions = data.read("top_regions", f, scope=scope, limit=10)
 
+# a closed month is shown as signed: its stored figures, each one restated since marked (app/services/finance/rules.py)
+closing = month_close.overview_closing(ui_state.engine(), f, scope=scope)
+if closing is not None and closing.mode == "closed":
+    kpis = closing.overlay(kpis)
+restated = closing.restated() if closing is not None and closing.mode == "closed" else {}
+
 prev = f.previous()
 rows = {r["metric"]: r for r in kpis.iter_rows(named=True)}
 so_far = bool(kpis["so_far"][0]) if kpis.height else False
@@ -39,6 +48,27 @@ if so_far:
 else:
     compared = f"Changes compare with {prev.start:%d %b %Y} – {prev.end:%d %b %Y} (same length)."
 st.caption(f"{sel.describe()}. {compared} Test accounts excluded.")
+if closing is not None:
+    signed = "; ".join(
+        sorted(
+            {
+                f"{fmt.plain(c.brand)} {c.month:%Y-%m} closed {fmt.when(c.closed_at)} by {fmt.plain(c.closed_by)}"
+                for c in closing.closes
+            }
+        )
+    )
+    if closing.mode == "closed":
+        st.info(
+            f"Closed month: the tiles show the figures as closed ({signed}). A figure a later source change has "
+            "moved says 'restated' on its tile; the lines are on the Month close page.",
+            icon=":material/lock:",
+        )
+    else:
+        st.warning(
+            "This range includes closed months restated since they were closed; the tiles show today's figures. "
+            + " · ".join(fmt.plain(line) for line in closing.lines()),
+            icon=":material/history:",
+        )
 
 # --------------------------------------------------------------------------- KPI tiles
 tiles = metrics.KPI_TILES
@@ -60,11 +90,15 @@ for line in (tiles[:5], tiles[5:]):
                 f"{fmt.value(tile.unit, r['previous'], r['currency'])}.",
                 border=True,
             )
+            if tile.key in restated:
+                st.caption(f"restated {close_rules.signed(restated[tile.key][0], tile.unit)} since the close")
 ftd_cb = rows["ftds_charged_back"]
 st.caption(
     f"FTDs later charged back: {fmt.count(ftd_cb['value'])} (previous period {fmt.count(ftd_cb['previous'])}); "
     "an FTD stays on the day it happened, its chargeback is deducted on the chargeback's day."
 )
+for note in closing.lines() if closing is not None and closing.mode == "closed" else []:
+    st.caption(fmt.plain(note))
 page_link("metrics", "How each tile is defined", icon=":material/functions:")
 
 if rows["handle"]["value"] in (None, 0.0) and rows["deposits"]["value"] in (None, 0.0):

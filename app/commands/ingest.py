@@ -24,16 +24,42 @@ def _evaluate_alerts(_result) -> None:
         print(f"{len(opened)} new alert(s): " + "; ".join(a.title for a in opened[:5]), file=sys.stderr)
 
 
+def _restatements() -> dict:
+    """Compare the closed months with the served warehouse, record what moved (app.services.finance)."""
+    from app.db import get_engine
+    from app.services.finance.writes import detect_restatements
+    from warehouse.gateway import open_gateway
+
+    settings = get_settings()
+    return detect_restatements(get_engine(settings), open_gateway(settings.warehouse_path)).to_dict()
+
+
+def _after_ingest(result) -> None:
+    """After every run: the alert rules; after a good one, the restatements of closed months (never raising)."""
+    _evaluate_alerts(result)
+    if not getattr(result, "ok", False):
+        return
+    from app.db import scrub_secrets
+
+    try:
+        found = _restatements()
+    except Exception as exc:
+        print(f"restatement check failed: {scrub_secrets(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        return
+    if found["new"]:
+        print(f"{len(found['new'])} restatement line(s) of closed months recorded", file=sys.stderr)
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from pipelines.ingest.cli import ingest_command
 
-    return ingest_command(args, get_settings(), after_run=None if args.no_alerts else _evaluate_alerts)
+    return ingest_command(args, get_settings(), after_run=None if args.no_alerts else _after_ingest)
 
 
 def _reconcile(args: argparse.Namespace) -> int:
     from pipelines.ingest.cli import reconcile_command
 
-    return reconcile_command(args, get_settings())
+    return reconcile_command(args, get_settings(), restatements=_restatements)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-alerts", action="store_true", help="do not evaluate the alert rules after the run")
     p.set_defaults(func=_ingest)
 
-    p = sub.add_parser("reconcile", help="compare source and warehouse; exit 1 on any mismatch")
+    p = sub.add_parser(
+        "reconcile",
+        help="compare source and warehouse (exit 1 on any mismatch); report the restatements of closed months",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_reconcile)

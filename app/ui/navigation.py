@@ -101,6 +101,7 @@ PAGES: tuple[PageSpec, ...] = (
         ":material/receipt_long:",
         _any(P.DECIDE_WITHDRAWALS, P.HOLD_WITHDRAWAL, P.RECORD_CHARGEBACK),
     ),
+    PageSpec("Finance", "month_close", "Month close", ":material/event_available:", _any(P.CLOSE_MONTH)),
     PageSpec("Compliance", "kyc_queue", "KYC queue", ":material/badge:", _any(P.DECIDE_KYC)),
     PageSpec("Compliance", "blacklist", "Blacklist", ":material/block:", _any(P.MANAGE_BLACKLIST)),
     PageSpec(

@@ -37,7 +37,7 @@ EXPECTED_PAGES = {
     "support": {"players", "player_360", "adjustments", "support", "responsible_gambling"},
     "finance": {
         "overview", "regions", "games", "operators", "cohorts", "metrics", "players", "player_360",
-        "adjustments", "withdrawals", "payments", "affiliates", "alerts",
+        "adjustments", "withdrawals", "payments", "month_close", "affiliates", "alerts",
     },
 }  # fmt: skip
 for _files in EXPECTED_PAGES.values():

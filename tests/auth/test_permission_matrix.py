@@ -34,6 +34,7 @@ HANDLE_SUPPORT          x     .       .       x          x       .
 DECIDE_WITHDRAWALS      x     .       .       .          .       x
 HOLD_WITHDRAWAL         x     .       .       x          .       x
 RECORD_CHARGEBACK       x     .       .       .          .       x
+CLOSE_MONTH             x     .       .       .          .       x
 """
 
 
@@ -65,7 +66,7 @@ def allowed(a: Actor, permission: Permission, brand: int | None = None, **kw) ->
 def test_table_covers_every_role_and_permission():
     assert {r for r, _ in EXPECTED} == set(ROLES)
     assert {p for _, p in EXPECTED} == set(Permission)
-    assert len(EXPECTED) == len(ROLES) * len(Permission) == 6 * 19
+    assert len(EXPECTED) == len(ROLES) * len(Permission) == 6 * 20
 
 
 def test_require_matches_spec_for_every_role_and_permission():
