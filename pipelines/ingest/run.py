@@ -27,7 +27,6 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,108 +38,45 @@ from pipelines.ingest import lake_publish, runlog, snapshot, tombstones
 from pipelines.ingest.duck import attach_source, pg_query
 from pipelines.ingest.duck import connect as duck_connect
 from pipelines.ingest.loaders import (
-    TableLoad,
     TableState,
     content_hashes,
-    load_delta,
-    load_full,
     raw_columns,
-    raw_counts,
-    raw_table_matches,
     read_states,
-    reconcile_keys,
     table_columns,
-    unchanged_full,
-    verify_counts,
 )
 from pipelines.ingest.loaders import write_states as write_watermarks
+from pipelines.ingest.results import (
+    CHECKPOINT_ON_COMMIT,
+    META_TAIL_BYTES,
+    RECONCILED,
+    IngestError,
+    Progress,
+    RunResult,
+    TableResult,
+    log_records,
+    utcnow,
+)
 from pipelines.ingest.schema import CATALOG_SQL, check_drift
 from pipelines.ingest.specs import SPECS, TableSpec
-from pipelines.ingest.watermarks import Capture, capture, to_naive_utc
+from pipelines.ingest.steps import (
+    _build_marts,
+    _check_deletes,
+    _load_tables,
+    _marts_current,
+    _Plan,
+    _write_meta_run_log,
+    _write_snapshot_row,
+)
+from pipelines.ingest.watermarks import capture, to_naive_utc
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, dict[str, Any]], None]  # (event, info): "start" {tables}, "table" {table, ...}, "marts"
-TOMBSTONES, COUNT_CHECK, RECONCILED = "tombstones", "count check", "keys reconciled"  # TableResult.deletes
 RECONCILE_ENV = "PITBOSS_INGEST_RECONCILE_SECONDS"
-META_TAIL_BYTES = 256 << 10  # sidecar bytes read for crash recovery, and for meta.run_log when the copy holds it
-CHECKPOINT_ON_COMMIT = "0b"  # checkpoint_threshold for the load and meta commits (the file is checkpointed anyway)
 RECONCILE_EVERY = dt.timedelta(hours=1)  # default age of a table's last full key reconciliation
 # the source's time and identity (another database: nothing carries over), in the run's snapshot
 SOURCE_SQL = (
     "SELECT now(), current_database() || '/' || (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
-
-
-class IngestError(RuntimeError):
-    """A run failed; the message says why (the served warehouse is unchanged)."""
-
-
-@dataclass
-class TableResult:
-    table: str
-    mode: str
-    rows_read: int = 0
-    rows_merged: int = 0
-    rows_deleted: int = 0
-    watermark: str | None = None
-    seconds: float = 0.0
-    status: str = "ok"
-    error: str | None = None
-    started_at: dt.datetime | None = None
-    finished_at: dt.datetime | None = None
-    deletes: str | None = None  # how deletes were caught: tombstones | count check, + keys reconciled
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    status: str  # ok | failed
-    full: bool
-    warehouse_path: str
-    started_at: dt.datetime
-    finished_at: dt.datetime | None = None
-    seconds: float = 0.0
-    snapshot_id: str | None = None
-    source_as_of: dt.datetime | None = None
-    error: str | None = None
-    tables: list[TableResult] = field(default_factory=list)
-    load_seconds: float = 0.0  # raw tables only
-    marts_seconds: float = 0.0
-    phases: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
-
-    def mark(self, phase: str, since: float) -> float:
-        """Record the seconds spent in `phase` since `since`; return now (perf_counter)."""
-        now = time.perf_counter()
-        self.phases[phase] = round(self.phases.get(phase, 0.0) + now - since, 4)
-        return now
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @property
-    def changed(self) -> dict[str, int]:
-        return {t.table: t.rows_merged + t.rows_deleted for t in self.tables}
-
-    def raise_for_status(self) -> RunResult:
-        if not self.ok:
-            raise IngestError(self.error or "ingest failed")
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for key, value in list(d.items()):
-            if isinstance(value, dt.datetime):
-                d[key] = value.isoformat()
-        for t in d["tables"]:
-            for key in ("started_at", "finished_at"):
-                t[key] = t[key].isoformat() if t[key] else None
-        return d
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _resolve(source: Any, warehouse_path: Path | str | None) -> tuple[str, Path]:
@@ -267,7 +203,7 @@ def run_ingest(
     lake = lake if lake is not None else getattr(source, "lake", None)
     every = reconcile_every_default() if reconcile_every is None else reconcile_every
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-    result = RunResult(run_id, "failed", full, str(warehouse), started_at=_utcnow())
+    result = RunResult(run_id, "failed", full, str(warehouse), started_at=utcnow())
     t0 = time.perf_counter()
     try:
         with snapshot.run_lock(warehouse, lock_timeout):
@@ -293,36 +229,14 @@ def run_ingest(
                 result.error = scrub_secrets(error, make_url(url).password)
                 log.error("ingest run %s failed: %s", run_id, result.error)
             finally:
-                result.finished_at = _utcnow()
+                result.finished_at = utcnow()
                 result.seconds = round(time.perf_counter() - t0, 3)
-                runlog.append(warehouse, _log_records(result))
+                runlog.append(warehouse, log_records(result))
     except snapshot.LockTimeout as exc:
         result.error = str(exc)
-        result.finished_at = _utcnow()
+        result.finished_at = utcnow()
         result.seconds = round(time.perf_counter() - t0, 3)
     return result
-
-
-def _log_records(result: RunResult) -> list[dict[str, Any]]:
-    records = [{"kind": "table", "run_id": result.run_id, **asdict(t)} for t in result.tables]
-    records.append(
-        {
-            "kind": "run",
-            "run_id": result.run_id,
-            "table": runlog.RUN_ROW,
-            "mode": "full" if result.full else "incremental",
-            "rows_read": sum(t.rows_read for t in result.tables),
-            "rows_merged": sum(t.rows_merged for t in result.tables),
-            "rows_deleted": sum(t.rows_deleted for t in result.tables),
-            "watermark": result.snapshot_id,
-            "seconds": result.seconds,
-            "status": result.status,
-            "error": result.error,
-            "started_at": result.started_at,
-            "finished_at": result.finished_at,
-        }
-    )
-    return records
 
 
 def _build(
@@ -419,194 +333,6 @@ def _build(
     if window.available and any(RECONCILED in how for how in deletes.values()):
         tombstones.prune(libpq_dsn(url))
         result.mark("prune", t)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What every table's load decision needs: the capture, the run kind and the source facts read first."""
-
-    cap: Capture
-    full: bool
-    existing: dict[str, list[tuple[str, str]]]  # raw table layouts of the file being built
-    window: tombstones.Window
-    hashes: dict[str, str]  # content hash per full-mode table
-
-
-def _load_tables(
-    con: duckdb.DuckDBPyConnection,
-    specs: tuple[TableSpec, ...],
-    states: dict[str, TableState],
-    plan: _Plan,
-    result: RunResult,
-    notify: Progress,
-) -> dict[str, TableLoad]:
-    """Load every table (recording a TableResult each); raise IngestError naming the table that failed."""
-    loads: dict[str, TableLoad] = {}
-    for spec in specs:
-        tr = TableResult(spec.name, spec.mode, started_at=_utcnow())
-        t1 = time.perf_counter()
-        try:
-            ld = _load_one(con, spec, states.get(spec.name), plan)
-        except Exception as exc:
-            tr.status, tr.error = "failed", scrub_secrets(f"{type(exc).__name__}: {exc}")
-            tr.seconds, tr.finished_at = round(time.perf_counter() - t1, 3), _utcnow()
-            result.tables.append(tr)
-            raise IngestError(f"table {spec.name}: {exc}") from exc
-        loads[spec.name] = ld
-        tr.mode, tr.rows_read, tr.rows_merged, tr.rows_deleted = ld.mode, ld.rows_read, ld.rows_merged, ld.rows_deleted
-        tr.watermark, tr.seconds, tr.finished_at = ld.watermark, round(time.perf_counter() - t1, 3), _utcnow()
-        result.tables.append(tr)
-        notify("table", asdict(tr))
-    return loads
-
-
-def _check_deletes(
-    con: duckdb.DuckDBPyConnection,
-    specs: tuple[TableSpec, ...],
-    states: dict[str, TableState],
-    loads: dict[str, TableLoad],
-    window: tombstones.Window,
-    cap: Capture,
-    reconcile_every: dt.timedelta,
-    result: RunResult,
-    t: float,
-) -> dict[str, str]:
-    """Deletes the tombstones cannot vouch for: the count check where they are not trusted, and the periodic
-    full key reconciliation of delta-loaded tables. Returns how deletes were caught, per delta-loaded table."""
-    delta = [s for s in specs if loads[s.name].mode != "full"]
-    untrusted = [s for s in delta if not window.trusted(states[s.name].next_from_ts)]
-    verify_counts(con, untrusted, loads)
-    t = result.mark("count_check", t)
-    how = {s.name: COUNT_CHECK if s in untrusted else TOMBSTONES for s in delta}
-    taken = to_naive_utc(cap.taken_at)
-    for spec in delta:
-        ld = loads[spec.name]
-        last = ld.state.reconciled_at
-        if last is None or taken - last >= reconcile_every:
-            deleted, fetched = reconcile_keys(con, spec)
-            ld.rows_deleted, ld.rows_merged = ld.rows_deleted + deleted, ld.rows_merged + fetched
-            ld.state.reconciled_at = taken
-            how[spec.name] += f" + {RECONCILED}"
-    for name, rows in raw_counts(con, list(specs)).items():
-        loads[name].source_rows = rows
-    result.mark("reconcile", t)
-    return how
-
-
-def _write_snapshot_row(con: duckdb.DuckDBPyConnection, result: RunResult) -> None:
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS meta.snapshot (snapshot_id VARCHAR, built_at TIMESTAMP, "
-        "source_as_of TIMESTAMP, run_id VARCHAR)"
-    )
-    con.execute("DELETE FROM meta.snapshot")
-    con.execute(
-        "INSERT INTO meta.snapshot VALUES (?, ?, ?, ?)",
-        [result.snapshot_id, _utcnow(), result.source_as_of, result.run_id],
-    )
-
-
-def _build_marts(con: duckdb.DuckDBPyConnection, result: RunResult, notify: Progress) -> None:
-    """Build the marts (all after a full load, else those reading a changed table); WAL as usual meanwhile."""
-    from warehouse.build import build_marts
-
-    notify("marts", {})
-    t_marts = time.perf_counter()
-    con.execute("RESET checkpoint_threshold")  # the mart build commits many times
-    build_marts(con, None if result.full else result.changed)
-    con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_ON_COMMIT}'")
-    result.marts_seconds = round(time.perf_counter() - t_marts, 3)
-
-
-def _marts_current(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the copied file's marts were built by the current mart definitions (then an incremental run
-    that changed no raw row can skip the mart step: the copied marts already match the raw tables)."""
-    import warehouse.build as wb
-
-    version = getattr(wb, "MARTS_VERSION", None)
-    if version is None:
-        return False
-    try:
-        row = con.execute("SELECT version FROM meta.mart_version").fetchone()
-    except duckdb.CatalogException:
-        return False
-    return bool(row) and row[0] == version
-
-
-def _load_one(con: duckdb.DuckDBPyConnection, spec: TableSpec, state: TableState | None, plan: _Plan) -> TableLoad:
-    matches = raw_table_matches(plan.existing, spec)
-    if spec.mode == "full" and not plan.full and matches and state and state.content_hash == plan.hashes[spec.name]:
-        return unchanged_full(spec, state)
-    needs_full = (
-        plan.full
-        or spec.mode == "full"
-        or state is None
-        or state.next_from_ts is None
-        or (spec.mode == "append" and state.next_from_id is None)
-        or not matches
-        or plan.window.needs_reload(spec.name, state.truncates)  # truncated, or mass-deleted: cheaper whole
-    )
-    handled = state.truncates if state else []
-    if needs_full:
-        ld = load_full(
-            con,
-            spec,
-            plan.cap,
-            compare=not plan.full and spec.mode == "full",
-            previous=state,
-            existing=plan.existing,
-            reset_history=plan.window.new_truncates(spec.name, handled),
-            content_hash=plan.hashes.get(spec.name),
-        )
-    else:
-        ld = load_delta(con, spec, state, plan.cap, plan.window)
-    ld.state.truncates = plan.window.truncates.get(spec.name, [])  # all handled now: reloaded or earlier
-    return ld
-
-
-def _write_meta_run_log(
-    con: duckdb.DuckDBPyConnection, warehouse: Path, result: RunResult, meta_layout: dict[str, list[tuple[str, str]]]
-) -> None:
-    """meta.run_log = recent sidecar history + this run (as it will be logged when it completes).
-
-    The copied file already holds the history up to the previous snapshot, so only the sidecar records
-    from that snapshot's run on are merged in (the oldest rows beyond META_ROWS_KEPT then dropped); a file
-    without a current meta.run_log, or whose run is no longer in the sidecar's tail, gets it rebuilt.
-    """
-    done = RunResult(**{**result.__dict__, "status": "ok", "finished_at": _utcnow()})
-    done.seconds = round((done.finished_at - done.started_at).total_seconds(), 3)
-    previous = _previous_snapshot_run(con, meta_layout)
-    records = runlog.read_records(warehouse, META_TAIL_BYTES) if previous else []
-    first = next((i for i, r in enumerate(records) if r.get("run_id") == previous), None)
-    if previous and first is None:
-        records = runlog.read_records(warehouse, runlog.TAIL_BYTES)
-        first = next((i for i, r in enumerate(records) if r.get("run_id") == previous), None)
-    if first is None:
-        records = runlog.read_records(warehouse, runlog.TAIL_BYTES) + _log_records(done)
-        df = runlog.to_frame(records).tail(runlog.META_ROWS_KEPT)
-        df = df.unique(subset=["run_id", "table"], keep="last", maintain_order=True)
-        con.register("__run_log_df", df)
-        con.execute("CREATE OR REPLACE TABLE meta.run_log AS SELECT * FROM __run_log_df")
-        con.unregister("__run_log_df")
-        return
-    df = runlog.to_frame(records[first:] + _log_records(done))
-    df = df.unique(subset=["run_id", "table"], keep="last", maintain_order=True)
-    con.register("__run_log_df", df)
-    con.execute('DELETE FROM meta.run_log m USING __run_log_df n WHERE m.run_id = n.run_id AND m."table" = n."table"')
-    con.execute("INSERT INTO meta.run_log SELECT * FROM __run_log_df")
-    con.unregister("__run_log_df")
-    con.execute(
-        "DELETE FROM meta.run_log WHERE rowid IN (SELECT rowid FROM meta.run_log "
-        f"ORDER BY started_at DESC NULLS LAST OFFSET {runlog.META_ROWS_KEPT})"
-    )
-
-
-def _previous_snapshot_run(con: duckdb.DuckDBPyConnection, meta_layout: dict[str, list[tuple[str, str]]]) -> str | None:
-    """The run id of the copied snapshot when its meta.run_log has the current layout (else None)."""
-    run_log = [name for name, _ in meta_layout.get("run_log", [])]
-    if run_log != list(runlog.COLUMNS) or "snapshot" not in meta_layout:
-        return None
-    row = con.execute("SELECT run_id FROM meta.snapshot").fetchone()
-    return row[0] if row else None
 
 
 def run_forever(
