@@ -89,8 +89,12 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["player_id"], ["players.id"], name=op.f("fk_rg_limits_player_id_players")),
         sa.ForeignKeyConstraint(["operator_id"], ["operators.id"], name=op.f("fk_rg_limits_operator_id_operators")),
-        sa.ForeignKeyConstraint(["requested_by"], ["staff_users.id"], name=op.f("fk_rg_limits_requested_by_staff_users")),
-        sa.ForeignKeyConstraint(["cancelled_by"], ["staff_users.id"], name=op.f("fk_rg_limits_cancelled_by_staff_users")),
+        sa.ForeignKeyConstraint(
+            ["requested_by"], ["staff_users.id"], name=op.f("fk_rg_limits_requested_by_staff_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["cancelled_by"], ["staff_users.id"], name=op.f("fk_rg_limits_cancelled_by_staff_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rg_limits")),
     )
     op.create_index("ix_rg_limits_player", "rg_limits", ["player_id", "kind", "period", "effective_at"])
@@ -139,9 +143,7 @@ def upgrade() -> None:
         sa.CheckConstraint(_in("period", ("day", "week", "month")), name=op.f("ck_rg_limit_hits_period")),
         sa.CheckConstraint(_in("action", ("deposit", "bet")), name=op.f("ck_rg_limit_hits_action")),
         sa.ForeignKeyConstraint(["player_id"], ["players.id"], name=op.f("fk_rg_limit_hits_player_id_players")),
-        sa.ForeignKeyConstraint(
-            ["operator_id"], ["operators.id"], name=op.f("fk_rg_limit_hits_operator_id_operators")
-        ),
+        sa.ForeignKeyConstraint(["operator_id"], ["operators.id"], name=op.f("fk_rg_limit_hits_operator_id_operators")),
         sa.ForeignKeyConstraint(["limit_id"], ["rg_limits.id"], name=op.f("fk_rg_limit_hits_limit_id_rg_limits")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rg_limit_hits")),
     )
@@ -165,8 +167,15 @@ def upgrade() -> None:
         sa.CheckConstraint(
             _in(
                 "outcome",
-                ("advice_given", "limit_agreed", "timeout_agreed", "self_exclusion_agreed",
-                 "referred_to_support_service", "no_response", "declined"),
+                (
+                    "advice_given",
+                    "limit_agreed",
+                    "timeout_agreed",
+                    "self_exclusion_agreed",
+                    "referred_to_support_service",
+                    "no_response",
+                    "declined",
+                ),
             ),  # fmt: skip
             name=op.f("ck_rg_interactions_outcome"),
         ),

@@ -77,9 +77,7 @@ def upgrade() -> None:
         ),
     )
     op.add_column("alert_rules", sa.Column("webhook", sa.Boolean(), server_default=sa.text("true"), nullable=False))
-    op.create_check_constraint(
-        op.f("ck_alert_rules_recipients"), "alert_rules", "cardinality(email_recipients) <= 20"
-    )
+    op.create_check_constraint(op.f("ck_alert_rules_recipients"), "alert_rules", "cardinality(email_recipients) <= 20")
     op.create_table(
         "alert_deliveries",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),

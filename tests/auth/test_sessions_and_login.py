@@ -160,7 +160,9 @@ def test_lockout_after_repeated_failures_then_expires(authdb, demo_settings):
     assert third.locked_until is not None and "try again after" in third.message
     locked = attempt(PW)  # even the right password is refused while locked
     assert locked.outcome == "locked" and not locked.ok
-    authdb.execute("UPDATE login_failures SET at = at - interval '2 seconds', locks_until = locks_until - interval '2 seconds'")
+    authdb.execute(
+        "UPDATE login_failures SET at = at - interval '2 seconds', locks_until = locks_until - interval '2 seconds'"
+    )
     assert attempt(PW).ok
     assert authdb.scalar("SELECT count(*) FROM login_failures WHERE username = 'fay'") == 0
     assert authdb.scalar("SELECT last_login_at FROM staff_users WHERE id = :u", u=uid) is not None
@@ -171,7 +173,9 @@ def test_expired_lock_starts_a_new_count(authdb, demo_settings):
     policy = LockoutPolicy(max_failures=2, lock_for=dt.timedelta(minutes=5))
     for _ in range(2):
         staff.attempt_login(authdb.engine, "gil", "wrong-one-xx", settings=demo_settings, policy=policy)
-    authdb.execute("UPDATE login_failures SET at = at - interval '6 minutes', locks_until = locks_until - interval '6 minutes'")
+    authdb.execute(
+        "UPDATE login_failures SET at = at - interval '6 minutes', locks_until = locks_until - interval '6 minutes'"
+    )
     again = staff.attempt_login(authdb.engine, "gil", "wrong-one-xx", settings=demo_settings, policy=policy)
     assert again.outcome == "bad_password" and again.failed_logins == 1 and again.locked_until is None
 

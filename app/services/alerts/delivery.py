@@ -196,8 +196,14 @@ def _record(engine: Engine, item: Claimed, status: str, error: str | None, delay
                  WHERE id = :id AND status = 'pending' AND attempts = :attempts
                 """
             ),
-            {"status": status, "sent": status == "sent", "error": error, "delay": delay, "id": item.id,
-             "attempts": item.attempts},  # fmt: skip
+            {
+                "status": status,
+                "sent": status == "sent",
+                "error": error,
+                "delay": delay,
+                "id": item.id,
+                "attempts": item.attempts,
+            },  # fmt: skip
         ).rowcount
     return bool(done)
 
