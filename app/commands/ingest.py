@@ -31,7 +31,8 @@ def _restatements() -> dict:
     from warehouse.gateway import open_gateway
 
     settings = get_settings()
-    return detect_restatements(get_engine(settings), open_gateway(settings.warehouse_path)).to_dict()
+    served = settings.warehouse_target() if settings.lake is not None else settings.warehouse_path  # file or lake
+    return detect_restatements(get_engine(settings), open_gateway(served)).to_dict()
 
 
 def _after_ingest(result) -> None:

@@ -56,7 +56,10 @@ HIT_P = np.array([0.28, 0.46, 0.46, 0.42, 0.45])  # by category: slots, live, ta
 WIN_SIGMA = np.array([1.3, 0.35, 0.3, 0.8, 0.35])
 STAKE_FACTOR = np.array([1.0, 1.6, 1.4, 0.8, 3.5])
 VOID_P = 0.003
-BONUS_WAGER = np.array([1.0, 1.0, 0.5, 0.0, 0.5])  # wagering requirement as a multiple of the amount
+WIN_CAP = 5000  # the largest win, in stakes
+CALIBRATION = (0.75, 1.35)  # bounds of the per brand × category win scale (see _Chunk._calibrated)
+BONUS_WAGER = np.array([3.0, 4.0, 3.0, 0.0, 1.0])  # wagering requirement (in the session) as a multiple of the amount
+CASHBACK_UNITS = (2, 20)  # a cashback bonus: this many EUR-like units (low, high)
 PAY_STATUSES = PAYMENT_STATUSES  # codes below index into it
 PENDING, APPROVED, DECLINED, FAILED, CHARGEBACK = (
     PAY_STATUSES.index(s) for s in ("pending", "approved", "declined", "failed", "chargeback")
@@ -213,7 +216,8 @@ class _Chunk:
         hit = rng.random(n) < HIT_P[cat]
         sig = WIN_SIGMA[cat]
         mult = ref.game_rtp[g] * ref.game_bias[g] / HIT_P[cat] * np.exp(rng.normal(-sig * sig / 2, sig))
-        win = np.where(hit, np.round(stake * np.minimum(mult, 5000)), 0).astype(np.int64)
+        win = np.where(hit, np.round(stake * np.minimum(mult, WIN_CAP)), 0).astype(np.int64)
+        win = self._calibrated(win, stake, g, cat, sp[bs])
         self.b_stake, self.b_win = stake, win
         self.b_jackpot = np.where(ref.game_jackpot[g], np.round(stake * 0.01), 0).astype(np.int64)
         # settlement: casino rounds in seconds, sports events hours later
@@ -231,6 +235,27 @@ class _Chunk:
         self.b_status = np.where(open_, 0, np.where(void, 2, 1))  # 0 open, 1 settled, 2 void
         self.b_settled = settled
         self.b_bonus = np.zeros(n, dtype=bool)
+
+    def _calibrated(
+        self, win: np.ndarray, stake: np.ndarray, g: np.ndarray, cat: np.ndarray, who: np.ndarray
+    ) -> np.ndarray:
+        """Wins scaled per brand and category so that the chunk's rounds pay close to the games' RTP.
+
+        An operator's volume makes its hold per category converge on the games' maths within a month; the
+        generator's sample is far smaller, and a few whales' big wins would otherwise decide a brand's year (a
+        brand with a negative hold). The scale is bounded (CALIBRATION), so a big win still makes its day, and
+        often its month, a losing one; no random draws are used (the rest of the data keeps its values).
+        """
+        if len(win) == 0:
+            return win
+        n_cat = len(HIT_P)
+        key = self.op[who] * n_cat + cat
+        size = int(self.op.max(initial=0) + 1) * n_cat
+        expected = np.bincount(key, weights=stake * self.ref.game_rtp[g] * self.ref.game_bias[g], minlength=size)
+        actual = np.bincount(key, weights=win, minlength=size)
+        lo, hi = CALIBRATION
+        factor = np.clip(np.divide(expected, actual, out=np.ones(size), where=actual > 0), lo, hi)
+        return np.round(win * factor[key]).astype(np.int64)
 
     # ------------------------------------------------------------------ bonuses
     def bonuses(self) -> None:
@@ -257,7 +282,7 @@ class _Chunk:
                 np.minimum(typical // 2, 100 * unit),
                 np.minimum(typical // 4, 50 * unit),
                 rng.choice([5, 10, 20], size=len(s)) * unit,
-                rng.integers(5, 50, size=len(s)) * unit,
+                rng.integers(*CASHBACK_UNITS, size=len(s)) * unit,
             ],
             rng.integers(10, 25, size=len(s)) * unit,
         )

@@ -40,6 +40,7 @@ REASONS = {
     "deposit_velocity": (20, "{n} deposits within 24 h of the first deposit"),
 }
 ID_DOCS = ("passport", "id_card", "driving_licence")
+OVERDUE_WINDOW = 4 * DAY  # how far past due a KYC case left pending is, at most
 DECISION_REASONS = {
     "approved": ("Documents verified", "Identity and address confirmed", "Verified against the document"),
     "rejected": (
@@ -324,6 +325,8 @@ class _KycBuilder:
         delay = np.exp(rng.normal(np.log(8 * HOUR), 1.0, size=n)).astype(np.int64)
         reason_pick = rng.integers(0, 1000, size=n)
         again = rng.integers(HOUR, 5 * DAY, size=n)
+        slas = self._sla(who)
+        late = _left_overdue(clock, submitted, slas, u[:, 5])
         follow_who, follow_at = [], []
         for j in range(n):
             i, sub = int(who[j]), int(submitted[j])
@@ -358,16 +361,12 @@ class _KycBuilder:
             score = int(np.clip(sum(REASONS[c][0] for c, _ in reasons) + noise[j], 0, 100))
             suggestion = "approve" if score < 30 else ("review" if score < 70 else "reject")
             auto = [{"code": c, "detail": REASONS[c][1].format(**kw), "weight": REASONS[c][0]} for c, kw in reasons]
-            sla = 24 * HOUR if self.ref.brand_currency[p.operator[i]] == "GBP" else 72 * HOUR
-            decided_at = sub + int(delay[j])
+            sla = int(slas[j])
+            decided_at = sub + min(int(delay[j]), sla + OVERDUE_WINDOW)  # nobody's case is forgotten
             age = clock.as_of - sub
-            # undecided: very recent ones, some of the last days' (overdue when past due), a few forgotten
-            pending = (
-                decided_at >= clock.as_of
-                or (age < 2 * DAY and uj[4] < 0.6)
-                or (age < 10 * DAY and uj[5] < 0.25)
-                or uj[5] < 0.002
-            )
+            # undecided: the ones whose decision is still to come, a share of those still within their SLA (the
+            # queue holds days of work), and a handful just past it (`late`); the rest were decided
+            pending = decided_at >= clock.as_of or (age < sla and uj[4] < 0.3) or late[j]
             decision = None
             if not pending:
                 ok, reup = {"approve": (0.93, 0.05), "review": (0.55, 0.30), "reject": (0.15, 0.15)}[suggestion]
@@ -427,6 +426,24 @@ class _KycBuilder:
                     follow_who.append(i)
                     follow_at.append(at)
         return np.array(follow_who, dtype=np.int64), np.array(follow_at, dtype=np.int64)
+
+    def _sla(self, who: np.ndarray) -> np.ndarray:
+        """The KYC SLA of each player's case: 24 h on the GBP (UK) brand, 72 h elsewhere."""
+        gbp = np.array([c == "GBP" for c in self.ref.brand_currency])[self.p.operator[who]]
+        return np.where(gbp, 24 * HOUR, 72 * HOUR).astype(np.int64)
+
+
+def _left_overdue(clock: Clock, submitted: np.ndarray, sla: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Which cases stay pending past their SLA: a handful (2, plus 1 % of the candidates) of the cases that went
+    past due in the last OVERDUE_WINDOW, those with the lowest `u` — never a forgotten case from months ago."""
+    age = clock.as_of - submitted
+    candidate = (age > sla) & (age <= sla + OVERDUE_WINDOW)
+    late = np.zeros(len(submitted), dtype=bool)
+    idx = np.flatnonzero(candidate)
+    if len(idx):
+        keep = 2 + int(0.01 * len(idx))
+        late[idx[np.argsort(u[idx], kind="stable")[:keep]]] = True
+    return late
 
 
 KYC_PLAYER_STATUS = {

@@ -29,7 +29,7 @@ from app.services.core import ActionResult, AlreadyDone, Change, Invalid, Target
 from app.services.finance import reads, rules
 from auth.identity import Actor, system_actor
 from auth.permissions import Permission
-from warehouse.gateway import Gateway
+from warehouse.gateway import Gateway, GatewayError
 
 LOCK = 7_316_001  # pg_advisory_xact_lock class of month closes (the second key: the brand; 0 = detection)
 SUMMARY = ("ggr", "ngr", "handle", "deposits", "withdrawals", "active_players", "ftds")
@@ -89,7 +89,10 @@ def close_month(
             )
         if uow.actor.staff_id is None:
             raise Invalid("only a staff member can close a month")
-        doc = reads.warehouse_figures(gw, brand.id, m, scope=uow.actor.brand_scope)
+        try:
+            doc = reads.warehouse_figures(gw, brand.id, m, scope=uow.actor.brand_scope)
+        except GatewayError as exc:
+            raise Invalid(f"the warehouse cannot be read ({exc}); nothing was closed") from exc
         rules.refuse_uncovered(m, reads.data_as_of(doc))
         mismatches = rules.reconcile_lines(doc, reads.source_totals(uow.conn, brand.id, m))
         if mismatches:

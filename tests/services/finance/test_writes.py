@@ -166,3 +166,8 @@ def test_a_month_the_warehouse_does_not_cover_is_not_closed(books: Books, tmp_pa
     books.gw = Gateway(stale)
     out = _refused(books, Invalid, "finance", brand_id=BRAND, month="2026-10")
     assert "before October 2026 ended" in out["message"]
+    books.gw = Gateway(tmp_path / "missing.duckdb")  # no warehouse at all: a clear refusal, not a crash
+    assert (
+        "the warehouse cannot be read"
+        in _refused(books, Invalid, "finance", brand_id=BRAND, month="2026-10")["message"]
+    )
