@@ -54,10 +54,9 @@ def ensure_demo_audit_key(url: str) -> None:
     engine = db.create_engine(url)
     try:
         with engine.connect() as conn:
-            written = conn.exec_driver_sql(
-                "SELECT CASE WHEN to_regclass('audit_chain_head') IS NULL THEN 0"
-                " ELSE (SELECT coalesce(max(seq), 0) FROM audit_chain_head) END"
-            ).scalar()
+            # a fresh database has no audit table yet (this runs before the migrations): nothing written
+            exists = conn.exec_driver_sql("SELECT to_regclass('audit_chain_head') IS NOT NULL").scalar()
+            written = exists and conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM audit_chain_head").scalar()
     finally:
         engine.dispose()
     if written:

@@ -70,3 +70,19 @@ def test_demo_generates_an_audit_key_only_while_the_audit_log_is_empty(fresh_db:
         assert get_settings().audit_key is None and secrets_file.read_text() == ""
     finally:
         get_settings.cache_clear()
+
+
+def test_demo_audit_key_on_a_fresh_database_with_no_tables(empty_db: str, tmp_path, monkeypatch) -> None:
+    """What `make demo` meets on a fresh machine: the key is made before the migrations, so no audit table yet."""
+    secrets_file = tmp_path / ".streamlit" / "secrets.toml"
+    for module in (demo, app_settings):
+        monkeypatch.setattr(module, "SECRETS_FILE", secrets_file)
+    monkeypatch.setattr(demo, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setenv("PITBOSS_ENV", "demo")
+    monkeypatch.delenv("PITBOSS_AUDIT_KEY", raising=False)
+    get_settings.cache_clear()
+    try:
+        demo.ensure_demo_audit_key(empty_db)
+        assert get_settings().audit_key and get_settings().audit_key_problem() is None
+    finally:
+        get_settings.cache_clear()
