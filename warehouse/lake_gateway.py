@@ -54,13 +54,7 @@ class LakeGateway(Gateway):
             snap = current_snapshot(cur, "lake_probe")
             if snap == self._served_snapshot:  # checked already: one catalog round trip per query
                 return (snap, 0)
-            if (
-                snap == 0
-                or not cur.execute(
-                    "SELECT 1 FROM duckdb_tables() WHERE database_name = 'lake_probe' AND schema_name = 'meta' "
-                    "AND table_name = 'snapshot'"
-                ).fetchone()
-            ):
+            if snap == 0 or not _holds_warehouse(cur):
                 raise WarehouseUnavailable(
                     f"the lake ({self.lake.describe()}) holds no warehouse yet: run `python -m app ingest`"
                 )
@@ -115,6 +109,16 @@ class LakeGateway(Gateway):
                 with contextlib.suppress(duckdb.Error):
                     self._base.close()
                 self._base = None
+
+
+def _holds_warehouse(cur: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the probe's current snapshot has `meta.snapshot` (touching no other attachment: a pinned one
+    whose snapshot has been expired cannot be read any more)."""
+    try:
+        cur.execute("SELECT count(*) FROM lake_probe.meta.snapshot").fetchone()
+    except duckdb.CatalogException:
+        return False
+    return True
 
 
 # the catalog's own tables and functions, the probe attachment and the postgres functions are never readable

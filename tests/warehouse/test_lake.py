@@ -87,6 +87,11 @@ def test_settings_in_lake_mode_keep_a_working_file_and_default_mode_is_unchanged
     lake = load_settings({"PITBOSS_DATA_DIR": str(tmp_path), "PITBOSS_WAREHOUSE": "ducklake:"}, secrets_file=None)
     assert lake.lake is not None and lake.lake.setting == "ducklake:"
     assert lake.warehouse_path == tmp_path.resolve() / "lake-ingest.duckdb"
+    # an ingest started from System health stays in lake mode (not a plain file run on the working file)
+    from app.services.health.writes import _child_env
+
+    assert _child_env(lake)["PITBOSS_WAREHOUSE"] == "ducklake:"
+    assert _child_env(plain)["PITBOSS_WAREHOUSE"] == str(plain.warehouse_path)
 
 
 # --------------------------------------------------------------------------- a real lake

@@ -24,13 +24,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
 from app.db import create_engine, libpq_dsn
 from app.services.health.reads import warehouse_status
 from pipelines.ingest import run_ingest
-from pipelines.ingest.lake_publish import resolve
+from pipelines.ingest.lake_publish import KEEP_ENV, resolve
 from pipelines.ingest.reconcile import reconcile
 from tests.conftest import PROJECT_ROOT, create_database, drop_database
 from tests.pipelines.ingest.conftest import T0, add_activity, fingerprint, source_counts
@@ -261,7 +262,7 @@ def test_two_replicas_reading_while_ingest_commits_never_see_half_a_run(source_d
     assert len(seen) >= 2, "the replicas should have read while runs were committed"
 
 
-def test_a_kill_9_mid_commit_leaves_the_previous_or_the_next_snapshot(source_db, catalog, tmp_path):
+def test_a_kill_9_mid_commit_leaves_the_previous_or_the_next_snapshot(source_db, catalog, tmp_path, monkeypatch):
     data = tmp_path / "lake"
     dsn = catalog()
     lake = local_lake(dsn, data)
@@ -269,12 +270,14 @@ def test_a_kill_9_mid_commit_leaves_the_previous_or_the_next_snapshot(source_db,
     previous = run_ingest(source_db, working, lake=lake).raise_for_status().run_id
     add_players(source_db, 5, seed=21)
     child = _child("ingest", source_db, str(working), f"ducklake:postgres:{dsn}", str(data))
-    killed, seeds = None, iter(range(22, 99))
+    killed, seeds, lines = None, iter(range(22, 99)), []
     try:
         assert child.stdout is not None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            line = child.stdout.readline().split()
+            said = child.stdout.readline()
+            lines.append(said.strip())
+            line = said.split()
             if line[:1] == ["ok"]:
                 previous = line[1]
                 add_players(source_db, 1, seed=next(seeds))
@@ -288,7 +291,7 @@ def test_a_kill_9_mid_commit_leaves_the_previous_or_the_next_snapshot(source_db,
     finally:
         if child.poll() is None:
             child.kill()
-    assert killed is not None, "the child never reached a commit"
+    assert killed is not None, ("the child never reached a commit", lines[-5:])
     assert child.returncode == -signal.SIGKILL
 
     gw = LakeGateway(lake)
@@ -298,9 +301,15 @@ def test_a_kill_9_mid_commit_leaves_the_previous_or_the_next_snapshot(source_db,
         pair = gw.query(PAIR_SQL, brands=None)
         assert pair["rounds"][0] == BETS_PER_PLAYER * pair["players"][0]
         before = int(gw.snapshot_key().split(":")[1])
-        # the next run recovers (stale temp file, orphan Parquet files) and publishes the source as it is
+        # the next run recovers (stale temp file, orphan Parquet files) and publishes the source as it is;
+        # with nothing kept, every older snapshot is expired and every file but the served ones deleted
+        monkeypatch.setenv(KEEP_ENV, "0")
         after = run_ingest(source_db, working, lake=lake).raise_for_status()
         assert gw.snapshot().run_id == after.run_id and int(gw.snapshot_key().split(":")[1]) == before + 1
         assert reconcile(source_db, working, lake=lake).ok
+        with psycopg.connect(dsn) as c:  # the catalog itself
+            live = c.execute("SELECT count(*) FROM ducklake_data_file WHERE end_snapshot IS NULL").fetchone()[0]
+            snapshots = c.execute("SELECT count(*) FROM ducklake_snapshot").fetchone()[0]
+        assert snapshots == 1 and live == len(list(data.rglob("*.parquet")))
     finally:
         gw.close()
