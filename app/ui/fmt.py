@@ -122,10 +122,17 @@ def label(column: str) -> str:
     words = [w for w in re.split(r"[_\s]+", column.strip()) if w]
     if not words:
         return column
-    out = [ACRONYMS.get(w.lower(), w.lower()) for w in words]
+    out = [_word(w) for w in words]
     first = out[0]
     out[0] = first if first in ACRONYMS.values() else first[:1].upper() + first[1:]
     return " ".join(out)
+
+
+def _word(word: str) -> str:
+    """One header word in lower case, or its acronym (`(utc)` → `(UTC)`)."""
+    core = word.strip("()[],.:")
+    lead, trail = word[: word.find(core)] if core else "", word[word.find(core) + len(core) :] if core else ""
+    return lead + ACRONYMS.get(core.lower(), core.lower()) + trail if core else word
 
 
 def plural(n: int, noun: str, plural_form: str | None = None) -> str:

@@ -21,6 +21,8 @@ from app.ui import fmt
         ("ftds", "FTDs"),
         ("ggr_eur", "GGR EUR"),
         ("Already Title", "Already title"),
+        ("Submitted (utc)", "Submitted (UTC)"),
+        ("due_at_(UTC)", "Due at (UTC)"),
     ],
 )
 def test_labels_are_sentence_case_with_acronyms(column, header):
