@@ -19,7 +19,7 @@ After a commit, snapshots older than `keep` (env PITBOSS_LAKE_KEEP_SECONDS, defa
 readers and long exports keep working; a full copy per run makes old files add up) are expired and their
 files, and orphans of killed runs, deleted (best effort).
 
-Simplest correct design: a full copy per run (tiny ≈ 0.5 s, small ≈ 0.9 s; incremental marts come later).
+Simplest correct design: a full copy per run (tiny ≈ 0.4 s, small ≈ 0.6–1.2 s; incremental marts come later).
 """
 
 from __future__ import annotations
