@@ -105,6 +105,9 @@ EXCLUDED_TABLES: frozenset[str] = frozenset(
         # withdrawal reviews (hold, first approval, decision) and per-brand payment thresholds: read live
         "withdrawal_reviews",
         "brand_payment_settings",
+        # month-end closes and their restatements: the closed figures read from the warehouse, kept beside it
+        "month_closes",
+        "restatements",
     }
 )
 

@@ -13,8 +13,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from app.services import kyc
 from app.services.core import Denied
+from app.services.kyc import writes as kyc
 from auth.identity import Actor
 from tests.browser.conftest import AppServer, goto, login, main_text, nav_links, wait_idle
 
