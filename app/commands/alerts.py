@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 
 from app import db
+from app.commands.rounds import run_rounds
 from app.services.alerts import delivery
 from app.services.tracking.outbound import OutboundPolicy
 from app.settings import SettingsError, get_settings
@@ -22,28 +21,14 @@ def _deliver(args: argparse.Namespace) -> int:
         print(f"alerts deliver: {exc}", file=sys.stderr)
         return 2
     engine = db.create_engine(db.database_url())
-    rounds = 0
     try:
-        while True:
-            rounds += 1
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            try:
-                report = delivery.run_until_idle(
-                    engine, settings=settings, policy=policy, limit=args.batch, timeout=args.timeout
-                )
-            except Exception as exc:  # e.g. the database is down: say so, keep the --every loop alive
-                if args.once or not args.every:
-                    raise
-                text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                print(
-                    f"alerts deliver: round failed ({db.scrub_secrets(text)}); again in {args.every:g}s",
-                    file=sys.stderr,
-                )
-            else:
-                print(json.dumps({"at": stamp, **report.as_dict()}), flush=True)
-            if args.once or not args.every or (args.rounds and rounds >= args.rounds):
-                return 0
-            time.sleep(args.every)
+        return run_rounds(
+            "alerts deliver",
+            args,
+            lambda: delivery.run_until_idle(
+                engine, settings=settings, policy=policy, limit=args.batch, timeout=args.timeout
+            ),
+        )
     finally:
         engine.dispose()
 

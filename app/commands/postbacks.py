@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 
 from app import db
+from app.commands.rounds import run_rounds
 from app.services.tracking import worker as postback_worker
 from app.services.tracking.outbound import OutboundPolicy
 from app.settings import SettingsError, get_settings
@@ -20,23 +19,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"postbacks: {exc}", file=sys.stderr)
         return 2
     engine = db.create_engine(db.database_url())
-    rounds = 0
     try:
-        while True:
-            rounds += 1
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            try:
-                report = postback_worker.run_until_idle(engine, limit=args.batch, timeout=args.timeout, policy=policy)
-            except Exception as exc:  # e.g. the database is down: say so, keep the --every loop alive
-                if args.once or not args.every:
-                    raise
-                reason = db.scrub_secrets(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-                print(f"postbacks: round failed ({reason}); trying again in {args.every:g}s", file=sys.stderr)
-            else:
-                print(json.dumps({"at": stamp, **report.as_dict()}), flush=True)
-            if args.once or not args.every or (args.rounds and rounds >= args.rounds):
-                return 0
-            time.sleep(args.every)
+        return run_rounds(
+            "postbacks",
+            args,
+            lambda: postback_worker.run_until_idle(engine, limit=args.batch, timeout=args.timeout, policy=policy),
+        )
     finally:
         engine.dispose()
 
