@@ -14,6 +14,8 @@ import time
 
 import duckdb
 
+from warehouse import incremental
+from warehouse.metrics import CATALOGUE
 from warehouse.transforms import MARTS, Mart
 
 
@@ -86,8 +88,11 @@ def _check_fx(con: duckdb.DuckDBPyConnection) -> None:
         raise MartBuildError(f"no fx_rates to EUR for brand currency {codes}: EUR figures cannot be computed")
 
 
-# Changes whenever a mart's definition changes: marts built by another version are all rebuilt.
-MARTS_VERSION = hashlib.sha256("\n".join(m.sql for m in MARTS).encode()).hexdigest()[:16]
+# Changes whenever a mart's definition or a metric's version changes: marts built by another version are all
+# rebuilt (an incremental refresh only ever merges into marts of the same definitions).
+MARTS_VERSION = hashlib.sha256("\n".join([*(m.sql for m in MARTS), *(m.tag for m in CATALOGUE)]).encode()).hexdigest()[
+    :16
+]
 
 
 def _built_version(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -96,6 +101,35 @@ def _built_version(con: duckdb.DuckDBPyConnection) -> str | None:
     except duckdb.CatalogException:
         return None
     return row[0] if row else None
+
+
+def _build_one(con: duckdb.DuckDBPyConnection, mart: Mart) -> None:
+    _drop_tables_becoming_views(con, mart.sql)
+    con.execute(mart.sql)
+
+
+def _rebuild(
+    con: duckdb.DuckDBPyConnection, touched: set[str] | None, existing: set[str], stale: set[str]
+) -> list[tuple[str, int, float]]:
+    """Rebuild whole every mart that reads a touched raw table or a rebuilt mart (all when `touched` is None)."""
+    timings = []
+    for mart in MARTS:
+        needed = (
+            touched is None
+            or mart.name not in existing
+            or bool(mart.raw_deps & touched)
+            or bool(mart.mart_deps & stale)
+        )
+        if not needed:
+            continue
+        before = _fingerprint(con, mart.name) if touched is not None and mart.name in CONTENT_CHECKED else None
+        t0 = time.perf_counter()
+        _build_one(con, mart)
+        rows = con.execute(f"SELECT count(*) FROM mart.{mart.name}").fetchone()[0]
+        timings.append((mart.name, rows, time.perf_counter() - t0))
+        if before is None or _fingerprint(con, mart.name) != before:
+            stale.add(mart.name)
+    return timings
 
 
 def build_marts(con: duckdb.DuckDBPyConnection, changed: dict[str, int] | None) -> None:
@@ -112,24 +146,10 @@ def build_marts(con: duckdb.DuckDBPyConnection, changed: dict[str, int] | None) 
     existing = _existing_marts(con)
     touched = None if changed is None else {t for t, rows in changed.items() if rows}
     stale: set[str] = set()
-    timings = []
-    for mart in MARTS:
-        needed = (
-            touched is None
-            or mart.name not in existing
-            or bool(mart.raw_deps & touched)
-            or bool(mart.mart_deps & stale)
-        )
-        if not needed:
-            continue
-        before = _fingerprint(con, mart.name) if touched is not None and mart.name in CONTENT_CHECKED else None
-        t0 = time.perf_counter()
-        _drop_tables_becoming_views(con, mart.sql)
-        con.execute(mart.sql)
-        rows = con.execute(f"SELECT count(*) FROM mart.{mart.name}").fetchone()[0]
-        timings.append((mart.name, rows, time.perf_counter() - t0))
-        if before is None or _fingerprint(con, mart.name) != before:
-            stale.add(mart.name)
+    if touched is not None and incremental.possible(con, touched, existing):
+        timings = incremental.refresh(con, touched, stale, lambda mart: _build_one(con, mart))
+    else:
+        timings = _rebuild(con, touched, existing, stale)
     con.execute("CREATE OR REPLACE TABLE meta.mart_version AS SELECT ? AS version", [MARTS_VERSION])
     if timings:  # DuckDB's executemany refuses an empty list: a run that changed nothing rebuilds nothing
         con.executemany(

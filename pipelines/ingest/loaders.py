@@ -131,6 +131,24 @@ def write_states(
         con.execute(f"INSERT INTO meta.watermarks VALUES {', '.join([row] * len(loads))}", params)
 
 
+def touched_table(name: str) -> str:
+    """The temp table holding the before and after images of the rows a run changed in raw.<name>
+    (warehouse/incremental.py reads it to refresh only the mart partitions they fall in)."""
+    return f"__touched_{name}"
+
+
+def _note_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows_sql: str) -> None:
+    """Add the rows `rows_sql` selects (full raw rows) to the table's touched row images."""
+    name = touched_table(spec.name)
+    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} AS SELECT * FROM {_raw(spec)} LIMIT 0")
+    con.execute(f"INSERT INTO {name} {rows_sql}")
+
+
+def forget_touched(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """The whole table was replaced: which rows changed is unknown (its readers are rebuilt whole)."""
+    con.execute(f"DROP TABLE IF EXISTS {touched_table(name)}")
+
+
 def _raw(spec: TableSpec) -> str:
     return f"raw.{quote_ident(spec.name)}"
 
@@ -210,6 +228,7 @@ def load_full(
     if compare and raw_table_matches(existing or {}, spec):
         rows, merged, deleted = _replace_if_changed(con, spec)
     else:
+        forget_touched(con, spec.name)
         con.execute(f"DROP TABLE IF EXISTS {raw}")
         con.execute(
             f"CREATE TABLE {raw} AS SELECT {_select_list(spec)} FROM {PG_ALIAS}.public.{quote_ident(spec.name)}"
@@ -257,6 +276,12 @@ def _replace_if_changed(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tupl
         f"(SELECT count(*) FROM {raw} o WHERE NOT EXISTS (SELECT 1 FROM __full n WHERE {_pk_match(spec, 'n', 'o')}))"
     ).fetchone()
     if merged or deleted:
+        _note_rows(
+            con,
+            spec,
+            f"(SELECT * FROM __full EXCEPT ALL SELECT * FROM {raw}) "
+            f"UNION ALL (SELECT * FROM {raw} EXCEPT ALL SELECT * FROM __full)",
+        )
         con.execute(f"DELETE FROM {raw}")
         con.execute(f"INSERT INTO {raw} SELECT * FROM __full")
     con.execute("DROP TABLE __full")
@@ -364,11 +389,15 @@ def _merge_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
             f"FROM (SELECT rowid AS rid, {key}, {cursor} FROM {raw} WHERE {key} >= {low}) r "
             f"JOIN __delta d ON r.{key} = d.{key}"
         )
-        con.execute(f"DELETE FROM {raw} WHERE rowid IN (SELECT rid FROM __hits WHERE NOT same)")
+        changed = "SELECT rid FROM __hits WHERE NOT same"
+        _note_rows(con, spec, f"SELECT * FROM {raw} WHERE rowid IN ({changed})")
+        con.execute(f"DELETE FROM {raw} WHERE rowid IN ({changed})")
         present = "SELECT k FROM __hits WHERE same"
     else:
         present = f"SELECT {key} AS k FROM {raw} WHERE {key} >= {low}"
-    merged = _count(con, f"INSERT INTO {raw} SELECT d.* FROM __delta d ANTI JOIN ({present}) p ON p.k = d.{key}")
+    new_rows = f"SELECT d.* FROM __delta d ANTI JOIN ({present}) p ON p.k = d.{key}"
+    _note_rows(con, spec, new_rows)
+    merged = _count(con, f"INSERT INTO {raw} {new_rows}")
     if spec.mode == "incremental":
         con.execute("DROP TABLE __hits")
     return merged
@@ -414,6 +443,7 @@ def apply_tombstones(con: duckdb.DuckDBPyConnection, spec: TableSpec, window: to
         f"WHERE NOT EXISTS (SELECT 1 FROM __delta d WHERE d.{key} = x.{key})",
     )
     keys = f"SELECT row_id FROM {tombstones.TEMP} WHERE table_name = '{name}' AND row_id IS NOT NULL"
+    _note_rows(con, spec, f"SELECT * FROM {raw} WHERE {key} IN ({keys})")
     deleted = _count(con, f"DELETE FROM {raw} WHERE {key} IN ({keys}) AND {key} NOT IN (SELECT {key} FROM __delta)")
     con.execute(f"DELETE FROM {raw} WHERE {key} IN ({keys})")  # the re-fetched ones: re-inserted by the merge
     return revived, deleted
@@ -446,9 +476,9 @@ def reconcile_keys(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[int
     raw, table = _raw(spec), quote_ident(spec.name)
     keys = ", ".join(quote_ident(k) for k in spec.pk)
     con.execute(f"CREATE OR REPLACE TEMP TABLE __keys AS SELECT {keys} FROM {PG_ALIAS}.public.{table}")
-    deleted = _count(
-        con, f"DELETE FROM {raw} r WHERE NOT EXISTS (SELECT 1 FROM __keys k WHERE {_pk_match(spec, 'k', 'r')})"
-    )
+    gone = f"NOT EXISTS (SELECT 1 FROM __keys k WHERE {_pk_match(spec, 'k', 'r')})"
+    _note_rows(con, spec, f"SELECT * FROM {raw} r WHERE {gone}")
+    deleted = _count(con, f"DELETE FROM {raw} r WHERE {gone}")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE __missing AS SELECT * FROM __keys k "
         f"WHERE NOT EXISTS (SELECT 1 FROM {raw} r WHERE {_pk_match(spec, 'r', 'k')})"
@@ -458,6 +488,11 @@ def reconcile_keys(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[int
         con.execute(
             f"INSERT INTO {raw} SELECT {_select_list(spec)} FROM {PG_ALIAS}.public.{table} s "
             f"WHERE EXISTS (SELECT 1 FROM __missing m WHERE {_pk_match(spec, 'm', 's')})"
+        )
+        _note_rows(
+            con,
+            spec,
+            f"SELECT * FROM {raw} r WHERE EXISTS (SELECT 1 FROM __missing m WHERE {_pk_match(spec, 'm', 'r')})",
         )
     src = _count(con, "SELECT count(*) FROM __keys")
     wh = _count(con, f"SELECT count(*) FROM {raw}")

@@ -16,6 +16,7 @@ from pipelines.ingest import runlog, tombstones
 from pipelines.ingest.loaders import (
     TableLoad,
     TableState,
+    forget_touched,
     load_delta,
     load_full,
     raw_counts,
@@ -64,6 +65,8 @@ def _load_tables(
 ) -> dict[str, TableLoad]:
     """Load every table (recording a TableResult each); raise IngestError naming the table that failed."""
     loads: dict[str, TableLoad] = {}
+    for spec in specs:
+        forget_touched(con, spec.name)  # the loaders record this run's changed rows afresh
     for spec in specs:
         tr = TableResult(spec.name, spec.mode, started_at=utcnow())
         t1 = time.perf_counter()
