@@ -82,11 +82,17 @@ def _temp_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(row[0])
 
 
+# Below this many bets a whole rebuild is cheaper than the merges' fixed costs (tiny scale: ~0.2 s against ~0.3 s).
+MIN_BETS = 100_000
+
+
 def possible(con: duckdb.DuckDBPyConnection, touched: set[str], existing: set[str]) -> bool:
     """Whether the changes of `touched` raw tables can be applied incrementally to the existing marts."""
     if touched & WHOLE or not {m.name for m in MARTS} <= existing:
         return False
-    return all(_temp_exists(con, touched_table(t)) for t in touched & ROW_IMAGES)
+    if not all(_temp_exists(con, touched_table(t)) for t in touched & ROW_IMAGES):
+        return False
+    return con.execute("SELECT count(*) FROM raw.bets").fetchone()[0] >= MIN_BETS
 
 
 def _select_of(sql: str) -> tuple[str, str]:
