@@ -82,6 +82,9 @@ def _temp_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(row[0])
 
 
+# Above this share of the (brand, day) partitions dirty, a partitioned mart is rebuilt whole (changes spread over
+# old days of every brand cost more merged than rebuilt).
+MAX_SHARE = 0.5
 # Below this many bets a whole rebuild is cheaper than the merges' fixed costs (tiny scale: ~0.2 s against ~0.3 s).
 MIN_BETS = 100_000
 
@@ -130,6 +133,17 @@ def _fix_previous_days(con: duckdb.DuckDBPyConnection, brand: int, lo: object) -
            WHERE t.player_id = s.player_id AND t.day = s.day AND t.brand_id = $1 AND t.day >= $2""",
         [brand, lo],
     )
+
+
+def _dirty_share(con: duckdb.DuckDBPyConnection) -> float:
+    """The share of all (brand, day) partitions that the dirty ranges cover."""
+    row = con.execute(
+        """SELECT count(*) FILTER (WHERE bd.day >= r.lo), count(*)
+           FROM mart.brand_day bd
+           LEFT JOIN (SELECT brand_id, min(day) AS lo FROM __dirty WHERE day IS NOT NULL GROUP BY 1) r
+             ON r.brand_id = bd.brand_id"""
+    ).fetchone()
+    return row[0] / row[1] if row[1] else 1.0
 
 
 def _merge_partitions(con: duckdb.DuckDBPyConnection, mart: Mart) -> None:
@@ -196,7 +210,7 @@ def refresh(
         if not needed:
             continue
         t0 = time.perf_counter()
-        if mart.name in PARTITIONED and not (mart.name in SOFAR and cut_moved):
+        if mart.name in PARTITIONED and not (mart.name in SOFAR and cut_moved) and _dirty_share(con) <= MAX_SHARE:
             _merge_partitions(con, mart)
             stale.add(mart.name)
         elif mart.name in DIFFED:

@@ -133,7 +133,8 @@ def test_incremental_marts_equal_a_full_rebuild(
         return real(con, touched, stale, build)
 
     monkeypatch.setattr(incremental, "refresh", spy)
-    monkeypatch.setattr(incremental, "MIN_BETS", 0)  # the fixture is tiny: merge all the same
+    monkeypatch.setattr(incremental, "MIN_BETS", 0)  # the fixture is tiny: merge all the same,
+    monkeypatch.setattr(incremental, "MAX_SHARE", 1.0)  # however much of its history the changes touch
     rng = random.Random(seed)
     for round_no in range(2):
         with engine.begin() as c:
