@@ -44,6 +44,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
+FAILURES = PROJECT_ROOT / "test-artifacts" / "failures"  # the page as it was when a browser test failed
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
 RUNNING = "[data-testid=stApp][data-test-script-state=running]"
 LOCKOUT_THRESHOLD = 3
@@ -195,12 +196,25 @@ def new_context(browser):
     return context
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so a fixture can see whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(browser):
-    """A page in a fresh browser context (no cookies)."""
+def page(browser, request):
+    """A page in a fresh browser context (no cookies); a screenshot of it is kept when the test fails."""
     context = new_context(browser)
     pg = context.new_page()
     yield pg
+    failed = getattr(request.node, "report_call", None)
+    if failed is not None and failed.failed:
+        with contextlib.suppress(Exception):
+            FAILURES.mkdir(parents=True, exist_ok=True)
+            pg.screenshot(path=str(FAILURES / f"{request.node.name}.png"), full_page=True)
     context.close()
 
 
@@ -236,10 +250,20 @@ def click(page, locator) -> None:
 
 
 def submit_login(page, username: str, password: str) -> None:
+    """Fill the sign-in form and submit it. A click that lands while the cookie component's first rerun is
+    still in flight can be dropped by the browser (the form is redrawn under it): the form then still shows
+    the typed name and no outcome, and the click is repeated once, as a person would."""
     wait_idle(page, settle=0)
     page.locator("input[aria-label=Username]").fill(username)
     page.locator("input[type=password]").fill(password)
     click(page, page.get_by_role("button", name="Sign in"))
+    time.sleep(1.0)
+    wait_idle(page)
+    form = page.get_by_role("button", name="Sign in", exact=True)
+    name = page.locator("input[aria-label=Username]")
+    outcome = page.locator("[data-testid=stAlert], [data-testid=stSidebar] button")
+    if form.count() and name.count() and not outcome.count() and name.input_value() == username:
+        click(page, form)
 
 
 def login(page, server: AppServer, username: str, password: str | None = None) -> None:

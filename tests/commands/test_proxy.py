@@ -5,6 +5,7 @@ behind it are driven by tests/browser/test_replicas.py."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 from dataclasses import dataclass, field
 
@@ -49,6 +50,13 @@ class StandIn:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(text), text))
         await writer.drain()
         writer.close()
+
+
+def run_async(coro) -> None:
+    """Run `coro` on a fresh event loop in its own thread: a browser test earlier in this worker leaves
+    Playwright's loop running in the main thread, where asyncio.run() refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
 
 
 async def _request(port: int, raw: bytes, *, source: str = "127.0.0.1") -> bytes:
@@ -97,7 +105,7 @@ def test_the_replica_sees_the_clients_address_never_a_forged_one() -> None:
             assert "connection: close\r\n" in head and "keep-alive" not in head
             assert "host: pitboss.example\r\n" in head  # kept: Streamlit compares the Origin with it
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def test_one_request_per_connection_nothing_smuggled_behind_it() -> None:
@@ -118,7 +126,7 @@ def test_one_request_per_connection_nothing_smuggled_behind_it() -> None:
             assert (await _request(port, b"GET /x HTTP/1.1\r\n folded: x\r\n\r\n")).startswith(b"HTTP/1.1 400")
             assert len(replica.heads) == 1
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def _cookie_of(response: bytes) -> str | None:
@@ -155,7 +163,7 @@ def test_a_browser_stays_on_its_replica_and_moves_when_it_is_down() -> None:
             down = await _request(port, _get())
             assert down.startswith(b"HTTP/1.1 503") and down.endswith(UNAVAILABLE.encode() + b"\n")
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def test_health_checks_bring_a_replica_back() -> None:
@@ -170,7 +178,7 @@ def test_health_checks_bring_a_replica_back() -> None:
             await asyncio.sleep(0.6)  # the background loop checks every 0.2 s
             assert [r.healthy for r in proxy.replicas] == [True, True]
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def test_websockets_are_tunnelled_both_ways() -> None:
@@ -201,7 +209,7 @@ def test_websockets_are_tunnelled_both_ways() -> None:
                 await server.wait_closed()
         assert seen[0]["X-Forwarded-For"] == "127.0.0.1" and seen[0]["Cookie"] == "pitboss_auth=abc"
 
-    asyncio.run(main())
+    run_async(main())
 
 
 def test_a_proxy_needs_a_replica() -> None:
