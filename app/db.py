@@ -121,6 +121,17 @@ def scrub_secrets(text: object, *secrets: str | None) -> str:
     return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{SCRUBBED}@", out)
 
 
+def scrub_json(value: object, *secrets: str | None) -> object:
+    """Every string inside a JSON value (dicts, lists) passed through `scrub_secrets`."""
+    if isinstance(value, str):
+        return scrub_secrets(value, *secrets)
+    if isinstance(value, dict):
+        return {k: scrub_json(v, *secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_json(v, *secrets) for v in value]
+    return value
+
+
 def create_engine(url: str, **kwargs) -> Engine:
     """An engine on `url` (psycopg 3)."""
     kwargs.setdefault("pool_pre_ping", True)

@@ -16,7 +16,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from app.db import scrub_secrets
+from app.db import scrub_json, scrub_secrets
 from app.services.alerts.reads import load_runs
 from app.services.core import Denied
 from auth.identity import Actor
@@ -178,20 +178,9 @@ def last_reconcile(warehouse: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        return _scrubbed(json.loads(path.read_text()))
+        return scrub_json(json.loads(path.read_text()))
     except (OSError, ValueError):
         return None
-
-
-def _scrubbed(value: Any, *secrets: str | None) -> Any:
-    """Every string inside a JSON value with credentials scrubbed (`app.db.scrub_secrets`, plus `secrets`)."""
-    if isinstance(value, str):
-        return scrub_secrets(value, *secrets)
-    if isinstance(value, dict):
-        return {k: _scrubbed(v, *secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrubbed(v, *secrets) for v in value]
-    return value
 
 
 def check_viewer(actor: Actor) -> None:

@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine, make_url
 
-from app.db import scrub_secrets
+from app.db import scrub_json, scrub_secrets
 from app.services.core import Change, Invalid, UnitOfWork, perform
-from app.services.health.reads import _scrubbed, check_viewer, reconcile_path
+from app.services.health.reads import check_viewer, reconcile_path
 from app.settings import PROJECT_ROOT, Settings
 from auth.identity import Actor
 from auth.permissions import Permission
@@ -69,7 +69,7 @@ class IngestJob:
         ok = code == 0 and result is not None
         error = None if ok else ((result or {}).get("error") or err.strip()[-500:] or f"exit code {code}")
         error = None if error is None else scrub_secrets(error)
-        result = _scrubbed(result)  # the run's JSON repeats its error
+        result = scrub_json(result)  # the run's JSON repeats its error
         return {"state": "ok" if ok else "failed", "elapsed_s": elapsed, "result": result, "error": error}
 
 
@@ -132,7 +132,7 @@ def run_reconcile(actor: Actor, settings: Settings, timeout: float = 300) -> dic
     except (ValueError, IndexError):
         result = {"ok": False, "mismatches": [], "error": (proc.stderr or proc.stdout or "no output").strip()[-500:]}
     password = make_url(settings.database_url).password if settings.database_url else None
-    result = _scrubbed(result, password)  # the reconcile error can carry the DSN: never store or show its password
+    result = scrub_json(result, password)  # the reconcile error can carry the DSN: never store or show its password
     result.update({"checked_at": checked, "checked_by": actor.username, "exit_code": proc.returncode})
     path = reconcile_path(settings.warehouse_path)
     path.parent.mkdir(parents=True, exist_ok=True)
