@@ -10,6 +10,7 @@ import pyotp
 import pytest
 
 from app.services.staff import demo as staff
+from app.settings import get_settings
 from tests.browser.conftest import (
     AppServer,
     click,
@@ -44,6 +45,16 @@ def wrong_code(secret: str) -> str:
     now_step = int(time.time() // 30)
     valid = {pyotp.TOTP(secret).generate_otp(s) for s in range(now_step - 2, now_step + 3)}
     return next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in valid)
+
+
+def wait_for_login_cookie(page, timeout: float = 30.0) -> None:
+    """Wait until the browser holds the sign-in cookie (written by JavaScript in the page, a moment after
+    the run that drew the second step; a loaded CI machine can take seconds)."""
+    name = get_settings().cookie_name
+    deadline = time.monotonic() + timeout
+    while not any(c["name"] == name for c in page.context.cookies()):
+        assert time.monotonic() < deadline, f"the sign-in cookie {name!r} was never written"
+        time.sleep(0.2)
 
 
 def failures(server: AppServer, username: str = "admin") -> int:
@@ -98,6 +109,7 @@ def test_enrol_then_sign_in_with_a_code_wrong_codes_counted_recovery_code_once(a
     # password, then a wrong code: refused and counted; then the right code
     password_step(page, app_server)
     assert failures(app_server) == 1  # the password waiting for its code counts until the code passes
+    wait_for_login_cookie(page)  # the cookie component writes it from the page, after the run has drawn it
     tab = page.context.new_page()  # a new tab of this browser (the same cookie): asked for the code, no pages
     goto(tab, app_server, "staff")
     tab.get_by_role("button", name="Verify").wait_for(timeout=WAIT_MS)
