@@ -14,7 +14,9 @@ SCALES = ("tiny", "small", "demo", "large")
 def _bench(args: argparse.Namespace) -> int:
     from bench.run import main
 
-    return main(args.scale, args.seed, with_dlt=not args.no_dlt, with_pages=not args.no_pages)
+    return main(
+        args.scale, args.seed, with_dlt=not args.no_dlt, with_pages=not args.no_pages, live_seconds=args.live_seconds
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,4 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--no-dlt", action="store_true", help="skip the dlt baseline (needs requirements-bench.txt)")
     p.add_argument("--no-pages", action="store_true", help="skip the page timings")
+    p.add_argument(
+        "--live-seconds", type=float, default=60.0, help="live activity before each measured incremental run (60)"
+    )
     p.set_defaults(func=_bench)
