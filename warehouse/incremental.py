@@ -17,8 +17,9 @@ Why this is exact:
 - cumulative per-player figures: `player_day.prev_active_day` / `prev_deposit_day` (the player's previous
   qualifying day) are recomputed after the merge over the whole history of the players in the merged range;
   FTDs and cohorts (`cohort_player`) are rebuilt whole and compared (a changed FTD dirties its day);
-- the "so far" figures depend on the as-of time of day: when it moved, `player_provider_day` and
-  `daily_kpi_sofar` are rebuilt whole.
+- the "so far" figures depend on the as-of time of day: when it moved, `player_provider_day`'s so-far columns
+  are shifted by the bets between the two cuts (warehouse/incremental_sofar.py) and `daily_kpi_sofar` is
+  rebuilt whole.
 Everything else is rebuilt whole when one of its inputs changed (as in a full build).
 """
 
@@ -30,6 +31,7 @@ from collections.abc import Callable
 
 import duckdb
 
+from warehouse import incremental_sofar
 from warehouse.transforms import MARTS, Mart
 
 # mart → the base table holding its rows (the mart may be a view over it)
@@ -205,12 +207,20 @@ def refresh(
     _dirty_from_raw(con, touched)
     timings = []
     cut_moved = False
+    cuts = None  # (old, new) as-of times of day when the cut moved
     for mart in MARTS:
         needed = bool(mart.raw_deps & touched) or bool(mart.mart_deps & stale)
         if not needed:
             continue
         t0 = time.perf_counter()
-        if mart.name in PARTITIONED and not (mart.name in SOFAR and cut_moved) and _dirty_share(con) <= MAX_SHARE:
+        shifted = cut_moved and cuts is not None and mart.name in incremental_sofar.SHIFTED
+        if (
+            mart.name in PARTITIONED
+            and not (mart.name in SOFAR and cut_moved and not shifted)
+            and _dirty_share(con) <= MAX_SHARE
+        ):
+            if shifted:  # every day's so-far figures to the new cut, then the dirty partitions recomputed
+                incremental_sofar.shift(con, mart.name, *cuts)
             _merge_partitions(con, mart)
             stale.add(mart.name)
         elif mart.name in DIFFED:
@@ -228,6 +238,7 @@ def refresh(
             if con.execute("SELECT count(*) FROM __diff").fetchone()[0]:
                 if mart.name == "as_of":
                     cut_moved = con.execute("SELECT count(DISTINCT cut_time) > 1 FROM __diff").fetchone()[0]
+                    cuts = incremental_sofar.cuts(con, "__old") if cut_moved else None
                 elif mart.name == "player_dim":
                     con.execute(
                         "CREATE OR REPLACE TEMP TABLE __players AS SELECT DISTINCT player_id, brand_id FROM __diff"
