@@ -14,7 +14,7 @@ import time
 
 import duckdb
 
-from warehouse import incremental
+from warehouse import changes, incremental
 from warehouse.metrics import CATALOGUE
 from warehouse.transforms import MARTS, Mart
 
@@ -103,9 +103,14 @@ def _built_version(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
+_TABLE = re.compile(r"CREATE OR REPLACE TABLE (mart\.\w+)")
+
+
 def _build_one(con: duckdb.DuckDBPyConnection, mart: Mart) -> None:
     _drop_tables_becoming_views(con, mart.sql)
     con.execute(mart.sql)
+    for table in _TABLE.findall(mart.sql):  # DuckLake mode publishes it whole
+        changes.record_whole(con, table)
 
 
 def _rebuild(

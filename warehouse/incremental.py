@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import duckdb
 
-from warehouse import incremental_sofar
+from warehouse import changes, incremental_sofar
 from warehouse.transforms import MARTS, Mart
 
 # mart → the base table holding its rows (the mart may be a view over it)
@@ -158,6 +158,7 @@ def _merge_partitions(con: duckdb.DuckDBPyConnection, mart: Mart) -> None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE __part AS SELECT * FROM ({select}) __x WHERE {where}")
         con.execute(f"DELETE FROM mart.{base} WHERE {where}")
         con.execute(f"INSERT INTO mart.{base} SELECT * FROM __part")
+        changes.record_where(con, f"mart.{base}", where)  # DuckLake mode publishes only this range
         if mart.name == "player_day":
             _fix_previous_days(con, int(brand), lo)
     con.execute("DROP TABLE IF EXISTS __part")
@@ -221,6 +222,7 @@ def refresh(
         ):
             if shifted:  # every day's so-far figures to the new cut, then the dirty partitions recomputed
                 incremental_sofar.shift(con, mart.name, *cuts)
+                changes.record_whole(con, f"mart.{PARTITIONED[mart.name]}")  # every day's rows moved
             _merge_partitions(con, mart)
             stale.add(mart.name)
         elif mart.name in DIFFED:

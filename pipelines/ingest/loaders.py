@@ -37,6 +37,7 @@ from pipelines.ingest.watermarks import (
     to_aware_utc,
     to_naive_utc,
 )
+from warehouse import changes
 
 
 class ReconcileKeysError(RuntimeError):
@@ -229,6 +230,7 @@ def load_full(
         rows, merged, deleted = _replace_if_changed(con, spec)
     else:
         forget_touched(con, spec.name)
+        changes.record_whole(con, f"raw.{spec.name}")  # DuckLake mode publishes it whole
         con.execute(f"DROP TABLE IF EXISTS {raw}")
         con.execute(
             f"CREATE TABLE {raw} AS SELECT {_select_list(spec)} FROM {PG_ALIAS}.public.{quote_ident(spec.name)}"

@@ -15,7 +15,9 @@ checkpoint_threshold 0 the commit is the checkpoint: the changes go into the fil
 WAL first); build the marts
 (`warehouse.build.build_marts`); write `meta.watermarks`, `meta.run_log`, `meta.snapshot` (one
 transaction); close, fsync, `os.replace` onto the served path. Any failure leaves the served file
-untouched, removes the temp file and is logged. After a reconciling run, old tombstones are pruned on the
+untouched, removes the temp file and is logged. DuckLake mode (`lake_publish.py`): an incremental run builds in
+the working file in place — no copy; load, marts and meta in ONE transaction, rolled back on failure — and then
+publishes what it changed into the lake. After a reconciling run, old tombstones are pruned on the
 source (best effort).
 """
 
@@ -68,6 +70,7 @@ from pipelines.ingest.steps import (
     _write_snapshot_row,
 )
 from pipelines.ingest.watermarks import capture, to_naive_utc
+from warehouse import changes
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +124,24 @@ def _served_state(path: Path) -> tuple[dict[str, TableState], str | None]:
 
 
 def _open_build_file(
-    warehouse: Path, run_id: str, full: bool
+    warehouse: Path, run_id: str, full: bool, in_place: bool = False
 ) -> tuple[duckdb.DuckDBPyConnection, Path, dict[str, TableState], str | None, bool]:
-    """(connection, temp path, states, source id, incremental possible) of the file the run builds.
+    """(connection, path built, states, source id, incremental possible) of the file the run builds.
 
     Incremental: a copy of the served file, whose states are read through the same connection (one open);
-    a copy without usable states, or one that cannot be opened, is dropped for a fresh file.
+    a copy without usable states, or one that cannot be opened, is dropped for a fresh file. `in_place`
+    (DuckLake mode: nobody reads the working file but ingest): the working file itself, no copy.
     """
+    if in_place and not full and warehouse.exists():
+        try:
+            con = duck_connect(str(warehouse))  # a WAL left by a killed run is replayed (its commits are whole)
+        except duckdb.Error as exc:
+            log.warning("working warehouse %s cannot be opened (%s): full rebuild", warehouse, exc)
+        else:
+            states, source = _states_of(con)
+            if states:
+                return con, warehouse, states, source, True
+            con.close()
     if not full and warehouse.exists() and not snapshot.wal_path(warehouse).exists():
         tmp = snapshot.prepare(warehouse, run_id, copy_served=True)
         try:
@@ -257,7 +271,11 @@ def _build(
     t = result.mark("lake_check", t) if writer is not None else t
     cap = capture(libpq_dsn(url), [s for s in specs if s.mode == "append"])
     t = result.mark("capture", t)
-    con, tmp, states, served_source, incremental_ok = _open_build_file(warehouse, result.run_id, result.full)
+    con, tmp, states, served_source, incremental_ok = _open_build_file(
+        warehouse, result.run_id, result.full, in_place=writer is not None
+    )
+    in_place = tmp == warehouse  # DuckLake mode: the whole run is ONE transaction of the working file
+    base = lake_publish.published_as(con) if writer is not None else None
     t = result.mark("copy_open", t)
     try:
         existing = raw_columns(con)  # before ATTACH: duckdb_columns() would also list the source's catalog
@@ -268,6 +286,7 @@ def _build(
         con.execute("CREATE SCHEMA IF NOT EXISTS meta")
         t_load = result.mark("attach", t)
         con.execute("BEGIN")
+        changes.reset(con)
         as_of, source_id = con.execute(f"SELECT * FROM {pg_query(SOURCE_SQL)}").fetchone()
         if served_source != source_id:
             states, incremental_ok = {}, False  # another database: nothing carries over
@@ -292,44 +311,51 @@ def _build(
         con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_ON_COMMIT}'")  # a commit is a checkpoint: the
         # changes go straight into the file instead of through the WAL first (the file is checkpointed anyway)
         if with_marts and (result.full or any(result.changed.values()) or not marts_current):
-            con.execute("COMMIT")
-            con.execute("DETACH pg")
-            t = result.mark("commit", t)
+            if not in_place:  # a temp file: the load is committed first (a failure drops the file anyway)
+                con.execute("COMMIT")
+                con.execute("DETACH pg")
+                t = result.mark("commit", t)
             result.load_seconds = round(time.perf_counter() - t_load, 3)
             _build_marts(con, result, notify)
             t = result.mark("marts", t)
-            con.execute("BEGIN")
+            if not in_place:
+                con.execute("BEGIN")
         result.snapshot_id = uuid.uuid4().hex
         by_spec = {s.name: s for s in specs}
         write_watermarks(con, list(loads.values()), by_spec, result.run_id, source_id, meta_layout.get("watermarks"))
         _write_meta_run_log(con, warehouse, result, meta_layout)  # before the snapshot row: reads the previous
         _write_snapshot_row(con, result)
+        if writer is not None:  # what changed, for the publish; the file now holds what the lake does not
+            lake_publish.note_raw_changes(con, specs)
+            lake_publish.mark_unpublished(con)
         t = result.mark("meta", t)
         con.execute("COMMIT")  # without marts: the load and the meta in one transaction, one checkpoint
         result.load_seconds = result.load_seconds or round(time.perf_counter() - t_load, 3)
         t = result.mark("commit", t)
         con.execute("CHECKPOINT")  # whatever is left in the WAL (normally nothing)
         t = result.mark("checkpoint", t)
-    except BaseException:
-        con.close()
-        if writer is not None:
-            writer.close()
-        snapshot.remove_db_file(tmp)
-        raise
-    con.close()
-    t = result.mark("close", t)
-    try:
-        if writer is not None:  # DuckLake mode: the run becomes ONE lake snapshot before the working file moves
+        if writer is not None:  # DuckLake mode: the run becomes ONE lake snapshot (a temp file: before it moves)
             try:
-                lake_publish.publish_run(writer, tmp, result.run_id, result.snapshot_id)
+                lake_publish.publish_run(writer, con, result.run_id, result.snapshot_id, base=base, whole=result.full)
             finally:
                 writer.close()
             t = result.mark("lake_publish", t)
-        snapshot.publish(tmp, warehouse)
-        t = result.mark("publish", t)
     except BaseException:
-        snapshot.remove_db_file(tmp)
+        con.close()  # an open transaction of the working file is rolled back
+        if writer is not None:
+            writer.close()
+        if not in_place:
+            snapshot.remove_db_file(tmp)
         raise
+    con.close()
+    t = result.mark("close", t)
+    if not in_place:
+        try:
+            snapshot.publish(tmp, warehouse)
+            t = result.mark("publish", t)
+        except BaseException:
+            snapshot.remove_db_file(tmp)
+            raise
     if window.available and any(RECONCILED in how for how in deletes.values()):
         tombstones.prune(libpq_dsn(url))
         result.mark("prune", t)

@@ -15,7 +15,7 @@ from polars.testing import assert_frame_equal
 
 from app.db import libpq_dsn
 from app.settings import SettingsError, load_settings
-from pipelines.ingest.lake_publish import open_writer, publish_run
+from pipelines.ingest.lake_publish import open_writer, publish_file
 from tests.conftest import create_database, drop_database
 from warehouse import api
 from warehouse.gateway import TABLES, Gateway, GatewayError, QueryTimeout, RowLimitExceeded, WarehouseUnavailable
@@ -118,7 +118,7 @@ def local_lake(dsn: str, data: Path) -> LakeConfig:
 def publish(built: Path, lake: LakeConfig, run_id: str = "run") -> int:
     writer = open_writer(lake, "postgresql://unused")  # a resolved catalog needs no server URL
     try:
-        return publish_run(writer, built, run_id, None)["snapshot"]
+        return publish_file(writer, built, run_id, None)
     finally:
         writer.close()
 

@@ -4,6 +4,7 @@
   in a loop until STOP_FILE exists; prints one JSON line {answers, errors}.
 - `ingest URL WORKING SETTING DATA_PATH`: ingest runs in a loop; prints `commit <run_id>` as a run enters its
   lake transaction and `ok <run_id>` once it is published (the test kills it with SIGKILL meanwhile).
+- `ingest-and-die URL WORKING SETTING DATA_PATH POINT`: one run that kills itself (SIGKILL) at POINT.
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ def ingest_loop(url: str, working: str, setting: str, data_path: str) -> None:
 
     original = lake_publish.LakeWriter._write
 
-    def announced(self, tables, views, rows, in_lake, run_id, snapshot_id):
-        print("commit", run_id, flush=True)
-        return original(self, tables, views, rows, in_lake, run_id, snapshot_id)
+    def announced(self, *args):  # (con, src, tables, views, rows, in_lake, paths, run_id, snapshot_id)
+        print("commit", args[-2], flush=True)
+        return original(self, *args)
 
     lake_publish.LakeWriter._write = announced
     lake = lake_of(setting, data_path)
@@ -79,9 +80,48 @@ def ingest_loop(url: str, working: str, setting: str, data_path: str) -> None:
         print(res.status, res.run_id, res.error or "", flush=True)
 
 
+def ingest_and_die(url: str, working: str, setting: str, data_path: str, point: str) -> None:
+    """One in-place ingest run that SIGKILLs itself at `point`: `marts` (inside the working file's transaction),
+    `before_lake_commit` (the working file committed, the lake not), `after_lake_commit` (the lake committed,
+    the working file not told). Prints `run <run_id>` when the run id is known."""
+    import os
+    import signal
+
+    import warehouse.build as wb
+    from pipelines.ingest import lake_publish, run_ingest
+
+    def die() -> None:
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "marts":
+        real_build = wb.build_marts
+
+        def build_then_die(con, changed):
+            real_build(con, changed)
+            die()
+
+        wb.build_marts = build_then_die
+    else:
+        original = lake_publish.LakeWriter._write
+
+        def hooked(self, *args):
+            print("run", args[-2], flush=True)
+            if point == "after_lake_commit":
+                original(self, *args)
+            die()
+
+        lake_publish.LakeWriter._write = hooked
+    print("ready", flush=True)
+    res = run_ingest(url, working, lake=lake_of(setting, data_path))
+    print("survived", res.status, res.error or "", flush=True)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "read":
         read_until(sys.argv[2], sys.argv[3], sys.argv[4])
     elif cmd == "ingest":
         ingest_loop(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
+    elif cmd == "ingest-and-die":
+        ingest_and_die(*sys.argv[2:7])
