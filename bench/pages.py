@@ -200,7 +200,7 @@ def concurrent_overview(env: dict[str, str], workdir: Path, sessions: int = 20) 
     }
 
 
-def measure(*, url: str, warehouse: str | os.PathLike, reruns: int = 10, sessions: int = 20) -> dict[str, Any]:
+def measure(*, url: str, warehouse: str | os.PathLike, reruns: int = 20, sessions: int = 20) -> dict[str, Any]:
     """Both page benchmarks on the database `url` and the served warehouse file `warehouse`."""
     warehouse = Path(warehouse)
     values = {"PITBOSS_ENV": "demo", "PITBOSS_DATABASE_URL": url, "PITBOSS_WAREHOUSE": str(warehouse)}
