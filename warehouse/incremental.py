@@ -15,12 +15,15 @@ Why this is exact:
   (they are small: day × brand × provider) and compared with their previous content: every (brand, day)
   whose fee or duty moved (a change on day d of month m moves month m onwards) becomes dirty;
 - cumulative per-player figures: `player_day.prev_active_day` / `prev_deposit_day` (the player's previous
-  qualifying day) are recomputed after the merge over the whole history of the players in the merged range;
+  qualifying day) are recomputed after every brand's merge over the whole history of the players in the
+  merged ranges (a player who moved brand has rows in one brand only by then);
   FTDs and cohorts (`cohort_player`) are rebuilt whole and compared (a changed FTD dirties its day);
 - the "so far" figures depend on the as-of time of day: when it moved, `player_provider_day`'s so-far columns
   are shifted by the bets between the two cuts (warehouse/incremental_sofar.py) and `daily_kpi_sofar` is
   rebuilt whole.
-Everything else is rebuilt whole when one of its inputs changed (as in a full build).
+The player-keyed marts (`players`, `player_period`, `payments_daily`) are merged for the affected players or
+(brand, period / day) ranges only (warehouse/incremental_players.py). Everything else is rebuilt whole when one
+of its inputs changed (as in a full build).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from collections.abc import Callable
 import duckdb
 
 from warehouse import changes, incremental_sofar
+from warehouse.incremental_players import KEYED, KeyedRefresh
 from warehouse.transforms import MARTS, Mart
 
 # mart → the base table holding its rows (the mart may be a view over it)
@@ -148,20 +152,25 @@ def _dirty_share(con: duckdb.DuckDBPyConnection) -> float:
     return row[0] / row[1] if row[1] else 1.0
 
 
-def _merge_partitions(con: duckdb.DuckDBPyConnection, mart: Mart) -> None:
+def _merge_partitions(con: duckdb.DuckDBPyConnection, mart: Mart, keyed: KeyedRefresh | None = None) -> None:
     """Recompute `mart` for every dirty brand from its earliest dirty day on, and merge the rows."""
     base = PARTITIONED[mart.name]
     select = _partition_select(mart)
-    ranges = con.execute("SELECT brand_id, min(day) FROM __dirty WHERE day IS NOT NULL GROUP BY 1 ORDER BY 1")
-    for brand, lo in ranges.fetchall():
+    ranges = con.execute(
+        "SELECT brand_id, min(day) FROM __dirty WHERE day IS NOT NULL GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    for brand, lo in ranges:
         where = f"brand_id = {int(brand)} AND day >= DATE '{lo.isoformat()}'"
         con.execute(f"CREATE OR REPLACE TEMP TABLE __part AS SELECT * FROM ({select}) __x WHERE {where}")
+        if keyed is not None:  # the players of the old and new rows (warehouse/incremental_players.py)
+            keyed.note_partition(mart.name, int(brand), lo)
         con.execute(f"DELETE FROM mart.{base} WHERE {where}")
         con.execute(f"INSERT INTO mart.{base} SELECT * FROM __part")
         changes.record_where(con, f"mart.{base}", where)  # DuckLake mode publishes only this range
-        if mart.name == "player_day":
-            _fix_previous_days(con, int(brand), lo)
     con.execute("DROP TABLE IF EXISTS __part")
+    if mart.name == "player_day":  # once every brand's rows are in (a player who moved brand is in one only)
+        for brand, lo in ranges:
+            _fix_previous_days(con, int(brand), lo)
 
 
 def _dirty_from_raw(con: duckdb.DuckDBPyConnection, touched: set[str]) -> None:
@@ -206,6 +215,7 @@ def refresh(
     `build(mart)` rebuilds a mart whole; returns (mart, rows, seconds) of the marts it worked on."""
     con.execute("CREATE OR REPLACE TEMP TABLE __dirty (brand_id INTEGER, day DATE)")
     _dirty_from_raw(con, touched)
+    keyed = KeyedRefresh(con, touched)
     timings = []
     cut_moved = False
     cuts = None  # (old, new) as-of times of day when the cut moved
@@ -223,8 +233,11 @@ def refresh(
             if shifted:  # every day's so-far figures to the new cut, then the dirty partitions recomputed
                 incremental_sofar.shift(con, mart.name, *cuts)
                 changes.record_whole(con, f"mart.{PARTITIONED[mart.name]}")  # every day's rows moved
-            _merge_partitions(con, mart)
+            _merge_partitions(con, mart, keyed)
+            keyed.merged.add(mart.name)
             stale.add(mart.name)
+        elif mart.name in KEYED and keyed.refresh(mart, stale, _dirty_share(con) <= MAX_SHARE):
+            stale.add(mart.name)  # merged for the affected players / ranges only
         elif mart.name in DIFFED:
             cols = _compared_columns(con, mart.name)
             before = _fingerprint(con, mart.name)
@@ -238,6 +251,7 @@ def refresh(
                 f"UNION ALL (SELECT * FROM {new} EXCEPT ALL SELECT * FROM __old)"
             )
             if con.execute("SELECT count(*) FROM __diff").fetchone()[0]:
+                keyed.note_diff(mart.name)
                 if mart.name == "as_of":
                     cut_moved = con.execute("SELECT count(DISTINCT cut_time) > 1 FROM __diff").fetchone()[0]
                     cuts = incremental_sofar.cuts(con, "__old") if cut_moved else None
@@ -256,5 +270,6 @@ def refresh(
             stale.add(mart.name)
         rows = con.execute(f"SELECT count(*) FROM mart.{mart.name}").fetchone()[0]
         timings.append((mart.name, rows, time.perf_counter() - t0))
+    keyed.close()
     con.execute("DROP TABLE __dirty")
     return timings

@@ -1,0 +1,173 @@
+"""Player-keyed marts (warehouse/incremental_players.py): after random source changes — new players, balance
+updates, logins, bets on old days, deletes, players moving brand or country or becoming test accounts, an
+affiliate renamed — an incremental run merges `players`, `player_period` and `payments_daily` for the affected
+keys only, and every mart equals a full rebuild of the same raw data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import warehouse.incremental as incremental
+from app.db import create_engine
+from pipelines.ingest import run_ingest
+from tests.pipelines.ingest.conftest import T0, populate
+from tests.pipelines.ingest.test_ingest_incremental_marts import _assert_marts_equal_full_rebuild, _changes
+from tests.pipelines.ingest.test_lake_delta import assert_lake_equals_single_file_build, paths
+from tests.pipelines.ingest.test_lake_ingest import catalog, local_lake  # noqa: F401 (catalog: a fixture)
+from warehouse.incremental_players import KEYED
+
+
+@pytest.fixture
+def source_db(fresh_db: str) -> str:
+    populate(fresh_db)
+    return fresh_db
+
+
+@pytest.fixture
+def engine(source_db: str) -> Iterator[sa.Engine]:
+    eng = create_engine(source_db, poolclass=sa.pool.NullPool)
+    yield eng
+    eng.dispose()
+
+
+def _player_changes(c: sa.Connection, rng: random.Random, round_no: int) -> None:
+    """Changes that reach the player marts: balances, logins (an earlier one deleted), late bets on old days, a deleted
+    bet and payment, a player moving brand, one moving country, one becoming a test account, a new player."""
+    x = c.exec_driver_sql
+    players = [r[0] for r in x("SELECT id FROM players WHERE NOT is_test ORDER BY id")]
+    for pid in rng.sample(players, 4):  # balance updates only
+        x(f"UPDATE players SET cash_balance = cash_balance + {rng.randint(1, 90)} WHERE id = {pid}")
+    x(  # an earlier round's login deleted (the player's last login moves back)
+        "DELETE FROM sessions WHERE id = (SELECT max(id) FROM sessions s WHERE outcome = 'ok'"
+        " AND NOT EXISTS (SELECT 1 FROM bets b WHERE b.session_id = s.id))"
+    )
+    for pid in rng.sample(players, 3):  # logins, some failed
+        x(
+            "INSERT INTO sessions (player_id, operator_id, started_at, outcome, ip)"
+            " SELECT id, operator_id, %s, %s, '10.0.0.9' FROM players WHERE id = %s",
+            (
+                T0 + dt.timedelta(days=70 + round_no, minutes=rng.randint(0, 900)),
+                rng.choice(["ok", "failed_password"]),
+                pid,
+            ),
+        )
+    for _ in range(5):  # bets on old days
+        pid = rng.choice(players)
+        at = T0 + dt.timedelta(days=rng.choice([-30, -2, 1]), minutes=rng.randint(0, 1400))
+        x(
+            "INSERT INTO bets (player_id, operator_id, game_id, real_stake, real_win, status, placed_at, settled_at)"
+            " SELECT id, operator_id, %s, %s, 0, 'settled', %s, %s FROM players WHERE id = %s",
+            (rng.choice([1, 2]), rng.randint(1, 30), at, at + dt.timedelta(minutes=2), pid),
+        )
+    gone = x(  # some player's last bet: their last_bet_at moves back
+        "SELECT max(id) FROM bets WHERE status = 'settled' AND player_id = %s", (rng.choice(players),)
+    ).scalar_one()
+    x(f"DELETE FROM ledger WHERE ref_type = 'bet' AND ref_id = {gone}")
+    x(f"DELETE FROM bets WHERE id = {gone}")
+    pay = x("SELECT min(id) FROM payments WHERE status = 'pending'").scalar_one()
+    if pay is not None:
+        x(f"DELETE FROM payments WHERE id = {pay}")
+    mover, country, test = rng.sample(players, 3)
+    x(f"UPDATE players SET operator_id = 3 - operator_id WHERE id = {mover}")  # brand 1 ↔ 2
+    x(f"UPDATE players SET country_code = 'MT', affiliate_id = 1 WHERE id = {country}")
+    x(f"UPDATE players SET is_test = true WHERE id = {test}")
+    pid = x(
+        "INSERT INTO players (operator_id, username, email, first_name, last_name, country_code, date_of_birth,"
+        " registered_at, channel) VALUES (1, %s, %s, 'A', 'B', 'DE', '1990-05-05', %s, 'organic') RETURNING id",
+        (f"pl{round_no}", f"pl{round_no}@x.test", T0 + dt.timedelta(days=71 + round_no)),
+    ).scalar_one()
+    x(
+        "INSERT INTO sessions (player_id, operator_id, started_at, outcome, ip) VALUES (%s, 1, %s, 'ok', '10.0.0.2')",
+        (pid, T0 + dt.timedelta(days=71 + round_no, minutes=3)),
+    )
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """Record, per incremental refresh, the marts it rebuilt whole (through `build`)."""
+    rebuilt: list[set[str]] = []
+    real = incremental.refresh
+
+    def spy(con, touched, stale, build):
+        whole: set[str] = set()
+        rebuilt.append(whole)
+
+        def counted(mart):
+            whole.add(mart.name)
+            build(mart)
+
+        return real(con, touched, stale, counted)
+
+    monkeypatch.setattr(incremental, "refresh", spy)
+    monkeypatch.setattr(incremental, "MIN_BETS", 0)  # the fixture is tiny: merge all the same,
+    monkeypatch.setattr(incremental, "MAX_SHARE", 1.0)  # however much of its history the changes touch
+    return rebuilt
+
+
+@pytest.mark.parametrize("seed", [11])
+def test_player_marts_merged_equal_a_full_rebuild(
+    source_db: str, engine: sa.Engine, tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    run_ingest(source_db, warehouse).raise_for_status()
+    rebuilt = _spy(monkeypatch)
+    rng = random.Random(seed)
+    for round_no in range(3):
+        with engine.begin() as c:
+            _player_changes(c, rng, round_no)
+            if round_no == 1:  # and the general mix: payments, chargebacks, voids, FX
+                _changes(c, rng, round_no)
+            if round_no == 2:  # an affiliate renamed: its players' rows move, no player row changed
+                c.exec_driver_sql("UPDATE affiliates SET name = name || ' (renamed)' WHERE id = 1")
+        res = run_ingest(source_db, warehouse).raise_for_status()
+        assert not res.full
+        assert rebuilt, "the incremental path did not run"
+        assert not KEYED & rebuilt[-1], f"rebuilt whole: {sorted(KEYED & rebuilt[-1])}"
+        _assert_marts_equal_full_rebuild(warehouse, tmp_path)
+
+
+def test_only_balances_and_logins_merge_players_alone(
+    source_db: str, engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    run_ingest(source_db, warehouse).raise_for_status()
+    rebuilt = _spy(monkeypatch)
+    with engine.begin() as c:
+        c.exec_driver_sql("UPDATE players SET bonus_balance = bonus_balance + 3 WHERE id IN (2, 5)")
+        c.exec_driver_sql(
+            "INSERT INTO sessions (player_id, operator_id, started_at, outcome, ip)"
+            " SELECT id, operator_id, %s, 'ok', '10.0.0.3' FROM players WHERE id = 7",
+            (T0 + dt.timedelta(days=90),),
+        )
+    run_ingest(source_db, warehouse).raise_for_status()
+    assert rebuilt and "players" not in rebuilt[-1]
+    _assert_marts_equal_full_rebuild(warehouse, tmp_path)
+
+
+def test_ducklake_publishes_the_merged_player_marts(
+    source_db: str,
+    engine: sa.Engine,
+    catalog,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The merges are recorded: DuckLake mode publishes their rows (the row counts stay: nothing else tells)."""
+    rebuilt = _spy(monkeypatch)
+    lake = local_lake(catalog(), tmp_path / "lake")
+    working = tmp_path / "wh" / "lake-ingest.duckdb"
+    run_ingest(source_db, working, lake=lake).raise_for_status()
+    with engine.begin() as c:
+        x = c.exec_driver_sql
+        x("UPDATE players SET cash_balance = cash_balance + 11 WHERE id IN (3, 4)")
+        x("UPDATE bets SET real_win = real_win + 7 WHERE id = (SELECT min(id) FROM bets WHERE player_id = 4)")
+        x("UPDATE payments SET provider_fee = provider_fee + 1 WHERE id = (SELECT min(id) FROM payments)")
+    run_ingest(source_db, working, lake=lake).raise_for_status()
+    assert rebuilt and not KEYED & rebuilt[-1]
+    got = paths(lake, source_db)
+    assert got["mart.players"] == got["mart.player_period"] == got["mart.payments_daily"] == "delta", got
+    assert_lake_equals_single_file_build(lake, source_db, tmp_path)
