@@ -22,8 +22,9 @@ Why this is exact:
   are shifted by the bets between the two cuts (warehouse/incremental_sofar.py) and `daily_kpi_sofar` is
   rebuilt whole.
 The player-keyed marts (`players`, `player_period`, `payments_daily`) are merged for the affected players or
-(brand, period / day) ranges only (warehouse/incremental_players.py). Everything else is rebuilt whole when one
-of its inputs changed (as in a full build).
+(brand, period / day) ranges only, and the compared `player_dim` / `cohort_player` are merged and compared for
+the affected players only (warehouse/incremental_players.py). Everything else is rebuilt whole when one of its
+inputs changed (as in a full build).
 """
 
 from __future__ import annotations
@@ -240,16 +241,17 @@ def refresh(
             stale.add(mart.name)  # merged for the affected players / ranges only
         elif mart.name in DIFFED:
             cols = _compared_columns(con, mart.name)
-            before = _fingerprint(con, mart.name)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE __old AS SELECT {cols} FROM mart.{mart.name}")
-            build(mart)
-            if _fingerprint(con, mart.name) != before:  # its readers are stale, "so far" columns included
-                stale.add(mart.name)
-            new = f"(SELECT {cols} FROM mart.{mart.name})"
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE __diff AS (SELECT * FROM __old EXCEPT ALL SELECT * FROM {new}) "
-                f"UNION ALL (SELECT * FROM {new} EXCEPT ALL SELECT * FROM __old)"
-            )
+            if not keyed.compare(mart, cols, stale):  # player-keyed: __old / __diff of the affected players only
+                before = _fingerprint(con, mart.name)
+                con.execute(f"CREATE OR REPLACE TEMP TABLE __old AS SELECT {cols} FROM mart.{mart.name}")
+                build(mart)
+                if _fingerprint(con, mart.name) != before:  # its readers are stale, "so far" columns included
+                    stale.add(mart.name)
+                new = f"(SELECT {cols} FROM mart.{mart.name})"
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE __diff AS (SELECT * FROM __old EXCEPT ALL SELECT * FROM {new}) "
+                    f"UNION ALL (SELECT * FROM {new} EXCEPT ALL SELECT * FROM __old)"
+                )
             if con.execute("SELECT count(*) FROM __diff").fetchone()[0]:
                 keyed.note_diff(mart.name)
                 if mart.name == "as_of":

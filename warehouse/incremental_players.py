@@ -14,7 +14,11 @@ keys only and inserted — or rebuilt whole when the keys cannot be known:
 - `payments_daily` (day × brand × …): the rows of a (brand, day) are the payment events dated that day (a
   chargeback on its own day) of the brand's players and the day's rate, so the dirty (brand, day ≥ lo) ranges
   of the partitioned marts cover every change (`__dirty`: the changed payments' days, the days of players whose
-  attributes moved, the days whose rate moved); rebuilt whole when the partitioned marts are.
+  attributes moved, the days whose rate moved); rebuilt whole when the partitioned marts are;
+- the compared marts, merged for their affected players, their old and new rows compared (`__old`, `__diff`:
+  what incremental.refresh dirties from): `player_dim` for the players with a changed `raw.players` row image
+  (rebuilt whole when `raw.affiliates` changed: names); `cohort_player` for the players whose `player_dim` row
+  changed, with a changed payment image, or whose FTD day's `brand_day` row (the rate) changed.
 Each merge is recorded in the run's change registry (warehouse/changes.py: DuckLake mode publishes only it).
 """
 
@@ -28,6 +32,7 @@ from warehouse import changes
 from warehouse.transforms import Mart
 
 KEYED = frozenset({"players", "player_period", "payments_daily"})
+COMPARED = frozenset({"player_dim", "cohort_player"})  # compared marts merged for their affected players
 # The raw tables whose changed rows name the affected players of `mart.players` (column holding the player).
 _PLAYER_IMAGES = {"players": "id", "bets": "player_id", "sessions": "player_id"}
 # The relations `mart.players` reads per player (filtered to the affected players before they are read).
@@ -35,6 +40,8 @@ _PLAYERS_INPUTS = ("mart.player_day", "raw.bets", "raw.sessions")
 
 _KEYS = "__pl_keys"  # affected players noted along the refresh
 _RANGES = "__pl_ranges"  # (brand, lo) ranges player_day was merged with
+_DIM = "__pl_dim"  # players whose player_dim row changed
+_RATES = "__pl_rates"  # (brand, day) whose brand_day row changed
 
 
 def _select(mart: Mart) -> str:
@@ -71,6 +78,8 @@ class KeyedRefresh:
         self.merged: set[str] = set()  # partitioned marts merged (not rebuilt whole)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_KEYS} (player_id BIGINT)")
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_RANGES} (brand_id INTEGER, lo DATE)")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_DIM} (player_id BIGINT)")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_RATES} (brand_id INTEGER, day DATE)")
 
     def note_partition(self, mart: str, brand: int, lo: object) -> None:
         """Before a partition of `mart` is replaced by `__part`: note the players of its old and new rows."""
@@ -85,8 +94,60 @@ class KeyedRefresh:
 
     def note_diff(self, mart: str) -> None:
         """After a compared mart's differences were put in `__diff`: note the players of the changed rows."""
-        if mart in ("player_dim", "cohort_player"):
+        if mart in COMPARED:
             self.con.execute(f"INSERT INTO {_KEYS} SELECT DISTINCT player_id FROM __diff")
+        if mart == "player_dim":
+            self.con.execute(f"INSERT INTO {_DIM} SELECT DISTINCT player_id FROM __diff")
+        elif mart == "brand_day":
+            self.con.execute(f"INSERT INTO {_RATES} SELECT DISTINCT brand_id, day FROM __diff")
+
+    def compare(self, mart: Mart, cols: str, stale: set[str]) -> bool:
+        """Merge a compared mart for its affected players, leaving their old and new rows' differences (of
+        `cols`) in `__diff` and the old rows in `__old`; False when it must be rebuilt whole and compared."""
+        if mart.name not in COMPARED or "_sofar" in cols:  # (every column compared: a difference makes it stale)
+            return False
+        keys = self._compared_keys(mart.name)
+        if keys is None:
+            return False
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE __pl_k AS {keys}")
+        mine = "player_id IN (SELECT player_id FROM __pl_k)"
+        select = _select(mart)
+        if mart.name == "player_dim":
+            select = _filtered(select, "raw.players", "id IN (SELECT player_id FROM __pl_k)")
+        else:
+            select = _filtered(_filtered(select, "raw.payments", mine), "mart.player_dim", mine)
+        table = f"mart.{mart.name}"
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE __old AS SELECT {cols} FROM {table} WHERE {mine}")
+        self.con.execute(f"DELETE FROM {table} WHERE {mine}")
+        self.con.execute(f"INSERT INTO {table} SELECT * FROM ({select}) __x WHERE {mine}")
+        changes.record_keys(self.con, table, ("player_id",), "SELECT player_id FROM __pl_k")
+        new = f"(SELECT {cols} FROM {table} WHERE {mine})"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE __diff AS (SELECT * FROM __old EXCEPT ALL SELECT * FROM {new}) "
+            f"UNION ALL (SELECT * FROM {new} EXCEPT ALL SELECT * FROM __old)"
+        )
+        if self.con.execute("SELECT count(*) FROM __diff").fetchone()[0]:
+            stale.add(mart.name)
+        self.con.execute("DROP TABLE __pl_k")
+        return True
+
+    def _compared_keys(self, mart: str) -> str | None:
+        """A SELECT of the players whose row of `mart` may have changed; None when unknown."""
+        if mart == "player_dim":  # a player's row reads their raw.players row and their affiliate's name
+            if "affiliates" in self.touched or not _exists(self.con, "__touched_players"):
+                return None
+            return "SELECT DISTINCT id AS player_id FROM __touched_players"
+        # cohort_player: the player's player_dim row, their payments, the rate of their brand on their FTD day
+        keys = [f"SELECT player_id FROM {_DIM}"]
+        if "payments" in self.touched:
+            if not _exists(self.con, "__touched_payments"):
+                return None
+            keys.append("SELECT player_id FROM __touched_payments")
+        keys.append(
+            f"SELECT c.player_id FROM mart.cohort_player c JOIN {_RATES} r ON r.brand_id = c.brand_id "
+            "AND r.day = c.ftd_date"
+        )
+        return " UNION ".join(keys)
 
     def refresh(self, mart: Mart, stale: set[str], partitions_ok: bool) -> bool:
         """Merge `mart` for its affected keys; False when it must be rebuilt whole.
@@ -154,3 +215,5 @@ class KeyedRefresh:
     def close(self) -> None:
         self.con.execute(f"DROP TABLE IF EXISTS {_KEYS}")
         self.con.execute(f"DROP TABLE IF EXISTS {_RANGES}")
+        self.con.execute(f"DROP TABLE IF EXISTS {_DIM}")
+        self.con.execute(f"DROP TABLE IF EXISTS {_RATES}")

@@ -1,7 +1,7 @@
 """Player-keyed marts (warehouse/incremental_players.py): after random source changes — new players, balance
 updates, logins, bets on old days, deletes, players moving brand or country or becoming test accounts, an
-affiliate renamed — an incremental run merges `players`, `player_period` and `payments_daily` for the affected
-keys only, and every mart equals a full rebuild of the same raw data."""
+affiliate renamed — an incremental run merges `players`, `player_period`, `payments_daily`, `player_dim` and
+`cohort_player` for the affected keys only, and every mart equals a full rebuild of the same raw data."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.pipelines.ingest.conftest import T0, populate
 from tests.pipelines.ingest.test_ingest_incremental_marts import _assert_marts_equal_full_rebuild, _changes
 from tests.pipelines.ingest.test_lake_delta import assert_lake_equals_single_file_build, paths
 from tests.pipelines.ingest.test_lake_ingest import catalog, local_lake  # noqa: F401 (catalog: a fixture)
-from warehouse.incremental_players import KEYED
+from warehouse.incremental_players import COMPARED, KEYED
 
 
 @pytest.fixture
@@ -122,12 +122,18 @@ def test_player_marts_merged_equal_a_full_rebuild(
             _player_changes(c, rng, round_no)
             if round_no == 1:  # and the general mix: payments, chargebacks, voids, FX
                 _changes(c, rng, round_no)
+            if round_no == 0:  # a new GBP rate on a day with FTDs: their EUR amounts move, no payment changed
+                c.exec_driver_sql(
+                    "UPDATE fx_rates SET rate_to_eur = 1.31 WHERE currency = 'GBP' AND rate_date = (SELECT"
+                    " min(CAST(created_at AS DATE)) FROM payments WHERE operator_id = 2 AND kind = 'deposit')"
+                )
             if round_no == 2:  # an affiliate renamed: its players' rows move, no player row changed
                 c.exec_driver_sql("UPDATE affiliates SET name = name || ' (renamed)' WHERE id = 1")
         res = run_ingest(source_db, warehouse).raise_for_status()
         assert not res.full
         assert rebuilt, "the incremental path did not run"
-        assert not KEYED & rebuilt[-1], f"rebuilt whole: {sorted(KEYED & rebuilt[-1])}"
+        whole = (KEYED | COMPARED) & rebuilt[-1]
+        assert whole <= ({"player_dim"} if round_no == 2 else set()), f"rebuilt whole: {sorted(whole)}"
         _assert_marts_equal_full_rebuild(warehouse, tmp_path)
 
 
@@ -145,7 +151,7 @@ def test_only_balances_and_logins_merge_players_alone(
             (T0 + dt.timedelta(days=90),),
         )
     run_ingest(source_db, warehouse).raise_for_status()
-    assert rebuilt and "players" not in rebuilt[-1]
+    assert rebuilt and not {"players", "player_dim"} & rebuilt[-1]
     _assert_marts_equal_full_rebuild(warehouse, tmp_path)
 
 
@@ -167,7 +173,8 @@ def test_ducklake_publishes_the_merged_player_marts(
         x("UPDATE bets SET real_win = real_win + 7 WHERE id = (SELECT min(id) FROM bets WHERE player_id = 4)")
         x("UPDATE payments SET provider_fee = provider_fee + 1 WHERE id = (SELECT min(id) FROM payments)")
     run_ingest(source_db, working, lake=lake).raise_for_status()
-    assert rebuilt and not KEYED & rebuilt[-1]
+    assert rebuilt and not (KEYED | COMPARED) & rebuilt[-1]
     got = paths(lake, source_db)
-    assert got["mart.players"] == got["mart.player_period"] == got["mart.payments_daily"] == "delta", got
+    merged = ("players", "player_period", "payments_daily", "player_dim", "cohort_player")
+    assert {got[f"mart.{m}"] for m in merged} == {"delta"}, got
     assert_lake_equals_single_file_build(lake, source_db, tmp_path)
