@@ -186,11 +186,12 @@ def render_category(category: str) -> None:
             hide_index=True,
             width="stretch",
         )
+        labels = {r.id: f"#{r.id} · {r.normalized_value} · {r.scope_label}" for r in rows}
         picked = st.selectbox(
             "Open an entry (details, matching players, end, bulk block)",
-            [r.id for r in rows],
+            list(labels),
             index=None,
-            format_func=lambda i: next(f"#{r.id} · {r.normalized_value} · {r.scope_label}" for r in rows if r.id == i),
+            format_func=labels.__getitem__,
             key=f"bl:pick:{category}",
         )
         if picked is not None:

@@ -10,8 +10,8 @@ helpers in `base`. A new table goes into the module of its domain and is re-expo
 
 from __future__ import annotations
 
-# Indexes on the updated_at watermark columns and the e-mail match key (made in migrations 0004, 0006).
-from sqlalchemy import Index, func
+# Indexes on the updated_at watermark columns, the blacklist match keys and page lookups (migrations 0004, 0006, 0016).
+from sqlalchemy import Index, func, text
 
 from app.models.activity import Bet, Bonus, Ledger, Payment, Player, Session
 from app.models.alerts import Alert, AlertDelivery, AlertRule
@@ -84,6 +84,25 @@ Index("ix_balance_adjustments_updated_at", BalanceAdjustment.updated_at)
 Index("ix_postbacks_updated_at", Postback.updated_at)
 # Blacklist matching looks players up by their e-mail's match key (function and index: migration 0006).
 Index("ix_players_email_key", func.pitboss_email_key(Player.email))
+# ... and by the other normalised identifiers, the host of an address (`pitboss_inet`), a player's KYC documents,
+# postbacks newest first (migration 0016; the expressions as app/services/blacklist/matching.py writes them).
+Index(
+    "ix_players_phone_key",
+    text(r"regexp_replace(regexp_replace(phone, '[\s\-./()]', '', 'g'), '^00', '+')"),
+    _table=Player.__table__,
+)
+Index("ix_players_device_key", func.lower(func.btrim(Player.device_id)))
+Index("ix_sessions_device_key", func.lower(func.btrim(Session.device_id)))
+Index(
+    "ix_kyc_documents_number_key",
+    text(r"upper(regexp_replace(doc_number, '[\s\-./]', '', 'g'))"),
+    _table=KycDocument.__table__,
+)
+Index("ix_payments_account_key", func.pitboss_payment_key(Payment.account_ref))
+Index("ix_players_ip_host", func.host(func.pitboss_inet(Player.registration_ip)))
+Index("ix_sessions_ip_host", func.host(func.pitboss_inet(Session.ip)))
+Index("ix_kyc_documents_player", KycDocument.player_id)
+Index("ix_postbacks_created", Postback.created_at, Postback.id)
 
 __all__ = [
     "ACCOUNT_STATUSES",

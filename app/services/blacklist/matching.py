@@ -33,10 +33,7 @@ EMAIL_SQL = "pitboss_email_key({x})"  # the same function backs the index ix_pla
 PHONE_SQL = r"regexp_replace(regexp_replace({x}, '[\s\-./()]', '', 'g'), '^00', '+')"
 DEVICE_SQL = "lower(btrim({x}))"
 DOCUMENT_SQL = r"upper(regexp_replace({x}, '[\s\-./]', '', 'g'))"
-PAYMENT_SQL = (
-    r"CASE WHEN btrim({x}) ~ '^[A-Za-z]{{2}}[0-9]{{2}}' THEN upper(regexp_replace({x}, '\s', '', 'g'))"
-    " ELSE btrim({x}) END"
-)
+PAYMENT_SQL = "pitboss_payment_key({x})"  # migration 0016: IBAN shape → upper case without spaces, else trimmed
 
 
 def ip_in_sql(ip: str, net: str) -> str:
@@ -295,8 +292,8 @@ def players_matching(
 
 # --------------------------------------------------------------------------- match counts for a list of entries
 
-# (player_id, normalised identifier) rows of every player, per category (one pass over each source table);
-# e-mails are looked up through the key index instead.
+# (player_id, normalised identifier) rows of every player, per category; a condition on the identifier is
+# pushed into each source table and answered by its expression index (migration 0016); e-mails by the key index.
 _ALL_IDENTIFIERS = {
     "phone": f"SELECT id, {PHONE_SQL.format(x='phone')} FROM players WHERE phone IS NOT NULL",
     "device": (
@@ -314,6 +311,11 @@ _ALL_IPS = (
     "SELECT id, registration_ip::inet FROM players WHERE pg_input_is_valid(registration_ip, 'inet')"
     " UNION SELECT player_id, ip::inet FROM sessions WHERE pg_input_is_valid(ip, 'inet')"
 )
+# (player_id, host of a valid address): single-address entries are looked up through the host indexes (migration 0016)
+_ALL_IP_HOSTS = (
+    "SELECT id, host(pitboss_inet(registration_ip)) FROM players"
+    " UNION SELECT player_id, host(pitboss_inet(ip)) FROM sessions"
+)
 
 
 def match_counts(
@@ -322,8 +324,9 @@ def match_counts(
     """For normalised entry values of one category: how many existing players each matches
     (players of every brand, or with `brand_scope` only of those brands).
 
-    E-mails through the key index; the other categories in one pass over each identifier table (hash
-    joins); IP networks are matched by containment."""
+    E-mails, phones, devices, documents, payment accounts and single addresses through the expression
+    indexes on the normalised identifiers (migrations 0006 and 0016); IP networks by containment in one
+    pass over every address."""
     values = sorted(set(values))
     if not values:
         return {}
@@ -349,8 +352,8 @@ def match_counts(
         networks = [v for v in values if "/" in v]
         if singles:
             sql = (
-                f"SELECT host(i.ip), count(DISTINCT i.player_id) FROM ({_ALL_IPS}) AS i(player_id, ip)"
-                f" {players} WHERE host(i.ip) = ANY(:vals) GROUP BY host(i.ip)"
+                f"SELECT i.host, count(DISTINCT i.player_id) FROM ({_ALL_IP_HOSTS}) AS i(player_id, host)"
+                f" {players} WHERE i.host = ANY(:vals) GROUP BY i.host"
             )
             counts.update({r[0]: r[1] for r in conn.execute(sa.text(sql), {"vals": singles, **scope_param})})
         if networks:

@@ -8,7 +8,7 @@ match counts leave every other brand out, so nothing reveals that a player elsew
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -98,15 +98,12 @@ _LIST_SQL = (
 )
 
 
-def _entry(r) -> EntryRow:
+_ROW_FIELDS = tuple(k for k in EntryRow.__dataclass_fields__ if k != "matches")
+
+
+def _entry(r, matches: int | None = None) -> EntryRow:
     m = r._mapping
-    return EntryRow(
-        **{
-            k: m[k] for k in EntryRow.__dataclass_fields__ if k not in ("created_by_name", "removed_by_name", "matches")
-        },
-        created_by_name=m["created_by_name"],
-        removed_by_name=m["removed_by_name"],
-    )
+    return EntryRow(**{k: m[k] for k in _ROW_FIELDS}, matches=matches)
 
 
 def list_entries(
@@ -152,11 +149,11 @@ def list_entries(
         params["q"] = "%" + search.strip().replace("%", r"\%").replace("_", r"\_") + "%"
     sql = f"{_LIST_SQL} WHERE {' AND '.join(where)} ORDER BY e.created_at DESC, e.id DESC LIMIT :limit"
     with read_tx(engine) as conn:
-        rows = [_entry(r) for r in conn.execute(sa.text(sql), params)]
+        rows = conn.execute(sa.text(sql), params).all()
         if not with_matches:
-            return rows
+            return [_entry(r) for r in rows]
         counts = match_counts(conn, category, [r.normalized_value for r in rows], brand_scope=actor.brand_scope)
-    return [replace(r, matches=counts.get(r.normalized_value, 0)) for r in rows]
+    return [_entry(r, counts.get(r.normalized_value, 0)) for r in rows]
 
 
 def category_counts(engine: Engine, actor: Actor) -> dict[str, int]:
