@@ -9,11 +9,14 @@ file brings the check back.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
 
 PG_ALIAS = "pg"
+MEMORY_ENV = "PITBOSS_INGEST_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "2GB"
 _verified: tuple[int, int, int, int] | None = None  # identity of the extension file loaded with the check
 
 
@@ -41,10 +44,18 @@ def _identity(path: Path) -> tuple[int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def memory_limit() -> str:
+    """DuckDB's memory limit for ingest (env PITBOSS_INGEST_MEMORY_LIMIT, default 2GB). DuckDB's default, 80 %
+    of the RAM, let a full run at the large scale reach 4.8 GB RSS; with 2 GB it peaks at 2.3 GB in the same
+    time (what does not fit is spilled to `<file>.tmp/`)."""
+    return os.environ.get(MEMORY_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
+
+
 def connect(database: str) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that loads the postgres extension without re-checking an already checked file."""
     trusted = _verified is not None and _verified == _identity(extension_path())
-    return duckdb.connect(database, config={"allow_unsigned_extensions": True} if trusted else {})
+    config = {"memory_limit": memory_limit()} | ({"allow_unsigned_extensions": True} if trusted else {})
+    return duckdb.connect(database, config=config)
 
 
 def load_postgres(con: duckdb.DuckDBPyConnection) -> None:

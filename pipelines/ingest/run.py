@@ -36,7 +36,7 @@ import duckdb
 from sqlalchemy.engine import make_url
 
 from app.db import scrub_secrets
-from pipelines.ingest import lake_publish, runlog, snapshot, tombstones
+from pipelines.ingest import lake_publish, overlap, runlog, snapshot, tombstones
 from pipelines.ingest.duck import attach_source, pg_query
 from pipelines.ingest.duck import connect as duck_connect
 from pipelines.ingest.loaders import (
@@ -301,8 +301,22 @@ def _build(
         t = result.mark("tombstones_hashes", t)
         notify("start", {"tables": [s.name for s in specs], "full": result.full})
         plan = _Plan(cap, result.full, existing, window, hashes)
-        loads = _load_tables(con, specs, states, plan, result, notify)
+        overlapped = result.full and with_marts and not in_place
+        early, late = overlap.split(specs) if overlapped else (specs, ())
+        loads = _load_tables(con, early, states, plan, result, notify)
         t = result.mark("tables", t)
+        if late:  # a full run: the tables no mart reads load while the marts build (overlap.py)
+            con.execute("COMMIT")
+            t = result.mark("commit", t)
+            job = overlap.LateLoad(con, late, lambda cur, part: _load_tables(cur, part, states, plan, result, notify))
+            job.start()
+            _build_marts(con, result, notify)
+            t = result.mark("marts", t)
+            loads |= job.wait()
+            t = result.mark("late_tables", t)
+            result.load_seconds = round(time.perf_counter() - t_load - result.marts_seconds, 3)
+            con.execute("DETACH pg")
+            con.execute("BEGIN")
         deletes = _check_deletes(con, specs, states, loads, window, cap, reconcile_every, result, t)
         t = time.perf_counter()
         for tr in result.tables:
@@ -310,7 +324,7 @@ def _build(
             tr.rows_merged, tr.rows_deleted, tr.deletes = ld.rows_merged, ld.rows_deleted, deletes.get(tr.table)
         con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_ON_COMMIT}'")  # a commit is a checkpoint: the
         # changes go straight into the file instead of through the WAL first (the file is checkpointed anyway)
-        if with_marts and (result.full or any(result.changed.values()) or not marts_current):
+        if not late and with_marts and (result.full or any(result.changed.values()) or not marts_current):
             if not in_place:  # a temp file: the load is committed first (a failure drops the file anyway)
                 con.execute("COMMIT")
                 con.execute("DETACH pg")

@@ -78,7 +78,10 @@ def clean_stale_temps(warehouse: Path) -> list[Path]:
     removed = []
     for mark in (TMP_MARK, OLD_MARK):
         for p in sorted(warehouse.parent.glob(f"{warehouse.name}{mark}*")):
-            p.unlink(missing_ok=True)
+            if p.is_dir():  # DuckDB's spill directory of a killed run's temp file (`<file>.tmp/`)
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
             removed.append(p)
     return removed
 
