@@ -214,8 +214,11 @@ def compliance_lists(
             " ORDER BY l.effective_at, l.id LIMIT :n",
             params,
         )  # fmt: skip
+        limits = state.limit_rows_by_player(conn, [row["player_id"] for row in pending])  # one query, not one a row
+        slots = {pid: state.slots(rows, now) for pid, rows in limits.items()}
         for row in pending:
-            current = state.slot(conn, row["player_id"], row["kind"], row["period"], now).value
+            found = slots[row["player_id"]].get((row["kind"], row["period"]))
+            current = None if found is None else found.value
             row["limit"] = rules.describe(row["kind"], row["period"])
             row["in_force"] = rules.shown(row["kind"], current, row["currency"])
             row["new_value"] = rules.shown(row.pop("kind"), row.pop("value"), row["currency"])

@@ -91,6 +91,23 @@ def limit_rows(conn: Connection | Any, player_id: int, kind: str | None = None) 
     return [LimitRow(r.id, r.kind, r.period, r.value, r.requested_at, r.effective_at, r.cancelled_at) for r in rows]
 
 
+def limit_rows_by_player(conn: Connection | Any, player_ids: list[int]) -> dict[int, list[LimitRow]]:
+    """`limit_rows` of many players in one query: {player id: their stored limit changes, oldest first}."""
+    out: dict[int, list[LimitRow]] = {p: [] for p in player_ids}
+    if not player_ids:
+        return out
+    rows = fetch(
+        conn,
+        f"SELECT player_id, {_LIMIT_COLS} FROM rg_limits WHERE player_id = ANY(:ps)"
+        " ORDER BY player_id, effective_at, id",
+        {"ps": sorted(set(player_ids))},
+    )
+    for r in rows:
+        out[r.player_id].append(LimitRow(r.id, r.kind, r.period, r.value, r.requested_at, r.effective_at,
+                                         r.cancelled_at))  # fmt: skip
+    return out
+
+
 @dataclass(frozen=True)
 class Slot:
     """One (kind, period) of a player: the limit in force and the pending change."""
