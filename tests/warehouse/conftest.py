@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.pipelines.ingest.conftest import engine, source_db  # noqa: F401 (the source fixtures, shared)
 from tests.warehouse.fixture_data import load_fixture
 from warehouse.build import build_marts
 from warehouse.gateway import Gateway

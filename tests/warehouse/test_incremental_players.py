@@ -7,33 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 import warehouse.incremental as incremental
-from app.db import create_engine
 from pipelines.ingest import run_ingest
-from tests.pipelines.ingest.conftest import T0, populate
+from tests.pipelines.ingest.conftest import T0
 from tests.pipelines.ingest.test_ingest_incremental_marts import _assert_marts_equal_full_rebuild, _changes
 from tests.pipelines.ingest.test_lake_delta import assert_lake_equals_single_file_build, paths
 from tests.pipelines.ingest.test_lake_ingest import catalog, local_lake  # noqa: F401 (catalog: a fixture)
 from warehouse.incremental_players import COMPARED, KEYED
-
-
-@pytest.fixture
-def source_db(fresh_db: str) -> str:
-    populate(fresh_db)
-    return fresh_db
-
-
-@pytest.fixture
-def engine(source_db: str) -> Iterator[sa.Engine]:
-    eng = create_engine(source_db, poolclass=sa.pool.NullPool)
-    yield eng
-    eng.dispose()
 
 
 def _player_changes(c: sa.Connection, rng: random.Random, round_no: int) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,25 +13,11 @@ import sqlalchemy as sa
 
 import warehouse.incremental as incremental
 import warehouse.incremental_sofar as incremental_sofar
-from app.db import create_engine
 from pipelines.ingest import run_ingest
-from tests.pipelines.ingest.conftest import T0, populate
+from tests.pipelines.ingest.conftest import T0
 from tests.pipelines.ingest.test_ingest_incremental_marts import _assert_marts_equal_full_rebuild
 
 D0 = (T0 + dt.timedelta(days=25)).replace(hour=0, minute=0)  # the "live" day; history lies before it
-
-
-@pytest.fixture
-def source_db(fresh_db: str) -> str:
-    populate(fresh_db)
-    return fresh_db
-
-
-@pytest.fixture
-def engine(source_db: str) -> Iterator[sa.Engine]:
-    eng = create_engine(source_db, poolclass=sa.pool.NullPool)
-    yield eng
-    eng.dispose()
 
 
 def _bet(c: sa.Connection, pid: int, at: dt.datetime, stake: int, win: int, bonus: int = 0) -> None:
