@@ -160,15 +160,21 @@ def _merge_partitions(con: duckdb.DuckDBPyConnection, mart: Mart, keyed: KeyedRe
     ranges = con.execute(
         "SELECT brand_id, min(day) FROM __dirty WHERE day IS NOT NULL GROUP BY 1 ORDER BY 1"
     ).fetchall()
-    for brand, lo in ranges:
-        where = f"brand_id = {int(brand)} AND day >= DATE '{lo.isoformat()}'"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __part AS SELECT * FROM ({select}) __x WHERE {where}")
-        if keyed is not None:  # the players of the old and new rows (warehouse/incremental_players.py)
+    if not ranges:
+        return
+    # every dirty brand's range in ONE statement (one scan of the inputs, not one per brand); the leading
+    # `day >=` conjunct is implied by the ranges and lets DuckDB push it down to the scans
+    first = min(lo for _, lo in ranges).isoformat()
+    brands = " OR ".join(f"(brand_id = {int(b)} AND day >= DATE '{lo.isoformat()}')" for b, lo in ranges)
+    where = f"day >= DATE '{first}' AND ({brands})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __part AS SELECT * FROM ({select}) __x WHERE {where}")
+    if keyed is not None:  # the players of the old and new rows (warehouse/incremental_players.py)
+        for brand, lo in ranges:
             keyed.note_partition(mart.name, int(brand), lo)
-        con.execute(f"DELETE FROM mart.{base} WHERE {where}")
-        con.execute(f"INSERT INTO mart.{base} SELECT * FROM __part")
-        changes.record_where(con, f"mart.{base}", where)  # DuckLake mode publishes only this range
-    con.execute("DROP TABLE IF EXISTS __part")
+    con.execute(f"DELETE FROM mart.{base} WHERE {where}")
+    con.execute(f"INSERT INTO mart.{base} SELECT * FROM __part")
+    changes.record_where(con, f"mart.{base}", where)  # DuckLake mode publishes only these ranges
+    con.execute("DROP TABLE __part")
     if mart.name == "player_day":  # once every brand's rows are in (a player who moved brand is in one only)
         for brand, lo in ranges:
             _fix_previous_days(con, int(brand), lo)
