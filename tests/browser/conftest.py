@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from app.db import create_engine
 from app.services.staff import demo as staff
-from app.settings import load_settings
+from app.settings import get_settings, load_settings
 from tests.conftest import PROJECT_ROOT, create_database, drop_database
 
 CHROMIUM = "/usr/bin/chromium"
@@ -272,6 +272,16 @@ def login(page, server: AppServer, username: str, password: str | None = None) -
     submit_login(page, username, password or staff.demo_password(username))
     page.get_by_role("button", name="Sign out").wait_for(timeout=60_000)
     wait_idle(page)
+
+
+def wait_for_login_cookie(page, timeout: float = 30.0) -> None:
+    """Wait until the browser holds the sign-in cookie (written by JavaScript in the page a moment after the
+    run that signed in; a loaded CI machine can take seconds)."""
+    name = get_settings().cookie_name
+    deadline = time.monotonic() + timeout
+    while not any(c["name"] == name for c in page.context.cookies()):
+        assert time.monotonic() < deadline, f"the sign-in cookie {name!r} was never written"
+        time.sleep(0.2)
 
 
 def main_text(page) -> str:

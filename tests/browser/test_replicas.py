@@ -31,6 +31,7 @@ from tests.browser.conftest import (
     login,
     nav_links,
     new_context,
+    wait_for_login_cookie,
     wait_idle,
     wait_rerun,
 )
@@ -159,6 +160,7 @@ def _upload_on_blacklist(page, server: AppServer) -> None:
 
 def test_signed_in_on_replica_a_is_signed_in_on_replica_b(deployment, page):
     login(page, deployment.a, "compliance")
+    wait_for_login_cookie(page)  # written by the page's JavaScript, seconds late on a loaded machine
     cookies = {c["name"] for c in page.context.cookies()}
     assert {"pitboss_auth", "_streamlit_xsrf"} <= cookies  # XSRF protection is on, and its cookie shared
     tab_b = page.context.new_page()

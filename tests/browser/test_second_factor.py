@@ -10,7 +10,6 @@ import pyotp
 import pytest
 
 from app.services.staff import demo as staff
-from app.settings import get_settings
 from tests.browser.conftest import (
     AppServer,
     click,
@@ -20,6 +19,7 @@ from tests.browser.conftest import (
     nav_links,
     screenshot,
     submit_login,
+    wait_for_login_cookie,
     wait_idle,
 )
 
@@ -45,16 +45,6 @@ def wrong_code(secret: str) -> str:
     now_step = int(time.time() // 30)
     valid = {pyotp.TOTP(secret).generate_otp(s) for s in range(now_step - 2, now_step + 3)}
     return next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in valid)
-
-
-def wait_for_login_cookie(page, timeout: float = 30.0) -> None:
-    """Wait until the browser holds the sign-in cookie (written by JavaScript in the page, a moment after
-    the run that drew the second step; a loaded CI machine can take seconds)."""
-    name = get_settings().cookie_name
-    deadline = time.monotonic() + timeout
-    while not any(c["name"] == name for c in page.context.cookies()):
-        assert time.monotonic() < deadline, f"the sign-in cookie {name!r} was never written"
-        time.sleep(0.2)
 
 
 def failures(server: AppServer, username: str = "admin") -> int:
