@@ -133,11 +133,14 @@ def measure_pg(url: str, *, repeats: int = 5, days: int = 30) -> dict[str, Any]:
 
 
 def measure_build(path: str | os.PathLike) -> dict[str, Any]:
-    """Seconds of a full mart build on a copy of the warehouse at `path` (the served file is not touched)."""
+    """Seconds of a full mart build on a copy of the warehouse at `path` (the served file is not touched), on a
+    connection set up as ingest's (its memory limit)."""
+    from pipelines.ingest.duck import memory_limit
+
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "build.duckdb"
         shutil.copyfile(path, copy)
-        con = duckdb.connect(str(copy))
+        con = duckdb.connect(str(copy), config={"memory_limit": memory_limit()})
         try:
             c0, t0 = time.process_time(), time.perf_counter()
             build_marts(con, None)
