@@ -16,7 +16,9 @@ transaction; the Parquet files before it, invisible until it commits); then the 
 publishes whole whenever the file and the lake may disagree.
 
 `open_writer` runs first, before anything is read from the source: it resolves the catalog (creating the
-`ducklake:<name>` database on the operational server if missing), attaches the lake for writing and probes the
+`ducklake:<name>` database on the operational server if missing), takes the lake's ingest lock (a session
+advisory lock in the catalog database, held until the run ends: runs on different machines take turns),
+attaches the lake for writing and probes the
 data path (local: writable; S3: the bucket is listed with the given credentials), so a missing bucket, refused
 credentials or an unreachable catalog stop the run at once with one clear message (`LakeUnavailable`, no
 credentials in it) and the previous snapshot stays served.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import os
 import time
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg
 from sqlalchemy.engine import make_url
 
 from warehouse import changes
@@ -88,10 +92,32 @@ class LakeWriter:
         self.lake = lake
         self.con = con
         self.snapshot: int | None = None  # the snapshot the last publish committed
+        self._lock: psycopg.Connection | None = None  # holds the lake's ingest lock while open
 
     def close(self) -> None:
         with contextlib.suppress(duckdb.Error):
             self.con.close()
+        if self._lock is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._lock.close()  # the session ends: PostgreSQL releases the advisory lock
+            self._lock = None
+
+    def lock(self, timeout: float) -> None:
+        """Take the lake's ingest lock: a session advisory lock in the catalog database, held until `close`,
+        so ingest runs on different machines publishing into one lake take turns (each machine's file lock
+        only orders the runs of that machine). Released by PostgreSQL if this process dies. Raises
+        LakeLocked after `timeout` seconds."""
+        try:
+            conn = psycopg.connect(self.lake.catalog_dsn or "", autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise LakeUnavailable(explain(self.lake, exc, "cannot reach the lake's catalog")) from None
+        deadline = time.monotonic() + timeout
+        while not conn.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(self.lake)]).fetchone()[0]:
+            if time.monotonic() >= deadline:
+                conn.close()
+                raise LakeLocked(f"another ingest run holds the lake's lock (waited {timeout:g} s)")
+            time.sleep(0.2)
+        self._lock = conn
 
     # ------------------------------------------------------------------ checks
 
@@ -229,16 +255,28 @@ class LakeWriter:
         return out
 
 
-def open_writer(lake: LakeConfig, url: str) -> LakeWriter:
-    """Resolve, attach for writing and check the lake; raise LakeUnavailable with one clear message."""
+class LakeLocked(RuntimeError):
+    """Another ingest run (on this machine or another) is publishing into the lake."""
+
+
+def lock_key(lake: LakeConfig) -> int:
+    """The advisory-lock key of `lake`'s ingest runs (a signed 64-bit hash of its identity)."""
+    digest = hashlib.sha256(f"pitboss-ingest|{lake.key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def open_writer(lake: LakeConfig, url: str, lock_timeout: float = 600.0) -> LakeWriter:
+    """Resolve, take the lake's ingest lock, attach for writing and check the lake; raise LakeUnavailable with
+    one clear message (LakeLocked when another run holds the lock past `lock_timeout`)."""
     lake = resolve(lake, url, create=True)
     con = connect(lake)
+    writer = LakeWriter(lake, con)
     try:
+        writer.lock(lock_timeout)
         attach(con, lake, ALIAS, read_only=False)
-        writer = LakeWriter(lake, con)
         writer.check_storage()
     except BaseException:
-        con.close()
+        writer.close()
         raise
     return writer
 
@@ -411,10 +449,12 @@ def _q(name: str) -> str:
 
 
 __all__ = [
+    "LakeLocked",
     "LakeWriter",
     "attach_for_reading",
     "mark_unpublished",
     "note_raw_changes",
+    "lock_key",
     "open_writer",
     "publish_file",
     "publish_run",

@@ -236,7 +236,7 @@ def run_ingest(
                 ],
             )
             try:
-                _build(url, warehouse, result, specs, progress, build_marts, every, lake)
+                _build(url, warehouse, result, specs, progress, build_marts, every, lake, lock_timeout)
                 result.status = "ok"
             except Exception as exc:  # logged and reported (never with the DSN's password); served file untouched
                 error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("schema drift") else str(exc)
@@ -262,12 +262,14 @@ def _build(
     with_marts: bool,
     reconcile_every: dt.timedelta,
     lake: Any = None,
+    lock_timeout: float = 600.0,
 ) -> None:
     from app.db import libpq_dsn
 
     notify = progress or (lambda event, info: None)
     t = time.perf_counter()
-    writer = lake_publish.open_writer(lake, url) if lake is not None else None  # an unusable lake stops the run
+    # an unusable lake stops the run; its lock orders runs of every machine that publishes into it
+    writer = lake_publish.open_writer(lake, url, lock_timeout) if lake is not None else None
     t = result.mark("lake_check", t) if writer is not None else t
     cap = capture(libpq_dsn(url), [s for s in specs if s.mode == "append"])
     t = result.mark("capture", t)

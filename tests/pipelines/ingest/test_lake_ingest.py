@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from app.db import create_engine, libpq_dsn
 from app.services.health.reads import warehouse_status
-from pipelines.ingest import run_ingest
+from pipelines.ingest import lake_publish, run_ingest
 from pipelines.ingest.lake_publish import KEEP_ENV, resolve
 from pipelines.ingest.reconcile import reconcile
 from tests.conftest import PROJECT_ROOT, create_database, drop_database
@@ -313,3 +313,23 @@ def test_a_kill_9_mid_commit_leaves_the_previous_or_the_next_snapshot(source_db,
         assert snapshots == 1 and live == len(list(data.rglob("*.parquet")))
     finally:
         gw.close()
+
+
+def test_ingest_runs_on_two_machines_take_turns_on_the_lake(source_db, catalog, tmp_path):
+    """Each machine's file lock orders only its own runs: the lake's advisory lock orders every run that
+    publishes into it (here another machine's run is simulated by a session holding that lock)."""
+    lake = local_lake(catalog(), tmp_path / "lake")
+    other_machine = psycopg.connect(lake.catalog_dsn, autocommit=True)
+    try:
+        assert other_machine.execute("SELECT pg_try_advisory_lock(%s)", [lake_publish.lock_key(lake)]).fetchone()[0]
+        refused = run_ingest(source_db, tmp_path / "working.duckdb", lake=lake, lock_timeout=0.5)
+        assert refused.status == "failed" and "another ingest run holds the lake's lock" in refused.error
+        assert not (tmp_path / "working.duckdb").exists()  # nothing was read or built
+    finally:
+        other_machine.close()  # that run ends: its session's lock goes with it
+    run_ingest(source_db, tmp_path / "working.duckdb", lake=lake, lock_timeout=5).raise_for_status()
+    held = psycopg.connect(lake.catalog_dsn, autocommit=True)
+    try:  # and the run released the lock when it ended
+        assert held.execute("SELECT pg_try_advisory_lock(%s)", [lake_publish.lock_key(lake)]).fetchone()[0]
+    finally:
+        held.close()
