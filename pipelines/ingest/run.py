@@ -123,6 +123,21 @@ def _served_state(path: Path) -> tuple[dict[str, TableState], str | None]:
         con.close()
 
 
+def _open_with_states(path: Path) -> tuple[duckdb.DuckDBPyConnection, dict[str, TableState], str | None] | None:
+    """(connection, cursor states, source id) of an existing warehouse file; None (closed) when it cannot be
+    opened or holds no usable states (the run then builds a fresh file)."""
+    try:
+        con = duck_connect(str(path))
+    except duckdb.Error as exc:
+        log.warning("warehouse %s cannot be opened (%s): full rebuild", path, exc)
+        return None
+    states, source = _states_of(con)
+    if states:
+        return con, states, source
+    con.close()
+    return None
+
+
 def _open_build_file(
     warehouse: Path, run_id: str, full: bool, in_place: bool = False
 ) -> tuple[duckdb.DuckDBPyConnection, Path, dict[str, TableState], str | None, bool]:
@@ -133,26 +148,14 @@ def _open_build_file(
     (DuckLake mode: nobody reads the working file but ingest): the working file itself, no copy.
     """
     if in_place and not full and warehouse.exists():
-        try:
-            con = duck_connect(str(warehouse))  # a WAL left by a killed run is replayed (its commits are whole)
-        except duckdb.Error as exc:
-            log.warning("working warehouse %s cannot be opened (%s): full rebuild", warehouse, exc)
-        else:
-            states, source = _states_of(con)
-            if states:
-                return con, warehouse, states, source, True
-            con.close()
+        opened = _open_with_states(warehouse)  # a WAL left by a killed run is replayed (its commits are whole)
+        if opened is not None:
+            return opened[0], warehouse, opened[1], opened[2], True
     if not full and warehouse.exists() and not snapshot.wal_path(warehouse).exists():
         tmp = snapshot.prepare(warehouse, run_id, copy_served=True)
-        try:
-            con = duck_connect(str(tmp))
-        except duckdb.Error as exc:
-            log.warning("served warehouse %s cannot be opened (%s): full rebuild", warehouse, exc)
-        else:
-            states, source = _states_of(con)
-            if states:
-                return con, tmp, states, source, True
-            con.close()
+        opened = _open_with_states(tmp)
+        if opened is not None:
+            return opened[0], tmp, opened[1], opened[2], True
         snapshot.remove_db_file(tmp)
     states, source = _served_state(warehouse) if full else ({}, None)
     tmp = snapshot.prepare(warehouse, run_id, copy_served=False)
