@@ -33,6 +33,7 @@ def _render_login(authenticator: stauth.Authenticate, engine: Engine, settings: 
     st.caption("Back office — staff sign-in")
     pending = state.pending_session_id()
     if pending:  # the password passed; the session waits for its second step
+        _keep_writing_cookie(authenticator)
         _render_pending(engine, settings, pending)
         return
     notice_slot = st.empty()
@@ -80,14 +81,32 @@ def _complete_login(
     )  # fmt: skip
     if opened.actor is None:
         st.session_state[state.PENDING_KEY] = opened.session_id
+        st.session_state[state.PENDING_COOKIE_KEY] = issued
     else:
         st.session_state[state.SESSION_KEY] = opened.session_id
     return opened
 
 
+def _keep_writing_cookie(authenticator: stauth.Authenticate) -> None:
+    """While the second step waits, keep the cookie component that writes the login cookie on the page.
+
+    The library renders it only in the run that accepted the password; the runs of the second step do not call
+    its login, so a rerun that came before the browser had written the cookie would unmount the component and
+    the cookie would never be written (the tab signed in alone; a new tab would not know the sign-in). The
+    same token and component key: rendering it again writes nothing new."""
+    issued = st.session_state.get(state.PENDING_COOKIE_KEY)
+    if not issued:
+        return
+    token, expires = issued
+    model = authenticator.cookie_controller.cookie_model
+    local_expiry = expires.astimezone().replace(tzinfo=None)  # the component takes local time, as the library's
+    model.cookie_manager.set(model.cookie_name, token, expires_at=local_expiry)
+
+
 def remember_signed_in(engine: Engine, actor: Actor) -> None:
     """This tab is signed in as `actor` (a live session): what the shell checks on every run."""
     st.session_state.pop(state.PENDING_KEY, None)
+    st.session_state.pop(state.PENDING_COOKIE_KEY, None)
     st.session_state[state.SESSION_KEY] = actor.session_id
     st.session_state.update(
         username=actor.username,

@@ -83,6 +83,7 @@ def _sign_out(authenticator: stauth.Authenticate, notice: str | None) -> None:
     """Forget the user in this tab and delete the login cookie (the session row is already ended)."""
     st.session_state.pop(state.SESSION_KEY, None)
     st.session_state.pop(state.PENDING_KEY, None)
+    st.session_state.pop(state.PENDING_COOKIE_KEY, None)
     if st.session_state.get("authentication_status"):
         authenticator.logout(location="unrendered")
     for key in ("name", "username", "email", "roles", "authentication_status"):

@@ -12,6 +12,7 @@ from app.settings import Settings, get_settings
 
 SESSION_KEY = "pitboss_session_id"  # the live staff_sessions row of this browser tab
 PENDING_KEY = "pitboss_pending_session_id"  # a session of this tab waiting for its second step (not live)
+PENDING_COOKIE_KEY = "pitboss_pending_cookie"  # (token, expiry) of the cookie issued with that session
 NOTICE_KEY = "pitboss_notice"  # a message for the login page (signed out, session ended, …)
 LOGOUT_KEY = "pitboss_logout_requested"  # set by the sign-out button's callback
 CHECK_KEY = "pitboss_login_check"  # the LoginCheck of the last form submit
