@@ -65,6 +65,14 @@ class LateLoad:
             with contextlib.suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
 
+    def abandon(self) -> None:
+        """The run failed elsewhere: interrupt the load, wait for its thread to end (it rolls back)."""
+        with contextlib.suppress(duckdb.Error):
+            self._cur.interrupt()
+        self._thread.join()
+        with contextlib.suppress(duckdb.Error):
+            self._cur.close()
+
     def wait(self) -> dict[str, TableLoad]:
         """Wait for the load; its TableLoads, or its exception raised here."""
         self._thread.join()

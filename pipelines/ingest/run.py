@@ -315,7 +315,11 @@ def _build(
             t = result.mark("commit", t)
             job = overlap.LateLoad(con, late, lambda cur, part: _load_tables(cur, part, states, plan, result, notify))
             job.start()
-            _build_marts(con, result, notify)
+            try:
+                _build_marts(con, result, notify)
+            except BaseException:
+                job.abandon()  # the second transaction ends before the temp file goes
+                raise
             t = result.mark("marts", t)
             loads |= job.wait()
             t = result.mark("late_tables", t)

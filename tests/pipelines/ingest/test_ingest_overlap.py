@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from pipelines.ingest import duck, overlap, run_ingest, snapshot
+from pipelines.ingest import run as ingest_run
 from pipelines.ingest import steps as ingest_steps
 from pipelines.ingest.specs import SPECS
 from tests.pipelines.ingest.conftest import fingerprint
@@ -91,3 +92,27 @@ def test_a_killed_runs_spill_directory_is_removed(warehouse: Path) -> None:
     (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 10)
     assert spill in snapshot.clean_stale_temps(warehouse)
     assert not spill.exists()
+
+
+def test_failing_marts_end_the_late_load_and_leave_the_served_file(
+    source_db: str, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_ingest(source_db, warehouse).raise_for_status()
+    before = fingerprint(warehouse)
+    abandoned: list[bool] = []
+    real_abandon = overlap.LateLoad.abandon
+
+    def spy(self):
+        abandoned.append(True)
+        real_abandon(self)
+
+    def broken(con, result, notify):
+        raise RuntimeError("a mart cannot be built")
+
+    monkeypatch.setattr(overlap.LateLoad, "abandon", spy)
+    monkeypatch.setattr(ingest_run, "_build_marts", broken)
+    res = run_ingest(source_db, warehouse, full=True)
+    assert res.status == "failed" and "a mart cannot be built" in res.error
+    assert abandoned == [True]  # the second connection's load was ended before the temp file was removed
+    assert fingerprint(warehouse) == before
+    assert not list(warehouse.parent.glob(f"*{snapshot.TMP_MARK}*"))
