@@ -365,3 +365,26 @@ def tiny_db_fresh(pg_server_url: str, tiny_template: str) -> Iterator[str]:
     url = create_database(pg_server_url, name, template=tiny_template)
     yield url
     drop_database(pg_server_url, name)
+
+
+@pytest.fixture
+def catalog(pg_server_url: str) -> Iterator[Callable[[], str]]:
+    """Make fresh DuckLake catalog databases on the test server; returns their libpq DSNs (dropped afterwards)."""
+    from app.db import libpq_dsn
+
+    names: list[str] = []
+
+    def make() -> str:
+        names.append(f"lake_{uuid.uuid4().hex[:12]}")
+        return libpq_dsn(create_database(pg_server_url, names[-1]))
+
+    yield make
+    for name in names:
+        drop_database(pg_server_url, name)
+
+
+def local_lake(dsn: str, data: Path):
+    """A DuckLake with its catalog at `dsn` and its data files under the local directory `data`."""
+    from warehouse.lake import parse_setting
+
+    return parse_setting(f"ducklake:postgres:{dsn}", {"PITBOSS_LAKE_DATA_PATH": str(data)}, data.parent)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from app import settings as app_settings
@@ -45,14 +47,20 @@ def test_setup_then_second_run_reuses_the_data(fresh_db: str, tmp_path, monkeypa
         get_settings.cache_clear()
 
 
-def test_demo_generates_an_audit_key_only_while_the_audit_log_is_empty(fresh_db: str, tmp_path, monkeypatch) -> None:
-    secrets_file = tmp_path / ".streamlit" / "secrets.toml"
+@pytest.fixture
+def secrets_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`make demo`'s secrets file in a temporary project, no audit key in the environment (settings re-read)."""
+    path = tmp_path / ".streamlit" / "secrets.toml"
     for module in (demo, app_settings):
-        monkeypatch.setattr(module, "SECRETS_FILE", secrets_file)
+        monkeypatch.setattr(module, "SECRETS_FILE", path)
     monkeypatch.setattr(demo, "PROJECT_ROOT", tmp_path)
     monkeypatch.setenv("PITBOSS_ENV", "demo")
     monkeypatch.delenv("PITBOSS_AUDIT_KEY", raising=False)
     get_settings.cache_clear()
+    return path
+
+
+def test_demo_generates_an_audit_key_only_while_the_audit_log_is_empty(fresh_db: str, secrets_file: Path) -> None:
     try:
         demo.ensure_demo_audit_key(fresh_db)
         key = get_settings().audit_key
@@ -72,15 +80,8 @@ def test_demo_generates_an_audit_key_only_while_the_audit_log_is_empty(fresh_db:
         get_settings.cache_clear()
 
 
-def test_demo_audit_key_on_a_fresh_database_with_no_tables(empty_db: str, tmp_path, monkeypatch) -> None:
+def test_demo_audit_key_on_a_fresh_database_with_no_tables(empty_db: str, secrets_file: Path) -> None:
     """What `make demo` meets on a fresh machine: the key is made before the migrations, so no audit table yet."""
-    secrets_file = tmp_path / ".streamlit" / "secrets.toml"
-    for module in (demo, app_settings):
-        monkeypatch.setattr(module, "SECRETS_FILE", secrets_file)
-    monkeypatch.setattr(demo, "PROJECT_ROOT", tmp_path)
-    monkeypatch.setenv("PITBOSS_ENV", "demo")
-    monkeypatch.delenv("PITBOSS_AUDIT_KEY", raising=False)
-    get_settings.cache_clear()
     try:
         demo.ensure_demo_audit_key(empty_db)
         assert get_settings().audit_key and get_settings().audit_key_problem() is None

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,12 +78,10 @@ def build_env(
     return AnalyticsEnv(url, warehouse, engine, as_of), name
 
 
-@pytest.fixture(scope="session")
-def analytics_env(
-    pg_server_url: str, tiny_template: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AnalyticsEnv]:
-    """`tiny` data (history ending TINY_AS_OF) served to the app through PITBOSS_DATABASE_URL / PITBOSS_WAREHOUSE."""
-    tmp = tmp_path_factory.mktemp("pages")
+@contextmanager
+def served_tiny_env(pg_server_url: str, tiny_template: str, tmp: Path) -> Iterator[AnalyticsEnv]:
+    """A private copy of the `tiny` data (history ending TINY_AS_OF) served to the app through
+    PITBOSS_DATABASE_URL / PITBOSS_WAREHOUSE for as long as the block runs."""
     env, name = build_env(pg_server_url, tiny_template, tmp, TINY_AS_OF)
     old = _set_env(
         {
@@ -92,10 +91,21 @@ def analytics_env(
             "PITBOSS_WAREHOUSE": str(env.warehouse),
         }
     )
-    yield env
-    _restore_env(old)
-    env.engine.dispose()
-    drop_database(pg_server_url, name)
+    try:
+        yield env
+    finally:
+        _restore_env(old)
+        env.engine.dispose()
+        drop_database(pg_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def analytics_env(
+    pg_server_url: str, tiny_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AnalyticsEnv]:
+    """`tiny` data served to the app (shared, read by the analytics pages' tests)."""
+    with served_tiny_env(pg_server_url, tiny_template, tmp_path_factory.mktemp("pages")) as env:
+        yield env
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from streamlit.testing.v1 import AppTest
 from app.services.finance.writes import detect_restatements
 from app.ui import state
 from pipelines.ingest.run import run_ingest
-from tests.conftest import TINY_AS_OF, drop_database
-from tests.pages.conftest import PAGES, TIMEOUT, AnalyticsEnv, _restore_env, _set_env, build_env
+from tests.pages.conftest import PAGES, TIMEOUT, AnalyticsEnv, served_tiny_env
 from warehouse.gateway import Gateway
 
 CROWN = 2
@@ -26,20 +25,8 @@ OCTOBER = {"period": "custom", "from": "2026-10-01", "to": "2026-10-31", "brand"
 
 @pytest.fixture(scope="module")
 def env(pg_server_url: str, tiny_template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnalyticsEnv]:
-    tmp = tmp_path_factory.mktemp("month_close")
-    env, name = build_env(pg_server_url, tiny_template, tmp, TINY_AS_OF)
-    old = _set_env(
-        {
-            "PITBOSS_ENV": "demo",
-            "PITBOSS_DATA_DIR": str(tmp),
-            "PITBOSS_DATABASE_URL": env.url,
-            "PITBOSS_WAREHOUSE": str(env.warehouse),
-        }
-    )
-    yield env
-    _restore_env(old)
-    env.engine.dispose()
-    drop_database(pg_server_url, name)
+    with served_tiny_env(pg_server_url, tiny_template, tmp_path_factory.mktemp("month_close")) as served:
+        yield served
 
 
 def run(env: AnalyticsEnv, page: str, username: str, query: dict[str, str] | None = None) -> AppTest:

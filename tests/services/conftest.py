@@ -97,16 +97,7 @@ def build_world(url: str, *, pool_size: int = 5) -> World:
         staff += [("admin2", "admin", None), ("manager2", "manager", None)]
         staff += [("support_beta", "support", [world.brands["beta"]])]
         for username, role, scope in staff:
-            sid = conn.execute(
-                sa.text(
-                    "INSERT INTO staff_users (username, display_name, email, password_hash, roles, brand_scope)"
-                    " VALUES (:u, :d, :e, 'x', ARRAY[:r], :s) RETURNING id"
-                ),
-                {"u": username, "d": username.title(), "e": f"{username}@staff.test", "r": role, "s": scope},
-            ).scalar_one()
-            world.actors[username] = Actor(
-                staff_id=sid, username=username, roles=(role,), brand_scope=None if scope is None else frozenset(scope)
-            )
+            world.actors[username] = insert_staff(conn, username, role, scope)
         alpha = world.brands["alpha"]
         world.players = [
             add_player(conn, alpha, "p1", Decimal("500.00"), Decimal("20.00")),
@@ -114,6 +105,19 @@ def build_world(url: str, *, pool_size: int = 5) -> World:
             add_player(conn, world.brands["beta"], "p3", Decimal("10.00")),
         ]
     return world
+
+
+def insert_staff(conn: sa.Connection, username: str, role: str, scope: list[int] | None = None) -> Actor:
+    """A staff account with one role (and brand scope) for the service tests; its Actor."""
+    sid = conn.execute(
+        sa.text(
+            "INSERT INTO staff_users (username, display_name, email, password_hash, roles, brand_scope)"
+            " VALUES (:u, :d, :e, 'x', ARRAY[:r], :s) RETURNING id"
+        ),
+        {"u": username, "d": username.title(), "e": f"{username}@staff.test", "r": role, "s": scope},
+    ).scalar_one()
+    brands = None if scope is None else frozenset(scope)
+    return Actor(staff_id=sid, username=username, roles=(role,), brand_scope=brands)
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 import warehouse.incremental as incremental
 from pipelines.ingest import run_ingest
+from tests.conftest import local_lake
 from tests.pipelines.ingest.conftest import T0
 from tests.pipelines.ingest.test_ingest_incremental_marts import _assert_marts_equal_full_rebuild, _changes
 from tests.pipelines.ingest.test_lake_delta import assert_lake_equals_single_file_build, paths
-from tests.pipelines.ingest.test_lake_ingest import catalog, local_lake  # noqa: F401 (catalog: a fixture)
 from warehouse.incremental_players import COMPARED, KEYED
 
 
@@ -143,7 +143,7 @@ def test_only_balances_and_logins_merge_players_alone(
 def test_ducklake_publishes_the_merged_player_marts(
     source_db: str,
     engine: sa.Engine,
-    catalog,  # noqa: F811
+    catalog,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

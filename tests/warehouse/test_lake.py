@@ -5,18 +5,15 @@ scope, the limits, snapshot pinning, and clear, credential-free errors."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from app.db import libpq_dsn
 from app.settings import SettingsError, load_settings
 from pipelines.ingest.lake_publish import open_writer, publish_file
-from tests.conftest import create_database, drop_database
+from tests.conftest import local_lake
 from warehouse import api
 from warehouse.gateway import TABLES, Gateway, GatewayError, QueryTimeout, RowLimitExceeded, WarehouseUnavailable
 from warehouse.lake import LakeConfig, LakeSettingError, parse_setting
@@ -95,24 +92,6 @@ def test_settings_in_lake_mode_keep_a_working_file_and_default_mode_is_unchanged
 
 
 # --------------------------------------------------------------------------- a real lake
-
-
-@pytest.fixture
-def catalog(pg_server_url: str) -> Iterator[Callable[[], str]]:
-    """Make a fresh catalog database on the test server; returns its libpq DSN."""
-    names: list[str] = []
-
-    def make() -> str:
-        names.append(f"lake_{uuid.uuid4().hex[:12]}")
-        return libpq_dsn(create_database(pg_server_url, names[-1]))
-
-    yield make
-    for name in names:
-        drop_database(pg_server_url, name)
-
-
-def local_lake(dsn: str, data: Path) -> LakeConfig:
-    return parse_setting("ducklake:postgres:" + dsn, {"PITBOSS_LAKE_DATA_PATH": str(data)}, data.parent)
 
 
 def publish(built: Path, lake: LakeConfig, run_id: str = "run") -> int:

@@ -21,10 +21,9 @@ import sqlalchemy as sa
 import warehouse.incremental as incremental
 from pipelines.ingest import run_ingest
 from pipelines.ingest.lake_publish import load_extensions, resolve
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, local_lake
 from tests.pipelines.ingest.lake_children import manifest_check
 from tests.pipelines.ingest.test_ingest_incremental_marts import _changes
-from tests.pipelines.ingest.test_lake_ingest import catalog, local_lake  # noqa: F401 (catalog: a fixture)
 from warehouse.lake import attach
 from warehouse.lake_gateway import LakeGateway
 
@@ -80,7 +79,7 @@ def paths(lake, url: str) -> dict[str, str]:
 def test_incremental_runs_publish_only_their_changes_in_place_and_the_lake_equals_a_full_build(
     source_db: str,
     engine: sa.Engine,
-    catalog,  # noqa: F811
+    catalog,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -127,7 +126,7 @@ def _die_at(source_db: str, working: Path, dsn: str, data: Path, point: str) -> 
 def test_a_kill_9_during_an_in_place_run_leaves_a_whole_snapshot_and_the_next_run_repairs_it(
     source_db: str,
     engine: sa.Engine,
-    catalog,  # noqa: F811
+    catalog,
     tmp_path: Path,
     point: str,
 ) -> None:

@@ -21,19 +21,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 
-from app.db import create_engine, libpq_dsn
+from app.db import create_engine
 from app.services.health.reads import warehouse_status
 from pipelines.ingest import lake_publish, run_ingest
 from pipelines.ingest.lake_publish import KEEP_ENV, resolve
 from pipelines.ingest.reconcile import reconcile
-from tests.conftest import PROJECT_ROOT, create_database, drop_database
+from tests.conftest import PROJECT_ROOT, drop_database, local_lake
 from tests.pipelines.ingest.conftest import T0, add_activity, fingerprint, source_counts
 from tests.pipelines.ingest.lake_children import PAIR_SQL, manifest_check
 from warehouse.lake import LakeConfig, parse_setting
@@ -47,20 +47,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def catalog(pg_server_url: str) -> Iterator[Callable[[], str]]:
-    """Make a fresh catalog database on the test server; returns its libpq DSN (dropped afterwards)."""
-    names: list[str] = []
-
-    def make() -> str:
-        names.append(f"lake_{uuid.uuid4().hex[:12]}")
-        return libpq_dsn(create_database(pg_server_url, names[-1]))
-
-    yield make
-    for name in names:
-        drop_database(pg_server_url, name)
 
 
 @pytest.fixture
@@ -80,10 +66,6 @@ def s3(tmp_path: Path) -> Iterator[tuple[str, object]]:
         yield endpoint, client
     finally:
         server.stop()
-
-
-def local_lake(dsn: str, data: Path) -> LakeConfig:
-    return parse_setting(f"ducklake:postgres:{dsn}", {"PITBOSS_LAKE_DATA_PATH": str(data)}, data.parent)
 
 
 def s3_lake(dsn: str, endpoint: str, path: str, key_id: str = KEY_ID, secret: str = SECRET) -> LakeConfig:

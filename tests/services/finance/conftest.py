@@ -17,6 +17,7 @@ from app.db import create_engine
 from auth.identity import Actor
 from auth.permissions import ROLES
 from pipelines.ingest import run_ingest
+from tests.services.conftest import insert_staff
 from warehouse.gateway import Gateway
 
 BRAND = 2  # crown: GBP, so brand currency and EUR differ
@@ -82,16 +83,7 @@ class Books:
 
 def add_staff(engine: sa.Engine, username: str, role: str, scope: list[int] | None = None) -> Actor:
     with engine.begin() as conn:
-        sid = conn.execute(
-            sa.text(
-                "INSERT INTO staff_users (username, display_name, email, password_hash, roles, brand_scope)"
-                " VALUES (:u, :d, :e, 'x', ARRAY[:r], :s) RETURNING id"
-            ),
-            {"u": username, "d": username.title(), "e": f"{username}@staff.test", "r": role, "s": scope},
-        ).scalar_one()
-    return Actor(
-        staff_id=sid, username=username, roles=(role,), brand_scope=None if scope is None else frozenset(scope)
-    )
+        return insert_staff(conn, username, role, scope)
 
 
 @pytest.fixture
