@@ -75,6 +75,7 @@ def _run_summary(res: Any) -> dict[str, Any]:
         "seconds": round(res.seconds, 3),
         "marts_seconds": round(res.marts_seconds, 3),
         "rows_changed": sum(res.changed.values()),
+        "built_from": res.built_from,
         "phases": {k: round(v, 3) for k, v in res.phases.items()},
     }
 

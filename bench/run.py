@@ -215,11 +215,17 @@ OVERVIEW_P95_MS = 50
 PAGE_P95_MS = 300
 
 
+def _built_from(run: dict[str, Any]) -> str:
+    how = {"standby": "the standby brought up to date", "copy": "a copy of the served file", "in place": "in place"}
+    return f"; built from {how[run['built_from']]}" if run.get("built_from") in how else ""
+
+
 def _live_row(name: str, x: dict[str, Any]) -> str:
     last = x["incremental_runs"][-1]
     return _row(
         f"incremental run after 60 s of live activity, marts included ({name})",
-        f"{last['seconds']} s (marts {last['marts_seconds']} s, {last['rows_changed']:,} rows changed) = "
+        f"{last['seconds']} s (marts {last['marts_seconds']} s, {last['rows_changed']:,} rows changed"
+        f"{_built_from(last)}) = "
         f"{x['fraction']:.1%} of a full run with marts ({x['full']['seconds']} s)",
         f"≤ {x['target']:.0%} of full",
         x["met"],

@@ -10,7 +10,10 @@
 - The served file is replaced atomically by ingestion (os.replace). It is opened read-only, by ATTACH
   into a private in-memory database (DuckDB caches database instances by path, so re-connecting to the
   same path would return the old file), cached per process on the file's (st_ino, st_mtime_ns), and
-  reopened when that changes. No lock is held that ingestion needs.
+  reopened when that changes. The replaced file is let go as soon as no query uses it — noticed by the next
+  query or by a sweeper thread every SWEEP_EVERY_S, whichever comes first — because ingestion takes it as
+  its next starting point (the standby, pipelines/ingest/snapshot.py) and DuckDB locks a file while any
+  process has it open; `held_files()` tells ingestion which files this process still holds.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -125,13 +129,16 @@ class _Open:
 
 
 # A replaced file's connection is closed once no query uses it and this long after it was replaced.
-RETIRE_GRACE_S = 30.0
+RETIRE_GRACE_S = 1.0
+SWEEP_EVERY_S = 2.0  # how often idle processes check whether their file was replaced (see `_Sweeper`)
 
 _ALIASES = itertools.count(1)
 
 
 class Gateway:
     """Read-only access to one served warehouse file (one instance per path per process)."""
+
+    holds_files = True  # its connections hold warehouse files open (not so over a DuckLake)
 
     def __init__(
         self, path: str | os.PathLike, *, timeout_s: float = DEFAULT_TIMEOUT_S, max_rows: int = DEFAULT_MAX_ROWS
@@ -142,6 +149,8 @@ class Gateway:
         self._lock = threading.Lock()
         self._open: _Open | None = None
         self._retired: list[_Open] = []
+        if self.holds_files:
+            _SWEEPER.watch(self)
 
     # ------------------------------------------------------------------ opening
 
@@ -189,6 +198,24 @@ class Gateway:
             if count:
                 self._open.users += 1
             return self._open
+
+    def sweep(self) -> None:
+        """Let go of the served file's connection once the file was replaced and no query uses it."""
+        try:
+            key = self._file_key()
+        except WarehouseUnavailable:
+            key = None
+        with self._lock:
+            if self._open is not None and self._open.key != key:
+                self._open.retired_at = time.monotonic()
+                self._retired.append(self._open)
+                self._open = None
+            self._close_idle_retired()
+
+    def held_inodes(self) -> set[int]:
+        """Inode numbers of the files this gateway's connections hold open (current and replaced)."""
+        with self._lock:
+            return {o.key[0] for o in (self._open, *self._retired) if o is not None}
 
     def _release(self, opened: _Open) -> None:
         with self._lock:
@@ -420,6 +447,46 @@ class Stream:
                 raise RowLimitExceeded(f"the read returned more than {self._cap:,} rows")
             if batch.num_rows:
                 yield pl.from_arrow(pa.Table.from_batches([batch]))
+
+
+class _Sweeper:
+    """One daemon thread per process that sweeps every file-backed gateway every SWEEP_EVERY_S (an idle
+    Streamlit process would otherwise keep a replaced file open until its next query)."""
+
+    def __init__(self) -> None:
+        self._gateways: weakref.WeakSet[Gateway] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, gateway: Gateway) -> None:
+        with self._lock:
+            self._gateways.add(gateway)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="warehouse-sweeper", daemon=True)
+                self._thread.start()
+
+    def gateways(self) -> list[Gateway]:
+        with self._lock:
+            return list(self._gateways)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(SWEEP_EVERY_S)
+            for gateway in self.gateways():
+                with contextlib.suppress(Exception):  # a sweep never takes the process down
+                    gateway.sweep()
+
+
+_SWEEPER = _Sweeper()
+
+
+def held_files() -> frozenset[int]:
+    """Inode numbers of the warehouse files this process's gateways hold open: ingestion must not write into
+    them (a process's own DuckDB file locks never stop it)."""
+    held: set[int] = set()
+    for gateway in _SWEEPER.gateways():
+        held |= gateway.held_inodes()
+    return frozenset(held)
 
 
 _GATEWAYS: dict[str, Gateway] = {}

@@ -24,6 +24,8 @@ class LakeGateway(Gateway):
     reads the current snapshot id) and one read-only attachment pinned per snapshot in use; queries run on
     cursors of it. A pin is detached once no query uses it and it has been replaced for RETIRE_GRACE_S."""
 
+    holds_files = False
+
     def __init__(
         self, lake: LakeConfig, *, timeout_s: float = DEFAULT_TIMEOUT_S, max_rows: int = DEFAULT_MAX_ROWS
     ) -> None:

@@ -52,6 +52,7 @@ class RunResult:
     load_seconds: float = 0.0  # raw tables only
     marts_seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
+    built_from: str = ""  # the file the run started from: in place | standby | copy | fresh (run._open_build_file)
 
     def mark(self, phase: str, since: float) -> float:
         """Record the seconds spent in `phase` since `since`; return now (perf_counter)."""

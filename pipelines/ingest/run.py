@@ -4,21 +4,21 @@
     run_ingest(settings)                              # the CLI: URL and path from Settings
 
 Steps (under the warehouse's ingest lock): clean stale temp files and record crashed runs; capture the
-watermark facts (`watermarks.capture`); build the next snapshot in a temp file (a copy of the served file,
-whose cursor states are read through the same connection, or a fresh file for full runs); in ONE DuckDB
+watermark facts (`watermarks.capture`); build the next snapshot in a temp file (the standby — the snapshot
+before the served one — or else a copy of the served file, whose cursor states are read through the same
+connection; a fresh file for full runs; snapshot.py); in ONE DuckDB
 transaction — one REPEATABLE READ snapshot of the source — check the schema for drift, read the tombstone
 window (`tombstones.py`) and the content hashes of the full-mode tables (unchanged ones are not read),
 load every table and check the deletes the tombstones cannot vouch for (a count check where they are not
 trusted; a full key reconciliation of every delta table once `reconcile_every` — env
 PITBOSS_INGEST_RECONCILE_SECONDS, default one hour — has passed since its last one); COMMIT (with
 checkpoint_threshold 0 the commit is the checkpoint: the changes go into the file once, not through the
-WAL first); build the marts
-(`warehouse.build.build_marts`); write `meta.watermarks`, `meta.run_log`, `meta.snapshot` (one
-transaction); close, fsync, `os.replace` onto the served path. Any failure leaves the served file
-untouched, removes the temp file and is logged. DuckLake mode (`lake_publish.py`): an incremental run builds in
-the working file in place — no copy; load, marts and meta in ONE transaction, rolled back on failure — and then
-publishes what it changed into the lake. After a reconciling run, old tombstones are pruned on the
-source (best effort).
+WAL first); build the marts (`warehouse.build.build_marts`); write `meta.watermarks`, `meta.run_log`,
+`meta.snapshot` (one transaction); close, fsync, `os.replace` onto the served path (the replaced file becomes
+the standby). Any failure leaves the served file untouched, removes the temp file and is logged. DuckLake mode
+(`lake_publish.py`): an incremental run builds in the working file in place — no copy; load, marts and meta in
+ONE transaction, rolled back on failure — and then publishes what it changed into the lake. After a reconciling
+run, old tombstones are pruned on the source (best effort).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import duckdb
 from sqlalchemy.engine import make_url
 
 from app.db import scrub_secrets
-from pipelines.ingest import lake_publish, overlap, runlog, snapshot, tombstones
+from pipelines.ingest import lake_publish, overlap, runlog, snapshot, standby, tombstones
 from pipelines.ingest.duck import attach_source, pg_query
 from pipelines.ingest.duck import connect as duck_connect
 from pipelines.ingest.loaders import (
@@ -71,6 +71,7 @@ from pipelines.ingest.steps import (
 )
 from pipelines.ingest.watermarks import capture, to_naive_utc
 from warehouse import changes
+from warehouse.gateway import held_files
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +124,17 @@ def _served_state(path: Path) -> tuple[dict[str, TableState], str | None]:
         con.close()
 
 
-def _open_with_states(path: Path) -> tuple[duckdb.DuckDBPyConnection, dict[str, TableState], str | None] | None:
+def _open_with_states(
+    path: Path, quiet: bool = False
+) -> tuple[duckdb.DuckDBPyConnection, dict[str, TableState], str | None] | None:
     """(connection, cursor states, source id) of an existing warehouse file; None (closed) when it cannot be
-    opened or holds no usable states (the run then builds a fresh file)."""
+    opened or holds no usable states (the run then starts from another file). `quiet`: a refused open is
+    expected (a standby a reader still holds)."""
     try:
         con = duck_connect(str(path))
     except duckdb.Error as exc:
-        log.warning("warehouse %s cannot be opened (%s): full rebuild", path, exc)
+        if not quiet:
+            log.warning("warehouse %s cannot be opened (%s): full rebuild", path, exc)
         return None
     states, source = _states_of(con)
     if states:
@@ -140,26 +145,35 @@ def _open_with_states(path: Path) -> tuple[duckdb.DuckDBPyConnection, dict[str, 
 
 def _open_build_file(
     warehouse: Path, run_id: str, full: bool, in_place: bool = False
-) -> tuple[duckdb.DuckDBPyConnection, Path, dict[str, TableState], str | None, bool]:
-    """(connection, path built, states, source id, incremental possible) of the file the run builds.
+) -> tuple[duckdb.DuckDBPyConnection, Path, dict[str, TableState], str | None, str]:
+    """(connection, path built, states, source id, what it was built from) of the file the run builds.
 
-    Incremental: a copy of the served file, whose states are read through the same connection (one open);
-    a copy without usable states, or one that cannot be opened, is dropped for a fresh file. `in_place`
-    (DuckLake mode: nobody reads the working file but ingest): the working file itself, no copy.
+    Built from (`RunResult.built_from`): "in place" — DuckLake mode's working file itself (nobody reads it but
+    ingest); "standby" — the snapshot before the served one, brought up to date in place (snapshot.py);
+    "copy" — a copy of the served file, whose states are read through the same connection (one open);
+    "fresh" — a new file (full runs, or no usable file: then the run is a full one).
     """
     if in_place and not full and warehouse.exists():
         opened = _open_with_states(warehouse)  # a WAL left by a killed run is replayed (its commits are whole)
         if opened is not None:
-            return opened[0], warehouse, opened[1], opened[2], True
+            return opened[0], warehouse, opened[1], opened[2], "in place"
     if not full and warehouse.exists() and not snapshot.wal_path(warehouse).exists():
+        tmp = snapshot.take_standby(warehouse, run_id, held_files())
+        if tmp is not None:
+            opened = _open_with_states(tmp, quiet=True)  # refused while another process's reader holds it
+            if opened is not None and standby.close_enough(opened[1], _served_state(warehouse)[0]):
+                return opened[0], tmp, opened[1], opened[2], "standby"
+            if opened is not None:
+                opened[0].close()
+            snapshot.remove_db_file(tmp)
         tmp = snapshot.prepare(warehouse, run_id, copy_served=True)
         opened = _open_with_states(tmp)
         if opened is not None:
-            return opened[0], tmp, opened[1], opened[2], True
+            return opened[0], tmp, opened[1], opened[2], "copy"
         snapshot.remove_db_file(tmp)
     states, source = _served_state(warehouse) if full else ({}, None)
     tmp = snapshot.prepare(warehouse, run_id, copy_served=False)
-    return duck_connect(str(tmp)), tmp, states, source, False
+    return duck_connect(str(tmp)), tmp, states, source, "fresh"
 
 
 def _recover_log(warehouse: Path) -> None:
@@ -276,9 +290,10 @@ def _build(
     t = result.mark("lake_check", t) if writer is not None else t
     cap = capture(libpq_dsn(url), [s for s in specs if s.mode == "append"])
     t = result.mark("capture", t)
-    con, tmp, states, served_source, incremental_ok = _open_build_file(
+    con, tmp, states, served_source, result.built_from = _open_build_file(
         warehouse, result.run_id, result.full, in_place=writer is not None
     )
+    incremental_ok = result.built_from != "fresh"
     in_place = tmp == warehouse  # DuckLake mode: the whole run is ONE transaction of the working file
     base = lake_publish.published_as(con) if writer is not None else None
     t = result.mark("copy_open", t)
@@ -331,6 +346,8 @@ def _build(
         for tr in result.tables:
             ld = loads[tr.table]
             tr.rows_merged, tr.rows_deleted, tr.deletes = ld.rows_merged, ld.rows_deleted, deletes.get(tr.table)
+        # what to report: changes since the served snapshot (the marts still take the file's own changes)
+        reported = standby.recount(con, warehouse, specs, loads) if result.built_from == "standby" else {}
         con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_ON_COMMIT}'")  # a commit is a checkpoint: the
         # changes go straight into the file instead of through the WAL first (the file is checkpointed anyway)
         if not late and with_marts and (result.full or any(result.changed.values()) or not marts_current):
@@ -343,6 +360,8 @@ def _build(
             t = result.mark("marts", t)
             if not in_place:
                 con.execute("BEGIN")
+        for tr in result.tables:
+            tr.rows_merged, tr.rows_deleted = reported.get(tr.table, (tr.rows_merged, tr.rows_deleted))
         result.snapshot_id = uuid.uuid4().hex
         by_spec = {s.name: s for s in specs}
         write_watermarks(con, list(loads.values()), by_spec, result.run_id, source_id, meta_layout.get("watermarks"))

@@ -1,19 +1,27 @@
 """Snapshot files: the run lock, temp files next to the served warehouse, and the atomic publish.
 
-A run builds the next snapshot in `<warehouse>.tmp-<run_id>` in the same directory (a copy of the served
-file for incremental runs, a fresh file for full runs), checkpoints and closes it, fsyncs it and
-`os.replace`s it onto the served path, then fsyncs the directory. Readers that still hold the old file
-keep reading the old snapshot; new opens see the new one. A crash leaves at most a stale temp file,
-which the next run deletes (under the lock).
+A run builds the next snapshot in `<warehouse>.tmp-<run_id>` in the same directory, checkpoints and closes
+it, fsyncs it and `os.replace`s it onto the served path, then fsyncs the directory. Readers that still hold
+the old file keep reading the old snapshot; new opens see the new one. A crash leaves at most a stale temp
+file, which the next run deletes (under the lock).
+
+What the temp file starts as: a fresh file for full runs; for incremental runs the standby if it can be
+taken, else a copy of the served file. The standby (`<warehouse>.standby`) is the snapshot an incremental
+run replaced, kept instead of deleted: one run behind the served file, so the next incremental run brings it
+up to date in place (it pulls two runs' changes) instead of copying the whole served file (seconds and
+gigabytes at the large scale) — two files take turns. A reader process still holding the standby (DuckDB
+locks a file it has open; readers let a replaced file go within seconds, warehouse/gateway.py) makes the open
+fail and the run falls back to the copy (pipelines/ingest/standby.py: also when it lags too far behind).
 
 Two things are kept off the run's path: the copy's write-back starts at once in a background thread (an
-early fsync that overlaps with the run's reads; the final fsync stays), and the replaced file is
-hard-linked before the replace and unlinked in a background thread (freeing a big file's blocks takes
-tens of milliseconds; a link left behind by a crash is removed by the next run).
+early fsync that overlaps with the run's reads; the final fsync stays), and a dropped standby is unlinked
+in a background thread (freeing a big file's blocks takes tens of milliseconds; a name left behind by a
+crash is removed by the next run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -25,7 +33,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 TMP_MARK = ".tmp-"
-OLD_MARK = ".old-"  # a replaced snapshot, unlinked in the background
+OLD_MARK = ".old-"  # a dropped standby, unlinked in the background
+STANDBY_MARK = ".standby"  # the snapshot before the served one, the next incremental run's starting point
 
 
 class LockTimeout(RuntimeError):
@@ -86,6 +95,41 @@ def clean_stale_temps(warehouse: Path) -> list[Path]:
     return removed
 
 
+def standby_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + STANDBY_MARK)
+
+
+def take_standby(warehouse: Path, run_id: str, held: frozenset[int] = frozenset()) -> Path | None:
+    """Move the standby to the run's temp path and return it; None when there is none to take.
+
+    `held`: inode numbers this process's readers hold open (a process's own locks never conflict, so they
+    are checked here): a held standby is dropped instead, like one with a WAL (not a published snapshot)."""
+    standby = standby_path(warehouse)
+    try:
+        ino = standby.stat().st_ino
+    except FileNotFoundError:
+        return None
+    if ino in held or wal_path(standby).exists():
+        drop_standby(warehouse)
+        return None
+    tmp = temp_path(warehouse, run_id)
+    remove_db_file(tmp)
+    os.replace(standby, tmp)
+    return tmp
+
+
+def drop_standby(warehouse: Path) -> None:
+    """Delete the standby (its blocks are freed in the background)."""
+    standby = standby_path(warehouse)
+    wal_path(standby).unlink(missing_ok=True)
+    old = warehouse.with_name(f"{warehouse.name}{OLD_MARK}standby")
+    try:
+        os.replace(standby, old)
+    except FileNotFoundError:
+        return
+    threading.Thread(target=old.unlink, kwargs={"missing_ok": True}, name=f"unlink-{old.name}").start()
+
+
 def prepare(warehouse: Path, run_id: str, copy_served: bool) -> Path:
     """Create the temp file the run builds into: a copy of the served warehouse, or nothing (fresh)."""
     tmp = temp_path(warehouse, run_id)
@@ -119,29 +163,23 @@ def _fsync(path: Path, directory: bool = False) -> None:
 
 
 def publish(tmp: Path, warehouse: Path) -> None:
-    """Make `tmp` (closed, checkpointed) the served warehouse atomically and durably."""
+    """Make `tmp` (closed, checkpointed) the served warehouse atomically and durably; the replaced snapshot
+    becomes the standby (any older standby is deleted)."""
     if wal_path(tmp).exists():
         raise RuntimeError(f"{tmp} still has a WAL: it was not checkpointed and closed")
     _fsync(tmp)
     # A stale WAL of the served file would be replayed onto the new file: it must not survive.
     wal_path(warehouse).unlink(missing_ok=True)
-    old = _keep_old(warehouse, tmp)
+    drop_standby(warehouse)
+    _keep_standby(warehouse)
     os.replace(tmp, warehouse)
     _fsync(warehouse.parent, directory=True)
-    if old is not None:  # freeing a big file's blocks takes a while: not on the run's path
-        threading.Thread(target=old.unlink, kwargs={"missing_ok": True}, name=f"unlink-{old.name}").start()
 
 
-def _keep_old(warehouse: Path, tmp: Path) -> Path | None:
-    """Hard-link the served file to a name the replace leaves alone, so `os.replace` does not free it."""
-    old = warehouse.with_name(warehouse.name + OLD_MARK + tmp.name.rsplit(TMP_MARK, 1)[-1])
-    try:
-        os.link(warehouse, old)
-    except FileNotFoundError:
-        return None
-    except OSError:  # no hard links here: the replace frees the old file itself
-        return None
-    return old
+def _keep_standby(warehouse: Path) -> None:
+    """Hard-link the served file as the standby, so the replace leaves it as the next run's starting point."""
+    with contextlib.suppress(OSError):  # nothing served yet, or no hard links here: the next run copies
+        os.link(warehouse, standby_path(warehouse))
 
 
 def file_identity(path: Path) -> tuple[int, int, int] | None:

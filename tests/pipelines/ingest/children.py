@@ -50,9 +50,22 @@ def read_until(warehouse: str, stop_file: str) -> None:
     print(json.dumps({"answers": answers, "errors": errors}), flush=True)
 
 
+def hold(path: str) -> None:
+    """Open a warehouse file read-only (as a reader process does), say `ready`, keep it until a line on stdin."""
+    import duckdb
+
+    con = duckdb.connect(path, read_only=True)
+    con.execute("SELECT count(*) FROM meta.snapshot").fetchone()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    con.close()
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "ingest":
         ingest_on_go(sys.argv[2], sys.argv[3], sys.argv[4] == "full", sys.argv[5] == "marts")
     elif cmd == "read":
         read_until(sys.argv[2], sys.argv[3])
+    elif cmd == "hold":
+        hold(sys.argv[2])

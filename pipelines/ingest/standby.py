@@ -1,0 +1,89 @@
+"""Runs built from the standby (snapshot.py): when one may start from it, and what it reports.
+
+A standby is worth bringing up to date only while it is close behind the served snapshot: after a long pause
+between two runs (or a full run after one) catching it up would read more than copying the served file costs,
+so one whose cursors lag the served file's by more than MAX_LAG is dropped for a copy (`close_enough`).
+
+A run that starts from the standby (snapshot.py: the snapshot before the served one) brings a file one run
+behind up to date, so its loads also re-apply the previous run's changes, and its marts are refreshed from
+both runs' changes (the file's own). What the run reports — rows merged and deleted per table, in the run
+log and on System health — is what changed since the served snapshot, as a run built from a copy of the
+served file would report it: each changed table's touched keys (the row images the loaders record) are
+compared with the served file. A key counts as merged when its row is new or differs from the served one,
+and as deleted when the served file has it and the run's file no longer does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+
+from pipelines.ingest.duck import sql_literal
+from pipelines.ingest.loaders import TableLoad, TableState, touched_table
+from pipelines.ingest.schema import quote_ident
+from pipelines.ingest.specs import TableSpec
+
+SERVED = "__served"  # the served file, attached read-only while the run counts
+MAX_LAG = dt.timedelta(minutes=30)
+
+
+def close_enough(standby: dict[str, TableState], served: dict[str, TableState]) -> bool:
+    """Whether the standby's cursors are at most MAX_LAG behind the served file's."""
+
+    def since(states: dict[str, TableState]) -> dt.datetime | None:
+        return min((s.next_from_ts for s in states.values() if s.next_from_ts is not None), default=None)
+
+    mine, theirs = since(standby), since(served)
+    return mine is not None and theirs is not None and theirs - mine <= MAX_LAG
+
+
+def recount(
+    con: duckdb.DuckDBPyConnection, served: Path, specs: tuple[TableSpec, ...], loads: dict[str, TableLoad]
+) -> dict[str, tuple[int, int]]:
+    """(rows merged, rows deleted) against the served file of every table the run changed.
+
+    A table whose layout differs from the served one, or whose changed rows are not known (reloaded whole),
+    keeps the counts of its load."""
+    changed = [s for s in specs if s.name in loads and loads[s.name].rows_merged + loads[s.name].rows_deleted]
+    if not changed:
+        return {}
+    mine = _columns(con, con.execute("SELECT current_database()").fetchone()[0])
+    touched = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+    # read-only, until the run's connection closes (DuckDB cannot detach inside the run's transaction)
+    con.execute(f"ATTACH {sql_literal(str(served))} AS {SERVED} (READ_ONLY)")
+    theirs = _columns(con, SERVED)
+    return {
+        spec.name: _against_served(con, spec)
+        for spec in changed
+        if touched_table(spec.name) in touched and mine.get(spec.name) == theirs.get(spec.name)
+    }
+
+
+def _columns(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for table, column, dtype in con.execute(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = ? AND schema_name = 'raw' ORDER BY table_name, column_index",
+        [database],
+    ).fetchall():
+        out.setdefault(table, []).append((column, dtype))
+    return out
+
+
+def _against_served(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[int, int]:
+    keys = ", ".join(quote_ident(k) for k in spec.pk)
+    first = quote_ident(spec.pk[0])
+    touched = f"(SELECT DISTINCT {keys} FROM {touched_table(spec.name)})"
+    on = " AND ".join(f"a.{quote_ident(k)} = b.{quote_ident(k)}" for k in spec.pk)
+    pick = f"SELECT * FROM {{table}} a WHERE EXISTS (SELECT 1 FROM {touched} b WHERE {on})"
+    raw = f"raw.{quote_ident(spec.name)}"
+    now, before = pick.format(table=raw), pick.format(table=f"{SERVED}.{raw}")
+    merged, deleted = con.execute(
+        f"WITH now_rows AS ({now}), served_rows AS ({before}) "
+        f"SELECT (SELECT count(*) FROM now_rows a LEFT JOIN served_rows b ON {on} "
+        f"        WHERE b.{first} IS NULL OR a IS DISTINCT FROM b), "
+        f"       (SELECT count(*) FROM served_rows b WHERE NOT EXISTS (SELECT 1 FROM now_rows a WHERE {on}))"
+    ).fetchone()
+    return int(merged), int(deleted)
