@@ -347,7 +347,10 @@ def _build(
             ld = loads[tr.table]
             tr.rows_merged, tr.rows_deleted, tr.deletes = ld.rows_merged, ld.rows_deleted, deletes.get(tr.table)
         # what to report: changes since the served snapshot (the marts still take the file's own changes)
-        reported = standby.recount(con, warehouse, specs, loads) if result.built_from == "standby" else {}
+        reported = {}
+        if result.built_from == "standby":
+            reported = standby.recount(con, warehouse, specs, loads)
+            t = result.mark("recount", t)
         con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_ON_COMMIT}'")  # a commit is a checkpoint: the
         # changes go straight into the file instead of through the WAL first (the file is checkpointed anyway)
         if not late and with_marts and (result.full or any(result.changed.values()) or not marts_current):
@@ -367,8 +370,7 @@ def _build(
         write_watermarks(con, list(loads.values()), by_spec, result.run_id, source_id, meta_layout.get("watermarks"))
         _write_meta_run_log(con, warehouse, result, meta_layout)  # before the snapshot row: reads the previous
         _write_snapshot_row(con, result)
-        if writer is not None:  # what changed, for the publish; the file now holds what the lake does not
-            lake_publish.note_raw_changes(con, specs)
+        if writer is not None:  # the file now holds what the lake does not (what changed: warehouse/changes.py)
             lake_publish.mark_unpublished(con)
         t = result.mark("meta", t)
         con.execute("COMMIT")  # without marts: the load and the meta in one transaction, one checkpoint

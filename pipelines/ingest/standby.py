@@ -73,17 +73,35 @@ def _columns(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, list[tu
 
 
 def _against_served(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[int, int]:
-    keys = ", ".join(quote_ident(k) for k in spec.pk)
-    first = quote_ident(spec.pk[0])
-    touched = f"(SELECT DISTINCT {keys} FROM {touched_table(spec.name)})"
-    on = " AND ".join(f"a.{quote_ident(k)} = b.{quote_ident(k)}" for k in spec.pk)
-    pick = f"SELECT * FROM {{table}} a WHERE EXISTS (SELECT 1 FROM {touched} b WHERE {on})"
+    """(merged, deleted) of one table: its touched keys here and in the served file.
+
+    A row counts as changed as the loaders count it: by its cursor (`updated_at`) for incremental tables, by
+    its key for append tables (their rows never change), whole for the small full-mode tables. Only the
+    touched keys' range is read (zone maps skip the other row groups: live changes are recent rows)."""
+    keys = [quote_ident(k) for k in spec.pk]
+    first = keys[0]
+    if spec.mode == "full":
+        compared = "*"
+    else:
+        compared = ", ".join(keys + ([quote_ident(spec.cursor)] if spec.mode == "incremental" and spec.cursor else []))
+    touched = touched_table(spec.name)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __recount_keys AS SELECT DISTINCT {', '.join(keys)} FROM {touched}")
+    lo, hi = con.execute(f"SELECT min({first}), max({first}) FROM __recount_keys").fetchone()
+    on = " AND ".join(f"a.{k} = b.{k}" for k in keys)
     raw = f"raw.{quote_ident(spec.name)}"
-    now, before = pick.format(table=raw), pick.format(table=f"{SERVED}.{raw}")
+
+    def pick(table: str) -> str:
+        return (
+            f"SELECT {compared} FROM {table} WHERE {first} BETWEEN $1 AND $2 "
+            f"AND ({', '.join(keys)}) IN (SELECT ({', '.join(keys)}) FROM __recount_keys)"
+        )
+
     merged, deleted = con.execute(
-        f"WITH now_rows AS ({now}), served_rows AS ({before}) "
+        f"WITH now_rows AS ({pick(raw)}), served_rows AS ({pick(f'{SERVED}.{raw}')}) "
         f"SELECT (SELECT count(*) FROM now_rows a LEFT JOIN served_rows b ON {on} "
         f"        WHERE b.{first} IS NULL OR a IS DISTINCT FROM b), "
-        f"       (SELECT count(*) FROM served_rows b WHERE NOT EXISTS (SELECT 1 FROM now_rows a WHERE {on}))"
+        f"       (SELECT count(*) FROM served_rows b ANTI JOIN now_rows a ON {on})",
+        [lo, hi],
     ).fetchone()
+    con.execute("DROP TABLE __recount_keys")
     return int(merged), int(deleted)
