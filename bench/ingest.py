@@ -18,7 +18,7 @@ import psycopg
 from pipelines.ingest.duck import PG_ALIAS, attach_source
 from pipelines.ingest.run import run_ingest
 from pipelines.ingest.schema import quote_ident
-from pipelines.ingest.snapshot import remove_db_file
+from pipelines.ingest.snapshot import drop_standby, remove_db_file
 from pipelines.ingest.specs import SPECS
 
 TARGET_FULL_VS_BARE = 0.9  # the whole run, marts included, against the bare copy of the same tables
@@ -128,6 +128,7 @@ def measure_live(
     out["target"] = TARGET_LIVE_FRACTION.get(scale, 0.10)
     out["met"] = out["fraction"] <= out["target"]
     remove_db_file(warehouse)
+    drop_standby(warehouse)
     return out
 
 
@@ -195,4 +196,5 @@ def measure(url: str, workdir: Path | str, repeats: int = 2) -> dict[str, Any]:
         "incremental_fraction": result["incremental_fraction"] <= TARGET_INCREMENTAL_FRACTION,
     }
     remove_db_file(warehouse)
+    drop_standby(warehouse)
     return result
