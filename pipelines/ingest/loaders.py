@@ -138,11 +138,17 @@ def touched_table(name: str) -> str:
     return f"__touched_{name}"
 
 
-def _note_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows_sql: str) -> None:
-    """Add the rows `rows_sql` selects (full raw rows) to the table's touched row images."""
+def _note_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows_sql: str, *, inserted: bool = False) -> None:
+    """Add the rows `rows_sql` selects (full raw rows) to the table's touched row images, and to the run's change
+    registry as rows about to be deleted from raw.<table> or (`inserted`) inserted into it (warehouse/changes.py:
+    DuckLake mode publishes exactly these)."""
     name = touched_table(spec.name)
     con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} AS SELECT * FROM {_raw(spec)} LIMIT 0")
-    con.execute(f"INSERT INTO {name} {rows_sql}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __noted AS SELECT * FROM {_raw(spec)} LIMIT 0")
+    if _count(con, f"INSERT INTO __noted {rows_sql}"):
+        con.execute(f"INSERT INTO {name} SELECT * FROM __noted")
+        changes.note_rows(con, f"raw.{spec.name}", spec.pk, "__noted", inserted=inserted)
+    con.execute("DROP TABLE __noted")
 
 
 def forget_touched(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -278,12 +284,8 @@ def _replace_if_changed(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tupl
         f"(SELECT count(*) FROM {raw} o WHERE NOT EXISTS (SELECT 1 FROM __full n WHERE {_pk_match(spec, 'n', 'o')}))"
     ).fetchone()
     if merged or deleted:
-        _note_rows(
-            con,
-            spec,
-            f"(SELECT * FROM __full EXCEPT ALL SELECT * FROM {raw}) "
-            f"UNION ALL (SELECT * FROM {raw} EXCEPT ALL SELECT * FROM __full)",
-        )
+        _note_rows(con, spec, f"SELECT * FROM {raw} EXCEPT ALL SELECT * FROM __full")
+        _note_rows(con, spec, f"SELECT * FROM __full EXCEPT ALL SELECT * FROM {raw}", inserted=True)
         con.execute(f"DELETE FROM {raw}")
         con.execute(f"INSERT INTO {raw} SELECT * FROM __full")
     con.execute("DROP TABLE __full")
@@ -398,7 +400,7 @@ def _merge_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     else:
         present = f"SELECT {key} AS k FROM {raw} WHERE {key} >= {low}"
     new_rows = f"SELECT d.* FROM __delta d ANTI JOIN ({present}) p ON p.k = d.{key}"
-    _note_rows(con, spec, new_rows)
+    _note_rows(con, spec, new_rows, inserted=True)
     merged = _count(con, f"INSERT INTO {raw} {new_rows}")
     if spec.mode == "incremental":
         con.execute("DROP TABLE __hits")
@@ -495,6 +497,7 @@ def reconcile_keys(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[int
             con,
             spec,
             f"SELECT * FROM {raw} r WHERE EXISTS (SELECT 1 FROM __missing m WHERE {_pk_match(spec, 'm', 'r')})",
+            inserted=True,
         )
     src = _count(con, "SELECT count(*) FROM __keys")
     wh = _count(con, f"SELECT count(*) FROM {raw}")
