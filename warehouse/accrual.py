@@ -23,7 +23,8 @@ proportion to each part's signed GGR (or handle) of the day: `share = accrual ×
 exactly. (Where nothing was clamped this is exactly `rate × the part's GGR`.)
 
 "So far" columns (`*_sofar`) repeat a figure for the events of each day up to the time of day of the data's
-as-of instant (`mart.as_of.cut_time`): they compare a partial day with the same part of another day.
+as-of instant (`mart.as_of.cut_time`): they compare a partial day with the same part of another day. The
+settled bets so far are summed by day × brand × country × provider (`mart.bets_sofar`), not per player.
 """
 
 from __future__ import annotations
@@ -63,16 +64,30 @@ def _carry(totals: str, keys: str, order: str) -> str:
 
 
 # Day × player × provider: the settled real-money figures a player's day needs, split by game provider (for
-# the provider-fee allocation), each also "so far" (events up to the as-of time of day).
-PLAYER_PROVIDER_DAY_SQL = f"""
+# the provider-fee allocation).
+PLAYER_PROVIDER_DAY_SQL = """
 CREATE OR REPLACE TABLE mart.player_provider_day AS
-WITH cut AS (SELECT cut_time FROM mart.as_of)
 SELECT CAST(b.settled_at AS DATE) AS day, b.player_id, p.brand_id, p.country_code, g.provider_id,
        count(*) AS rounds, count(*) FILTER (WHERE b.real_stake > 0) AS real_rounds,
        CAST(sum(b.real_stake) AS DECIMAL(18,2)) AS handle, CAST(sum(b.real_win) AS DECIMAL(18,2)) AS real_win,
        CAST(sum(b.bonus_stake) AS DECIMAL(18,2)) AS bonus_stake, CAST(sum(b.bonus_win) AS DECIMAL(18,2)) AS bonus_win,
        CAST(sum(b.jackpot_contribution) AS DECIMAL(18,2)) AS jackpot,
-       min(b.settled_at) FILTER (WHERE b.real_stake > 0) AS first_real_bet_at,
+       min(b.settled_at) FILTER (WHERE b.real_stake > 0) AS first_real_bet_at
+FROM raw.bets b
+JOIN mart.games g ON g.game_id = b.game_id
+JOIN mart.player_dim p ON p.player_id = b.player_id AND NOT p.is_test
+WHERE b.status = 'settled'
+GROUP BY ALL
+ORDER BY day
+"""
+
+# Day × brand × country × provider (the keys of `player_provider_day` without the player): the settled bets'
+# figures "so far" (events up to the as-of time of day); a key has a row whatever the cut. Small, so that a
+# moved cut shifts it cheaply (warehouse/incremental_sofar.py).
+BETS_SOFAR_SQL = f"""
+CREATE OR REPLACE TABLE mart.bets_sofar AS
+WITH cut AS (SELECT cut_time FROM mart.as_of)
+SELECT CAST(b.settled_at AS DATE) AS day, p.brand_id, p.country_code, g.provider_id,
        count(*) FILTER (WHERE {sofar("b.settled_at")}) AS rounds_sofar,
        count(*) FILTER (WHERE b.real_stake > 0 AND {sofar("b.settled_at")}) AS real_rounds_sofar,
        CAST(coalesce(sum(b.real_stake) FILTER (WHERE {sofar("b.settled_at")}), 0) AS DECIMAL(18,2)) AS handle_sofar,
@@ -94,12 +109,19 @@ ORDER BY day
 # Day × brand × provider (days with settled bets): the provider's GGR, the month's carry and the fee accrued.
 PROVIDER_FEE_DAY_SQL = f"""
 CREATE OR REPLACE TABLE mart.provider_fee_day AS
-WITH d AS (
-    SELECT x.day, x.brand_id, x.provider_id, CAST(date_trunc('month', x.day) AS DATE) AS month,
-           CAST(sum(x.handle) AS DECIMAL(18,2)) AS handle, CAST(sum(x.handle - x.real_win) AS DECIMAL(18,2)) AS ggr,
-           CAST(sum(x.handle_sofar) AS DECIMAL(18,2)) AS handle_sofar,
-           CAST(sum(x.handle_sofar - x.real_win_sofar) AS DECIMAL(18,2)) AS ggr_sofar
-    FROM mart.player_provider_day x GROUP BY ALL
+WITH s AS (
+    SELECT day, brand_id, provider_id, CAST(sum(handle_sofar) AS DECIMAL(18,2)) AS handle_sofar,
+           CAST(sum(handle_sofar - real_win_sofar) AS DECIMAL(18,2)) AS ggr_sofar
+    FROM mart.bets_sofar GROUP BY ALL
+),
+d AS (
+    SELECT x.*, s.handle_sofar, s.ggr_sofar
+    FROM (
+        SELECT x.day, x.brand_id, x.provider_id, CAST(date_trunc('month', x.day) AS DATE) AS month,
+               CAST(sum(x.handle) AS DECIMAL(18,2)) AS handle, CAST(sum(x.handle - x.real_win) AS DECIMAL(18,2)) AS ggr
+        FROM mart.player_provider_day x GROUP BY ALL
+    ) x
+    JOIN s ON s.day = x.day AND s.brand_id = x.brand_id AND s.provider_id = x.provider_id
 ),
 months AS (
     SELECT brand_id, provider_id, month, sum(ggr) AS ggr_total FROM d GROUP BY ALL

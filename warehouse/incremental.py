@@ -17,10 +17,11 @@ Why this is exact:
 - cumulative per-player figures: `player_day.prev_active_day` / `prev_deposit_day` (the player's previous
   qualifying day) are recomputed after every brand's merge over the whole history of the players in the
   merged ranges (a player who moved brand has rows in one brand only by then);
-  FTDs and cohorts (`cohort_player`) are rebuilt whole and compared (a changed FTD dirties its day);
-- the "so far" figures depend on the as-of time of day: when it moved, `player_provider_day`'s so-far columns
-  are shifted by the bets between the two cuts (warehouse/incremental_sofar.py) and `daily_kpi_sofar` is
-  rebuilt whole.
+  FTDs and cohorts (`cohort_player`) are rebuilt whole and compared (a changed registration or FTD dirties its
+  day: the partitioned marts read nothing else of a player's row);
+- the "so far" figures depend on the as-of time of day: when it moved, `bets_sofar`, `daily_kpi_sofar_bets`
+  and `daily_kpi_sofar` are shifted by the events between the two cuts (warehouse/incremental_sofar.py)
+  before their dirty ranges are merged.
 The player-keyed marts (`players`, `player_period`, `payments_daily`) are merged for the affected players or
 (brand, period / day) ranges only, and the compared `player_dim` / `cohort_player` are merged and compared for
 the affected players only (warehouse/incremental_players.py). Everything else is rebuilt whole when one of its
@@ -42,13 +43,16 @@ from warehouse.transforms import MARTS, Mart
 # mart → the base table holding its rows (the mart may be a view over it)
 PARTITIONED: dict[str, str] = {
     "player_provider_day": "player_provider_day",
+    "bets_sofar": "bets_sofar",
     "player_day": "player_day_base",
     "game_day": "game_day_base",
     "game_brand_day": "game_brand_day_base",
     "daily_kpi": "daily_kpi",
+    "daily_kpi_sofar_bets": "daily_kpi_sofar_bets",
     "daily_kpi_sofar": "daily_kpi_sofar",
 }
-SOFAR = frozenset({"player_provider_day", "daily_kpi_sofar"})  # rebuilt whole when the as-of time of day moved
+# rebuilt whole when the as-of time of day moved, unless shifted (warehouse/incremental_sofar.py)
+SOFAR = frozenset({"bets_sofar", "daily_kpi_sofar_bets", "daily_kpi_sofar"})
 DIFFED = frozenset({"as_of", "brand_day", "player_dim", "provider_fee_day", "duty_day", "cohort_player"})
 # The raw tables whose changed rows must be known (players reach the marts through the compared `player_dim`
 # and `cohort_player`: a balance update dirties nothing).
@@ -73,9 +77,16 @@ _DIFF_DAYS = {
     "brand_day": "SELECT brand_id, day FROM {d}",
     "provider_fee_day": "SELECT brand_id, day FROM {d}",
     "duty_day": "SELECT brand_id, day FROM {d}",
-    "cohort_player": "SELECT brand_id, reg_date FROM {d} UNION ALL SELECT brand_id, ftd_date FROM {d}",
+    # a player's registration or FTD, when it differs between the old and new row (once in __diff, not twice)
+    "cohort_player": "SELECT brand_id, reg_date FROM {d} "
+    "GROUP BY player_id, brand_id, country_code, registered_at, reg_date HAVING count(*) = 1 "
+    "UNION ALL SELECT brand_id, ftd_date FROM {d} "
+    "GROUP BY player_id, brand_id, country_code, ftd_at, ftd_date, ftd_amount, ftd_charged_back_at HAVING count(*) = 1",
 }
 
+# A partitioned mart whose every row's day is the date of a raw timestamp: its scan of that table is restricted
+# to the dirty ranges' first day by the timestamp itself (zonemaps prune on it; not on a cast to DATE).
+_SCAN_SINCE = {m: ("raw.bets", "b", "settled_at") for m in ("player_provider_day", "bets_sofar", "game_day")}
 _LAG = "lag(CASE WHEN {c} > 0 THEN day END IGNORE NULLS) OVER earlier AS {name}"
 _WINDOW = "WINDOW earlier AS (PARTITION BY player_id ORDER BY day)\n"
 
@@ -165,6 +176,12 @@ def _merge_partitions(con: duckdb.DuckDBPyConnection, mart: Mart, keyed: KeyedRe
     # every dirty brand's range in ONE statement (one scan of the inputs, not one per brand); the leading
     # `day >=` conjunct is implied by the ranges and lets DuckDB push it down to the scans
     first = min(lo for _, lo in ranges).isoformat()
+    if mart.name in _SCAN_SINCE:
+        table, alias, ts = _SCAN_SINCE[mart.name]
+        since = f"FROM (SELECT * FROM {table} WHERE {ts} >= TIMESTAMP '{first}') {alias}"
+        select, n = re.subn(rf"FROM {re.escape(table)} {alias}\b", since, select)
+        if n != 1:
+            raise ValueError(f"{mart.name}: its scan of {table} is no longer as expected")
     brands = " OR ".join(f"(brand_id = {int(b)} AND day >= DATE '{lo.isoformat()}')" for b, lo in ranges)
     where = f"day >= DATE '{first}' AND ({brands})"
     con.execute(f"CREATE OR REPLACE TEMP TABLE __part AS SELECT * FROM ({select}) __x WHERE {where}")
@@ -231,7 +248,7 @@ def refresh(
         if not needed:
             continue
         t0 = time.perf_counter()
-        shifted = cut_moved and cuts is not None and mart.name in incremental_sofar.SHIFTED
+        shifted = cut_moved and cuts is not None and incremental_sofar.shiftable(mart.name, *cuts)
         if (
             mart.name in PARTITIONED
             and not (mart.name in SOFAR and cut_moved and not shifted)
@@ -279,5 +296,6 @@ def refresh(
         rows = con.execute(f"SELECT count(*) FROM mart.{mart.name}").fetchone()[0]
         timings.append((mart.name, rows, time.perf_counter() - t0))
     keyed.close()
+    incremental_sofar.forget(con)
     con.execute("DROP TABLE __dirty")
     return timings

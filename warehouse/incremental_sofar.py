@@ -1,19 +1,24 @@
-"""Incremental "so far" figures: move `player_provider_day`'s `*_sofar` columns to a new as-of time of day.
+"""Incremental "so far" figures: move the so-far marts to a new as-of time of day without recomputing them.
 
 Every day's "so far" figures count the events up to the time of day of the data's as-of instant
 (`mart.as_of.cut_time`, SPEC §3 "today is partial"). When that time moves from `old` to `new` (every run during
-live activity), the `*_sofar` columns of `mart.player_provider_day` are brought to the new cut by the bets whose
-settled time of day lies in the one window that separates the two cuts, the shortest of:
+live activity), the events whose time of day lies in the one window that separates the two cuts are read, the
+shortest of:
 - `(old, new]` added (the cut moved later);
 - `(new, old]` subtracted (it moved earlier);
 - `[00:00, new]` added to zeros (it wrapped to an early time on a new day);
-- `(new, 24:00)` subtracted from the whole day's figures (it moved to a late time).
+- `(new, 24:00)` subtracted from the whole day's figures (it moved to a late time: rare, the marts are
+  rebuilt whole).
+`bets_sofar` (day × brand × country × provider) moves by the settled bets in that window; `daily_kpi_sofar_bets`
+and `daily_kpi_sofar` follow it (warehouse/incremental_sofar_kpi.py; `daily_kpi_sofar` only with a window
+`(old, new]` or `(new, old]`, else rebuilt whole).
 
-Why this is exact: each `*_sofar` figure is a sum (or count) over the settled bets of its (day, player, provider)
-whose time of day is at most the cut, in exact decimals; the window holds exactly the bets whose membership
-changed. A row exists whenever its key has a settled bet, whatever the cut, so no row appears or goes. The
-bets read are today's `raw.bets`: outside the dirty (brand, day) ranges they are those the rows were built
-from, and the dirty ranges are recomputed afterwards by the partition merge (warehouse/incremental.py).
+Why this is exact: each `bets_sofar` figure is a sum (or count) over the settled bets of its key whose time of
+day is at most the cut, in exact decimals; the window holds exactly the bets whose membership changed (a bet
+with no settled time counts at no cut). A row exists whenever its key has a settled bet, whatever the cut, so
+no row appears or goes. The bets read are today's `raw.bets` (with today's players and games): outside the
+dirty (brand, day) ranges they are those the rows were built from, and the dirty ranges are recomputed
+afterwards by the partition merge (warehouse/incremental.py).
 """
 
 from __future__ import annotations
@@ -22,30 +27,33 @@ import datetime as dt
 
 import duckdb
 
-from warehouse.accrual import PLAYER_PROVIDER_DAY_SQL
+from warehouse import incremental_sofar_kpi
+from warehouse.accrual import BETS_SOFAR_SQL
 
-SHIFTED = frozenset({"player_provider_day"})  # the so-far marts moved by `shift` (the others are rebuilt)
+# the so-far marts moved by `shift` (the others are rebuilt whole when the cut moved)
+SHIFTED = frozenset({"bets_sofar"}) | incremental_sofar_kpi.SHIFTED
+DELTA = "__sofar_delta"  # the window's bets summed by bets_sofar's key
 DAY_SECONDS = 86_400
-# (so-far column, the whole-day column it cuts, the per-bet value it sums)
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("rounds_sofar", "rounds", "1"),
-    ("real_rounds_sofar", "real_rounds", "CASE WHEN b.real_stake > 0 THEN 1 ELSE 0 END"),
-    ("handle_sofar", "handle", "b.real_stake"),
-    ("real_win_sofar", "real_win", "b.real_win"),
-    ("bonus_stake_sofar", "bonus_stake", "b.bonus_stake"),
-    ("bonus_win_sofar", "bonus_win", "b.bonus_win"),
-    ("jackpot_sofar", "jackpot", "b.jackpot_contribution"),
+# (so-far column of bets_sofar, the per-bet value it sums)
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("rounds_sofar", "1"),
+    ("real_rounds_sofar", "CASE WHEN b.real_stake > 0 THEN 1 ELSE 0 END"),
+    ("handle_sofar", "b.real_stake"),
+    ("real_win_sofar", "b.real_win"),
+    ("bonus_stake_sofar", "b.bonus_stake"),
+    ("bonus_win_sofar", "b.bonus_win"),
+    ("jackpot_sofar", "b.jackpot_contribution"),
 )
-_KEY = ("day", "player_id", "brand_id", "country_code", "provider_id")
+KEY = ("day", "brand_id", "country_code", "provider_id")
 
 
 def _check_definition() -> None:
-    """The columns above must be the mart's so-far columns (a changed definition must change this module)."""
-    for col, _, _ in COLUMNS:
-        if f"AS {col}" not in PLAYER_PROVIDER_DAY_SQL:
-            raise ValueError(f"player_provider_day: {col} is no longer computed as expected")
-    if PLAYER_PROVIDER_DAY_SQL.count("_sofar") != len(COLUMNS):
-        raise ValueError("player_provider_day: its so-far columns changed")
+    """The columns above must be the mart's columns (a changed definition must change this module)."""
+    for col, _ in COLUMNS:
+        if f"AS {col}" not in BETS_SOFAR_SQL:
+            raise ValueError(f"bets_sofar: {col} is no longer computed as expected")
+    if BETS_SOFAR_SQL.count("_sofar") != len(COLUMNS) + 1:  # the columns and the table's name
+        raise ValueError("bets_sofar: its columns changed")
 
 
 _check_definition()
@@ -66,12 +74,13 @@ def cuts(con: duckdb.DuckDBPyConnection, old_table: str) -> tuple[dt.time, dt.ti
 
 
 def plan(old: dt.time, new: dt.time) -> tuple[str, str, int]:
-    """How to move the cut: (the start of each so-far column, the bets' time-of-day window, sign of their sum).
+    """How to move the cut: (the start of each so-far column, the window, sign of the sum of its events).
 
-    The start is `keep` (the column as it is), `zero` or `whole` (the day's whole figure)."""
+    The start is `keep` (the column as it is), `zero` or `whole` (the day's whole figure); the window is a
+    condition on the time of day of `{ts}` (format it with the event's timestamp)."""
     o, n = _seconds(old), _seconds(new)
     lit_o, lit_n = f"TIME '{old.isoformat()}'", f"TIME '{new.isoformat()}'"
-    tod = "CAST(b.settled_at AS TIME)"
+    tod = "CAST({ts} AS TIME)"
     options = [
         (n, "zero", f"{tod} <= {lit_n}", 1),
         (DAY_SECONDS - n, "whole", f"{tod} > {lit_n}", -1),
@@ -84,35 +93,50 @@ def plan(old: dt.time, new: dt.time) -> tuple[str, str, int]:
     return start, window, sign
 
 
-def shift_player_provider_day(con: duckdb.DuckDBPyConnection, old: dt.time, new: dt.time) -> int:
-    """Bring every row's `*_sofar` columns from cut `old` to cut `new`; returns the number of bets read."""
+def shiftable(mart: str, old: dt.time, new: dt.time) -> bool:
+    """Whether `shift` moves `mart` from cut `old` to cut `new` (else it is rebuilt whole)."""
+    start = plan(old, new)[0]
+    if mart == "bets_sofar":
+        return start in ("keep", "zero")
+    return mart in incremental_sofar_kpi.SHIFTED and start == "keep"
+
+
+def shift_bets(con: duckdb.DuckDBPyConnection, old: dt.time, new: dt.time) -> int:
+    """Bring every row of `bets_sofar` from cut `old` to cut `new`; returns the number of bets read."""
     start, window, sign = plan(old, new)
+    if start not in ("keep", "zero"):
+        raise ValueError(f"bets_sofar: not shifted from {old} to {new}")
     if start == "zero":
-        con.execute(f"UPDATE mart.player_provider_day SET {', '.join(f'{c} = 0' for c, _, _ in COLUMNS)}")
-    elif start == "whole":
-        con.execute(f"UPDATE mart.player_provider_day SET {', '.join(f'{c} = {w}' for c, w, _ in COLUMNS)}")
-    sums = ", ".join(f"sum({v}) AS {c}" for c, _, v in COLUMNS)
+        con.execute(f"UPDATE mart.bets_sofar SET {', '.join(f'{c} = 0' for c, _ in COLUMNS)}")
+    sums = ", ".join(f"sum({v}) AS {c}" for c, v in COLUMNS)
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE __sofar_delta AS
-            SELECT CAST(b.settled_at AS DATE) AS day, b.player_id, p.brand_id, p.country_code, g.provider_id,
+        f"""CREATE OR REPLACE TEMP TABLE {DELTA} AS
+            SELECT CAST(b.settled_at AS DATE) AS day, p.brand_id, p.country_code, g.provider_id,
                    count(*) AS bets, {sums}
             FROM raw.bets b
             JOIN mart.games g ON g.game_id = b.game_id
             JOIN mart.player_dim p ON p.player_id = b.player_id AND NOT p.is_test
-            WHERE b.status = 'settled' AND {window}
+            WHERE b.status = 'settled' AND {window.format(ts="b.settled_at")}
             GROUP BY ALL"""
     )
     op = "+" if sign > 0 else "-"
-    sets = ", ".join(f"{c} = t.{c} {op} d.{c}" for c, _, _ in COLUMNS)
-    on = " AND ".join(f"t.{k} = d.{k}" for k in _KEY)
-    con.execute(f"UPDATE mart.player_provider_day t SET {sets} FROM __sofar_delta d WHERE {on}")
-    read = con.execute("SELECT coalesce(sum(bets), 0) FROM __sofar_delta").fetchone()[0]
-    con.execute("DROP TABLE __sofar_delta")
-    return int(read)
+    sets = ", ".join(f"{c} = t.{c} {op} d.{c}" for c, _ in COLUMNS)
+    on = " AND ".join(f"t.{k} = d.{k}" for k in KEY)
+    con.execute(f"UPDATE mart.bets_sofar t SET {sets} FROM {DELTA} d WHERE {on}")
+    return int(con.execute(f"SELECT coalesce(sum(bets), 0) FROM {DELTA}").fetchone()[0])
 
 
 def shift(con: duckdb.DuckDBPyConnection, mart: str, old: dt.time, new: dt.time) -> int:
-    """Move the so-far figures of `mart` (one of SHIFTED) from cut `old` to cut `new`; returns the bets read."""
-    if mart != "player_provider_day":
-        raise ValueError(f"{mart}: its so-far figures are not shifted")
-    return shift_player_provider_day(con, old, new)
+    """Move the so-far figures of `mart` (one of SHIFTED, `shiftable`) from cut `old` to cut `new`, the marts in
+    build order (each reads those before it); returns the events (or rows) read."""
+    if not shiftable(mart, old, new):
+        raise ValueError(f"{mart}: its so-far figures are not shifted from {old} to {new}")
+    if mart == "bets_sofar":
+        return shift_bets(con, old, new)
+    _, window, sign = plan(old, new)
+    return incremental_sofar_kpi.shift(con, mart, lambda ts: window.format(ts=ts), sign, DELTA)
+
+
+def forget(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop what the shifts of a run left (call when the marts are done)."""
+    con.execute(f"DROP TABLE IF EXISTS {DELTA}")

@@ -13,6 +13,8 @@ A day's KPIs are the sum of parts, each part a set of events dated on that day:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from warehouse.accrual import allocation, sofar
 
 DEPOSIT = "kind = 'deposit' AND status IN ('approved', 'chargeback')"
@@ -37,13 +39,13 @@ COUNTS = ("rounds", "real_rounds", "deposit_count", "withdrawal_count", "chargeb
 PLAYER_COUNTS = ("active_players", "depositing_players", "registrations", "ftds", "ftds_charged_back")
 
 
-def money_events(so_far: bool = False) -> str:
-    """A SELECT of every money event of a player as rows (day, player_id, the figures it adds). With `so_far`,
-    only the events up to the as-of time of their day (the query needs a one-row CTE `cut`)."""
-    cross = "CROSS JOIN cut" if so_far else ""
-    created = f"WHERE {sofar('created_at')}" if so_far else ""
-    charged = f"AND {sofar(CHARGEBACK_AT)}" if so_far else ""
-    converted = f"AND {sofar('converted_at')}" if so_far else ""
+def money_events(when: Callable[[str], str] | None = None, cross: str = "") -> str:
+    """A SELECT of every money event of a player as rows (day, player_id, the figures it adds). With `when`,
+    only the events whose time `ts` meets the condition `when(ts)` (e.g. `sofar`: up to the as-of time of their
+    day; `cross` joins what the condition reads, e.g. `CROSS JOIN cut`)."""
+    created = f"WHERE {when('created_at')}" if when else ""
+    charged = f"AND {when(CHARGEBACK_AT)}" if when else ""
+    converted = f"AND {when('converted_at')}" if when else ""
     return f"""
         SELECT CAST(created_at AS DATE) AS day, player_id,
                count(*) FILTER (WHERE {DEPOSIT}) AS deposit_count, sum(amount) FILTER (WHERE {DEPOSIT}) AS deposits,
@@ -144,23 +146,37 @@ def _sums() -> str:
     return ", ".join(cols)
 
 
-def _kpi_table(name: str, parts: str, ctes: str = "") -> str:
-    """CREATE the KPI table `name` (day × brand × country) from `parts` (a UNION ALL BY NAME of partial rows)."""
-    cols = [f"CAST(coalesce(sum({c}), 0) AS BIGINT) AS {c}" for c in COUNTS]
-    cols += [f"CAST(coalesce(sum({c}), 0) AS DECIMAL(18,2)) AS {c}" for c in MONEY2]
-    cols += [f"CAST(coalesce(sum({c}), 0) AS DECIMAL(18,6)) AS {c}" for c in MONEY6]
-    cols += [f"CAST(coalesce(sum({c}), 0) AS BIGINT) AS {c}" for c in PLAYER_COUNTS[:4]]
-    cols += ["CAST(coalesce(sum(ftd_amount), 0) AS DECIMAL(18,2)) AS ftd_amount"]
-    cols += ["CAST(coalesce(sum(ftds_charged_back), 0) AS BIGINT) AS ftds_charged_back"]
+# The columns of the KPI tables (after day, brand_id, country_code; each money column also in EUR) and their types.
+KPI_COLUMNS: tuple[tuple[str, str], ...] = (
+    *((c, "BIGINT") for c in COUNTS),
+    *((c, "DECIMAL(18,2)") for c in MONEY2),
+    *((c, "DECIMAL(18,6)") for c in MONEY6),
+    *((c, "BIGINT") for c in PLAYER_COUNTS[:4]),
+    ("ftd_amount", "DECIMAL(18,2)"),
+    ("ftds_charged_back", "BIGINT"),
+)
+
+
+def kpi_table_of(name: str, k: str, ctes: str = "") -> str:
+    """CREATE the KPI table `name` (day × brand × country) from `k`: a SELECT of day, brand_id, country_code and
+    KPI_COLUMNS (the EUR columns added here) that may read the CTEs `ctes` (each followed by a comma)."""
     eur = ", ".join(f"k.{c} * bd.rate_to_eur AS {c}_eur" for c in (*MONEY2, *MONEY6, "ftd_amount"))
     return f"""
 CREATE OR REPLACE TABLE mart.{name} AS
-WITH {ctes} parts AS ({parts}),
-k AS (SELECT day, brand_id, country_code, {", ".join(cols)} FROM parts GROUP BY ALL)
+WITH {ctes}
+k AS ({k})
 SELECT k.*, {eur}
 FROM k JOIN mart.brand_day bd ON bd.day = k.day AND bd.brand_id = k.brand_id
 ORDER BY k.day, k.brand_id, k.country_code
 """
+
+
+def kpi_table(name: str, parts: str, ctes: str = "") -> str:
+    """CREATE the KPI table `name` (day × brand × country) from `parts` (a UNION ALL BY NAME of partial rows)."""
+    sums = ", ".join(f"CAST(coalesce(sum({c}), 0) AS {t}) AS {c}" for c, t in KPI_COLUMNS)
+    return kpi_table_of(
+        name, f"SELECT day, brand_id, country_code, {sums} FROM parts GROUP BY ALL", f"{ctes} parts AS ({parts}),"
+    )
 
 
 _COHORT_PARTS = """
@@ -173,7 +189,7 @@ _COHORT_PARTS = """
 
 # Day × brand × country: the additive KPI components plus registrations and FTDs; EUR = the day's brand
 # amount × the day's rate (the rate is constant within a day and brand, so this is exact).
-DAILY_KPI_SQL = _kpi_table(
+DAILY_KPI_SQL = kpi_table(
     "daily_kpi",
     f"""
     SELECT day, brand_id, country_code, {_sums()},
@@ -188,54 +204,73 @@ _FEE_FIRST, _FEE_SECOND = allocation(
 )
 _DUTY_FIRST, _DUTY_SECOND = allocation("du", "duty_total", "dweight", "PARTITION BY day, brand_id", "country_code")
 
-# The parts' NGR is cast to 6 decimals: a UNION of a DECIMAL(38,2) part with a DECIMAL(38,6) one keeps scale 2
-# (DuckDB cannot widen past 38 digits), which rounded every so-far row's NGR to the cent.
-# The same table for each day's events up to the as-of time of day: bets so far (player_provider_day), the
-# so-far provider fees and duty (accrual marts) allocated to countries, money events, players' first bet /
-# deposit of the day, registrations and FTDs, each up to that time.
-DAILY_KPI_SOFAR_SQL = _kpi_table(
-    "daily_kpi_sofar",
-    f"""
-    SELECT day, brand_id, country_code, rounds, real_rounds, handle, real_win, handle - real_win AS ggr, bonus_stake,
-           bonus_win, jackpot, provider_fee, CAST(handle - real_win - jackpot - provider_fee AS DECIMAL(18,6)) AS ngr
-    FROM bets
-    UNION ALL BY NAME
-    SELECT day, brand_id, country_code, duty, CAST(-duty AS DECIMAL(18,6)) AS ngr FROM duty
-    UNION ALL BY NAME
-    SELECT m.day, p.brand_id, p.country_code, m.deposit_count, m.deposits, m.withdrawal_count, m.withdrawals,
-           m.payment_fees, m.chargeback_count, m.chargebacks, m.bonus_cost,
-           CAST(-coalesce(m.bonus_cost, 0) - coalesce(m.payment_fees, 0) - coalesce(m.chargebacks, 0)
-                AS DECIMAL(18,6)) AS ngr
-    FROM ({money_events(so_far=True)}) m
-    JOIN mart.player_dim p ON p.player_id = m.player_id AND NOT p.is_test
-    UNION ALL BY NAME
-    SELECT day, brand_id, country_code,
-           count(*) FILTER (WHERE {sofar("first_real_bet_at")}) AS active_players,
-           count(*) FILTER (WHERE {sofar("first_deposit_at")}) AS depositing_players
-    FROM mart.player_day CROSS JOIN cut GROUP BY ALL
-    UNION ALL BY NAME {
-        _COHORT_PARTS.format(
-            cross="CROSS JOIN cut", reg=f"WHERE {sofar('registered_at')}", ftd=f"AND {sofar('ftd_at')}"
-        )
-    }""",
-    ctes=f"""cut AS (SELECT cut_time FROM mart.as_of),
-bp AS (
+SOFAR_BETS_COLUMNS = (
+    "day",
+    "brand_id",
+    "country_code",
+    "provider_id",
+    "rounds",
+    "real_rounds",
+    "handle",
+    "real_win",
+    "bonus_stake",
+    "bonus_win",
+    "jackpot",
+    "pggr",
+    "fee_total",
+)
+
+
+# Day × brand × country × provider (the keys of `bets_sofar`): the so-far bets and the provider's so-far fee
+# (`provider_fee_day.fee_sofar`, `fee_total`) allocated to the countries by their so-far GGR (`pggr`). The bets
+# part of `daily_kpi_sofar`, kept as a table so that a moved as-of cut allocates again only the fees that moved
+# (warehouse/incremental_sofar_kpi.py).
+def sofar_bets_select(bp: str) -> str:
+    """The rows of `mart.daily_kpi_sofar_bets` from `bp`: a SELECT of its columns but `provider_fee`, every row
+    of each (day, brand, provider) it has."""
+    return f"""
+WITH bp AS ({bp}),
+bp1 AS (SELECT *, {_FEE_FIRST} FROM bp)
+SELECT {", ".join(SOFAR_BETS_COLUMNS)}, {_FEE_SECOND} AS provider_fee
+FROM bp1"""
+
+
+SOFAR_BETS_BP = """
     SELECT x.day, x.brand_id, x.country_code, x.provider_id, f.fee_sofar AS fee_total,
-           sum(x.rounds_sofar) AS rounds, sum(x.real_rounds_sofar) AS real_rounds, sum(x.handle_sofar) AS handle,
-           sum(x.real_win_sofar) AS real_win, sum(x.bonus_stake_sofar) AS bonus_stake,
-           sum(x.bonus_win_sofar) AS bonus_win, sum(x.jackpot_sofar) AS jackpot,
-           sum(x.handle_sofar - x.real_win_sofar) AS pggr
-    FROM mart.player_provider_day x
-    JOIN mart.provider_fee_day f ON f.day = x.day AND f.brand_id = x.brand_id AND f.provider_id = x.provider_id
-    GROUP BY ALL
-),
-bp1 AS (SELECT *, {_FEE_FIRST} FROM bp),
-bp2 AS (SELECT *, {_FEE_SECOND} AS provider_fee FROM bp1),
-bets AS (
+           x.rounds_sofar AS rounds, x.real_rounds_sofar AS real_rounds, x.handle_sofar AS handle,
+           x.real_win_sofar AS real_win, x.bonus_stake_sofar AS bonus_stake, x.bonus_win_sofar AS bonus_win,
+           x.jackpot_sofar AS jackpot, CAST(x.handle_sofar - x.real_win_sofar AS DECIMAL(18,2)) AS pggr
+    FROM mart.bets_sofar x
+    JOIN mart.provider_fee_day f ON f.day = x.day AND f.brand_id = x.brand_id AND f.provider_id = x.provider_id"""
+DAILY_KPI_SOFAR_BETS_SQL = f"""
+CREATE OR REPLACE TABLE mart.daily_kpi_sofar_bets AS {sofar_bets_select(SOFAR_BETS_BP)}
+ORDER BY day, brand_id, provider_id, country_code
+"""
+
+EVENT_COLUMNS = (
+    "deposit_count",
+    "deposits",
+    "withdrawal_count",
+    "withdrawals",
+    "payment_fees",
+    "chargeback_count",
+    "chargebacks",
+    "bonus_cost",
+    "ngr",
+    "active_players",
+    "depositing_players",
+    "registrations",
+    "ftds",
+    "ftd_amount",
+    "ftds_charged_back",
+)
+# The bets and duty part of `daily_kpi_sofar` (one row per key of `daily_kpi_sofar_bets` with its bets figures,
+# provider fee and duty; no other part adds to those columns) and the CTEs it reads.
+SOFAR_BETS_CTES = f"""bets AS (
     SELECT day, brand_id, country_code, sum(rounds) AS rounds, sum(real_rounds) AS real_rounds,
            sum(handle) AS handle, sum(real_win) AS real_win, sum(bonus_stake) AS bonus_stake,
            sum(bonus_win) AS bonus_win, sum(jackpot) AS jackpot, sum(provider_fee) AS provider_fee
-    FROM bp2 GROUP BY ALL
+    FROM mart.daily_kpi_sofar_bets GROUP BY ALL
 ),
 d0 AS (
     SELECT b.day, b.brand_id, b.country_code, dd.duty_sofar AS duty_total,
@@ -243,5 +278,54 @@ d0 AS (
     FROM bets b JOIN mart.duty_day dd ON dd.day = b.day AND dd.brand_id = b.brand_id
 ),
 d1 AS (SELECT *, {_DUTY_FIRST} FROM d0),
-duty AS (SELECT day, brand_id, country_code, {_DUTY_SECOND} AS duty FROM d1),""",
+duty AS (SELECT day, brand_id, country_code, {_DUTY_SECOND} AS duty FROM d1),"""
+SOFAR_BETS_PART = """
+    SELECT b.day, b.brand_id, b.country_code, b.rounds, b.real_rounds, b.handle, b.real_win,
+           b.handle - b.real_win AS ggr, b.bonus_stake, b.bonus_win, b.jackpot, b.provider_fee, d.duty,
+           CAST(b.handle - b.real_win - b.jackpot - b.provider_fee AS DECIMAL(18,6))
+               - coalesce(CAST(d.duty AS DECIMAL(18,6)), 0) AS ngr
+    FROM bets b LEFT JOIN duty d ON d.day = b.day AND d.brand_id = b.brand_id AND d.country_code = b.country_code"""
+
+
+def sofar_event_parts(when: Callable[[str], str], cross: str = "", every_key: bool = True) -> str:
+    """The other parts of `daily_kpi_sofar` (their columns: EVENT_COLUMNS): money events, players' first real
+    bet / deposit of the day, registrations and FTDs, each counted when its time `ts` meets `when(ts)` (`cross`:
+    the join adding what `when` reads). With `every_key` the players' part has a row for every key of
+    `mart.player_day`, counted or not; else only the players counted are read (a filter on each time, pushed
+    down to the scan of the view's base table)."""
+    if every_key:
+        players = f"""
+    SELECT day, brand_id, country_code,
+           count(*) FILTER (WHERE {when("first_real_bet_at")}) AS active_players,
+           count(*) FILTER (WHERE {when("first_deposit_at")}) AS depositing_players
+    FROM mart.player_day_base {cross} GROUP BY ALL"""
+    else:
+        players = f"""
+    SELECT day, brand_id, country_code, count(*) AS active_players
+    FROM mart.player_day_base {cross} WHERE {when("first_real_bet_at")} GROUP BY ALL
+    UNION ALL BY NAME
+    SELECT day, brand_id, country_code, count(*) AS depositing_players
+    FROM mart.player_day_base {cross} WHERE {when("first_deposit_at")} GROUP BY ALL"""
+    return f"""
+    SELECT m.day, p.brand_id, p.country_code, m.deposit_count, m.deposits, m.withdrawal_count, m.withdrawals,
+           m.payment_fees, m.chargeback_count, m.chargebacks, m.bonus_cost,
+           CAST(-coalesce(m.bonus_cost, 0) - coalesce(m.payment_fees, 0) - coalesce(m.chargebacks, 0)
+                AS DECIMAL(18,6)) AS ngr
+    FROM ({money_events(when, cross)}) m
+    JOIN mart.player_dim p ON p.player_id = m.player_id AND NOT p.is_test
+    UNION ALL BY NAME {players}
+    UNION ALL BY NAME {
+        _COHORT_PARTS.format(cross=cross, reg=f"WHERE {when('registered_at')}", ftd=f"AND {when('ftd_at')}")
+    }"""
+
+
+# The parts' NGR is cast to 6 decimals: a UNION of a DECIMAL(38,2) part with a DECIMAL(38,6) one keeps scale 2
+# (DuckDB cannot widen past 38 digits), which rounded every so-far row's NGR to the cent.
+# The same table for each day's events up to the as-of time of day: bets so far with their provider fees
+# (daily_kpi_sofar_bets), the so-far duty (accrual marts) allocated to countries, money events, players' first
+# bet / deposit of the day, registrations and FTDs, each up to that time.
+DAILY_KPI_SOFAR_SQL = kpi_table(
+    "daily_kpi_sofar",
+    f"{SOFAR_BETS_PART}\n    UNION ALL BY NAME {sofar_event_parts(sofar, 'CROSS JOIN cut')}",
+    ctes=f"cut AS (SELECT cut_time FROM mart.as_of),\n{SOFAR_BETS_CTES}",
 )

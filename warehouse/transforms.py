@@ -9,9 +9,9 @@ Conventions (see warehouse/metrics.py for the metric definitions built on these,
 - Gaming duty and game-provider fees accrue per period with negative carry-forward (warehouse/accrual.py).
 - Brand-currency amounts sit next to EUR amounts (`*_eur` = amount × that day's `rate_to_eur`, exact
   decimals; rounding to cents happens only when a figure is shown).
-- "So far" (`mart.daily_kpi_sofar`, `*_sofar` columns): each day's figures for the events up to the time of
-  day of the data's as-of instant (`mart.as_of`: the latest event), so that a partial day can be compared
-  with the same part of another day.
+- "So far" (`mart.daily_kpi_sofar`, `mart.bets_sofar`, `*_sofar` columns): each day's figures for the events
+  up to the time of day of the data's as-of instant (`mart.as_of`: the latest event), so that a partial day can
+  be compared with the same part of another day.
 """
 
 from __future__ import annotations
@@ -147,8 +147,9 @@ SELECT max(t) AS as_of, CAST(max(t) AS TIME) AS cut_time FROM (
 """,
 )
 
-PLAYER_PROVIDER_DAY = _m("player_provider_day", "bets", "games player_dim as_of", accrual.PLAYER_PROVIDER_DAY_SQL)
-PROVIDER_FEE_DAY = _m("provider_fee_day", "", "player_provider_day games", accrual.PROVIDER_FEE_DAY_SQL)
+PLAYER_PROVIDER_DAY = _m("player_provider_day", "bets", "games player_dim", accrual.PLAYER_PROVIDER_DAY_SQL)
+BETS_SOFAR = _m("bets_sofar", "bets", "games player_dim as_of", accrual.BETS_SOFAR_SQL)
+PROVIDER_FEE_DAY = _m("provider_fee_day", "", "player_provider_day bets_sofar games", accrual.PROVIDER_FEE_DAY_SQL)
 DUTY_DAY = _m("duty_day", "", "brand_day provider_fee_day", accrual.DUTY_DAY_SQL)
 
 # Day × player: every player-attributable money flow (test accounts excluded), in the brand's currency as
@@ -335,10 +336,13 @@ ORDER BY charged_back_at, y.id
 )
 
 DAILY_KPI = _m("daily_kpi", "", "player_day cohort_player brand_day", kpi_sql.DAILY_KPI_SQL)
+# The bets part of daily_kpi_sofar by provider, with each country's share of the provider's so-far fee (a table
+# so that a moved as-of cut shifts it: warehouse/incremental_sofar_kpi.py).
+DAILY_KPI_SOFAR_BETS = _m("daily_kpi_sofar_bets", "", "bets_sofar provider_fee_day", kpi_sql.DAILY_KPI_SOFAR_BETS_SQL)
 DAILY_KPI_SOFAR = _m(
     "daily_kpi_sofar",
     "payments bonuses",
-    "as_of player_provider_day provider_fee_day duty_day player_day cohort_player player_dim brand_day",
+    "as_of daily_kpi_sofar_bets duty_day player_day cohort_player player_dim brand_day",
     kpi_sql.DAILY_KPI_SOFAR_SQL,
 )
 
@@ -435,6 +439,7 @@ MARTS: tuple[Mart, ...] = (
     PLAYER_DIM,
     AS_OF,
     PLAYER_PROVIDER_DAY,
+    BETS_SOFAR,
     PROVIDER_FEE_DAY,
     DUTY_DAY,
     PLAYER_DAY,
@@ -445,6 +450,7 @@ MARTS: tuple[Mart, ...] = (
     COHORT_PLAYER,
     CHARGEBACKS,
     DAILY_KPI,
+    DAILY_KPI_SOFAR_BETS,
     DAILY_KPI_SOFAR,
     PLAYER_PERIOD,
     BRANDS,
