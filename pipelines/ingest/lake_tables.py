@@ -6,7 +6,7 @@
   ranges of the key and the partition column over their images, so the lake skips the files outside them —
   and the inserted rows inserted from the registry: the working table is not read;
 - ranges and keys of merged marts: the rows they select deleted (a day range prunes months), then inserted
-  from the working table — one semi-join per selection, a row selected twice inserted once.
+  from the working table — their row ids found through the selecting columns, the rows fetched by id.
 """
 
 from __future__ import annotations
@@ -69,20 +69,31 @@ def apply_delta(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {keys} AS {union}")
         _delete_keys(con, target, keys, cols, ())
         selections.append(_match(con, keys, cols))
-    if len(selections) == 1:
-        con.execute(f"INSERT INTO {target} SELECT * FROM {source} AS __t WHERE {selections[0]}")
-    else:  # a row several selections hold is inserted once
-        picked = " UNION ".join(f"SELECT rowid FROM {source} AS __t WHERE {s}" for s in selections)
-        con.execute(f"INSERT INTO {target} SELECT * FROM {source} WHERE rowid IN ({picked})")
-    for n in range(len(keysets)):
-        con.execute(f"DROP TABLE IF EXISTS __pub_keys_{n}")
+    # the rows' ids found through the selections' columns alone, then the rows fetched by id within their range:
+    # the rows a run merged lie at the table's end, so the other row groups (and their wide columns) are skipped
+    picked = " UNION ".join(f"SELECT rowid AS r FROM {source} AS __t WHERE {s}" for s in selections)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __pub_rowids AS {picked}")
+    lo, hi = con.execute("SELECT min(r), max(r) FROM __pub_rowids").fetchone()
+    if lo is not None:
+        con.execute(
+            f"INSERT INTO {target} SELECT * FROM {source} WHERE rowid BETWEEN {int(lo)} AND {int(hi)} "
+            "AND rowid IN (SELECT r FROM __pub_rowids)"
+        )
+    for name in ["__pub_rowids", *(f"__pub_keys_{n}" for n in range(len(keysets)))]:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _delete_keys(
     con: duckdb.DuckDBPyConnection, target: str, keys: str, columns: tuple[str, ...], bounded: tuple[str, ...]
 ) -> None:
-    """DELETE the rows of `target` whose `columns` values are a row of `keys` — with literal ranges of the key
-    columns and of the `bounded` columns `keys` holds (the lake skips the files outside them)."""
+    """DELETE the rows of `target` whose `columns` values are a row of `keys`. A single-column key is matched
+    with IN, bounded by the ranges of the key and of the `bounded` columns `keys` holds (the lake skips the
+    files outside them); a key of several columns by a semi-join alone (a filter beside it turns DuckDB's plan
+    into a join with a grouping of the whole table)."""
+    match = _match(con, keys, columns)
+    if not match.startswith("__t."):
+        con.execute(f"DELETE FROM {target} AS __t WHERE {match}")
+        return
     have = {c for (c,) in con.execute(f"SELECT column_name FROM (DESCRIBE {keys})").fetchall()}
     cols = [c for c in dict.fromkeys((*columns, *bounded)) if c in have]
     stats = "count(*), " + ", ".join(f"min({_q(c)}), max({_q(c)}), count({_q(c)})" for c in cols)
@@ -95,8 +106,7 @@ def _delete_keys(
         if present == found[0] and lo is not None:  # no NULL: every row to delete lies in [lo, hi]
             bounds.append(f"__t.{_q(c)} BETWEEN ? AND ?")
             params += [lo, hi]
-    where = " AND ".join([*bounds, _match(con, keys, columns)])
-    con.execute(f"DELETE FROM {target} AS __t WHERE {where}", params)
+    con.execute(f"DELETE FROM {target} AS __t WHERE {' AND '.join([*bounds, match])}", params)
 
 
 def _match(con: duckdb.DuckDBPyConnection, keys: str, columns: tuple[str, ...]) -> str:
