@@ -9,6 +9,7 @@ import datetime as dt
 import random
 from pathlib import Path
 
+import duckdb
 import pytest
 import sqlalchemy as sa
 
@@ -18,7 +19,7 @@ from tests.conftest import local_lake
 from tests.pipelines.ingest.conftest import T0
 from tests.pipelines.ingest.test_ingest_incremental_marts import _assert_marts_equal_full_rebuild, _changes
 from tests.pipelines.ingest.test_lake_delta import assert_lake_equals_single_file_build, paths
-from warehouse.incremental_players import COMPARED, KEYED
+from warehouse.incremental_players import COMPARED, KEYED, KeyedRefresh
 
 
 def _player_changes(c: sa.Connection, rng: random.Random, round_no: int) -> None:
@@ -137,6 +138,140 @@ def test_only_balances_and_logins_merge_players_alone(
         )
     run_ingest(source_db, warehouse).raise_for_status()
     assert rebuilt and not {"players", "player_dim"} & rebuilt[-1]
+    _assert_marts_equal_full_rebuild(warehouse, tmp_path)
+
+
+def _latest_rows(c: sa.Connection, table: str, time_col: str) -> list[tuple[int, int]]:
+    """(player, id of their latest row) for the players with ≥ 3 rows of `table` and one latest row."""
+    return list(
+        c.exec_driver_sql(
+            f"SELECT player_id, id FROM (SELECT player_id, id, {time_col} AS t,"
+            f" row_number() OVER w AS rn, count(*) OVER (PARTITION BY player_id) AS n, lead({time_col}) OVER w AS nxt"
+            f" FROM {table} WINDOW w AS (PARTITION BY player_id ORDER BY {time_col} DESC, id DESC)) x"
+            " WHERE rn = 1 AND n >= 3 AND t > nxt ORDER BY player_id"
+        ).fetchall()
+    )
+
+
+def _last_times(warehouse: Path, players: list[int]) -> dict[int, tuple]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT player_id, last_bet_at, last_login_at FROM mart.players WHERE list_contains(?, player_id)",
+            [players],
+        ).fetchall()
+    finally:
+        con.close()
+    return {pid: (bet, login) for pid, bet, login in rows}
+
+
+def test_a_latest_bet_or_login_gone_or_moved_back_is_read_again(
+    source_db: str, engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A player's last bet / login is kept from their previous row plus the changed rows, except when the row
+    holding it is gone: deleted, moved earlier, moved to another player, no longer a successful login. Those
+    players (and only those) are read whole, and `players` equals a full rebuild."""
+    with engine.begin() as c:
+        x = c.exec_driver_sql
+        (a, bet_a), (b, bet_b), (e, bet_e), (moved, _), (active, _) = _latest_rows(c, "bets", "placed_at")[:5]
+        d, f = x(
+            f"SELECT id FROM players WHERE id NOT IN ({a}, {b}, {e}, {moved}, {active}) ORDER BY id LIMIT 2"
+        ).scalars()
+        logins = {}
+        for pid in (d, f):  # two later logins each
+            for days in (80, 81):
+                logins[pid] = x(
+                    "INSERT INTO sessions (player_id, operator_id, started_at, outcome, ip)"
+                    " SELECT id, operator_id, %s, 'ok', '10.0.0.5' FROM players WHERE id = %s RETURNING id",
+                    (T0 + dt.timedelta(days=days), pid),
+                ).scalar_one()
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    run_ingest(source_db, warehouse).raise_for_status()
+    rebuilt = _spy(monkeypatch)
+    read_whole: list[dict[str, set[int]]] = []
+    real = KeyedRefresh._players
+
+    def players(self: KeyedRefresh, mart) -> bool:
+        merged = real(self, mart)
+        read_whole.append(dict(self.read_whole))
+        return merged
+
+    monkeypatch.setattr(KeyedRefresh, "_players", players)
+    with engine.begin() as c:
+        x = c.exec_driver_sql
+        x(f"DELETE FROM ledger WHERE ref_type = 'bet' AND ref_id = {bet_a}")
+        x(f"DELETE FROM bets WHERE id = {bet_a}")  # a's last bet deleted
+        x(  # b's last bet placed (and settled) 40 days earlier
+            "UPDATE bets SET placed_at = placed_at - interval '40 days', settled_at = settled_at - interval '40 days'"
+            f" WHERE id = {bet_b}"
+        )
+        x(  # e's last bet moves to another player
+            f"UPDATE bets SET player_id = {moved}, operator_id = (SELECT operator_id FROM players WHERE id = {moved})"
+            f" WHERE id = {bet_e}"
+        )
+        x(  # an earlier bet of the other player settled 5 days earlier (its day moves; their last bet does not)
+            "UPDATE bets SET placed_at = placed_at - interval '5 days', settled_at = settled_at - interval '5 days'"
+            f" WHERE id = (SELECT min(id) FROM bets WHERE player_id = {moved} AND settled_at IS NOT NULL)"
+        )
+        x(f"DELETE FROM sessions WHERE id = {logins[d]}")  # d's last login deleted
+        x(f"UPDATE sessions SET outcome = 'failed_password' WHERE id = {logins[f]}")  # f's last one failed after all
+        later = x("SELECT max(placed_at) + interval '1 hour' FROM bets").scalar_one()
+        x(  # an ordinary bet and login: kept from the previous row and the new rows
+            "INSERT INTO bets (player_id, operator_id, game_id, real_stake, real_win, status, placed_at, settled_at)"
+            " SELECT id, operator_id, 1, 5, 0, 'settled', %s, %s FROM players WHERE id = %s",
+            (later, later, active),
+        )
+        x(
+            "INSERT INTO sessions (player_id, operator_id, started_at, outcome, ip)"
+            " SELECT id, operator_id, %s, 'ok', '10.0.0.4' FROM players WHERE id = %s",
+            (later, active),
+        )
+    before = _last_times(warehouse, [a, b, e, d, f, active])
+    res = run_ingest(source_db, warehouse).raise_for_status()
+    assert not res.full and rebuilt and not {"players"} & rebuilt[-1]
+    assert read_whole[-1] == {"bets": {a, b, e}, "sessions": {d, f}}
+    after = _last_times(warehouse, [a, b, e, d, f, active])
+    for pid in (a, b, e):  # the cases exercise what they mean to: each last bet moved back
+        assert after[pid][0] < before[pid][0]
+    for pid in (d, f):  # and each last login
+        assert after[pid][1] < before[pid][1]
+    assert after[active][0] == after[active][1] > before[active][0]
+    _assert_marts_equal_full_rebuild(warehouse, tmp_path)
+
+
+def test_a_moved_rate_moves_the_lifetime_eur_figures_of_that_days_players(
+    source_db: str, engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new GBP rate on a day a player bet (not their FTD day: `cohort_player` does not name them) moves their
+    lifetime EUR figures only through their `player_day` row's rate: that row must name them."""
+    day = T0 + dt.timedelta(days=20)
+    with engine.begin() as c:
+        pid = c.exec_driver_sql("SELECT min(id) FROM players WHERE operator_id = 2").scalar_one()
+        c.exec_driver_sql(
+            "INSERT INTO bets (player_id, operator_id, game_id, real_stake, real_win, status, placed_at, settled_at)"
+            " VALUES (%s, 2, 1, 30, 0, 'settled', %s, %s)",
+            (pid, day, day),
+        )
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    run_ingest(source_db, warehouse).raise_for_status()
+    rebuilt = _spy(monkeypatch)
+
+    def ngr_eur() -> object:
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            return con.execute("SELECT lifetime_ngr_eur FROM mart.players WHERE player_id = ?", [pid]).fetchone()[0]
+        finally:
+            con.close()
+
+    before = ngr_eur()
+    with engine.begin() as c:
+        moved = c.exec_driver_sql(
+            "UPDATE fx_rates SET rate_to_eur = 1.40 WHERE currency = 'GBP' AND rate_date = %s", (day.date(),)
+        )
+        assert moved.rowcount == 1
+    res = run_ingest(source_db, warehouse).raise_for_status()
+    assert not res.full and rebuilt and not {"players"} & rebuilt[-1]
+    assert ngr_eur() != before
     _assert_marts_equal_full_rebuild(warehouse, tmp_path)
 
 
