@@ -222,7 +222,8 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, mart: str) -> tuple:
 
 def _compared_columns(con: duckdb.DuckDBPyConnection, mart: str) -> str:
     """The columns whose change dirties a partition: all but the "so far" ones (their readers, the SOFAR marts,
-    are rebuilt whole when the as-of time of day moved; else they only move with the day's own events)."""
+    are shifted or rebuilt whole when the as-of time of day moved; else they only move with the day's own
+    events)."""
     cols = con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'mart' AND table_name = ? "
         "AND database_name = current_database() ORDER BY column_index",
