@@ -3,12 +3,12 @@
 Called by warehouse/incremental_sofar.py (which picks the window of times of day between the old and the new
 cut, `when`, with the sign of its events: `(old, new]` added or `(new, old]` subtracted) after it shifted
 `player_provider_day`, leaving the window's bets summed by that mart's key in a temp table:
-- `daily_kpi_sofar_bets` (day × brand × country × provider): its sums move by those bets; the so-far fee of
-  each (day, brand, provider) they fall in, or whose fee in `provider_fee_day` (rebuilt) moved, is then
-  allocated again to all its rows;
+- `daily_kpi_sofar_bets` (day × brand × country × provider: each country's share of a provider's so-far fee):
+  the so-far fee of each (day, brand, provider) those bets fall in, or whose fee in `provider_fee_day`
+  (rebuilt) moved, is allocated again to all its rows;
 - `daily_kpi_sofar` (day × brand × country): its bets, provider-fee and duty part is built again from
-  `daily_kpi_sofar_bets` and `duty_day` (~100 k rows, as in a full build); its other parts (money events,
-  players' first real bet / deposit of the day, registrations, FTDs) move by the events in the window.
+  `bets_sofar`, `daily_kpi_sofar_bets` and `duty_day` (~100 k rows, as in a full build); its other parts (money
+  events, players' first real bet / deposit of the day, registrations, FTDs) move by the events in the window.
 
 Why this is exact:
 - the sums are sums over events (exact decimals and counts) of each event's time of day being at most the
@@ -16,7 +16,7 @@ Why this is exact:
 - the allocations (provider fee, duty: rounded shares) are not additive: they are recomputed from their
   exact inputs with the full build's SQL — a provider's fee for every row of a (day, brand, provider) whose
   sums or fee moved (the others' inputs did not), the duty for every key;
-- rows: one of `daily_kpi_sofar_bets` for every key of `player_provider_day`, whatever the cut; one of
+- rows: one of `daily_kpi_sofar_bets` for every key of `bets_sofar`, whatever the cut; one of
   `daily_kpi_sofar` for every key of `daily_kpi_sofar_bets` or of `mart.player_day`, and every key with a
   registration or FTD so far. When the cut moves later no row goes; when it moves earlier a row stays only
   when one of these holds;
@@ -57,8 +57,8 @@ _check_definition()
 
 def shift_bets(con: duckdb.DuckDBPyConnection, delta: str) -> int:
     """Bring `daily_kpi_sofar_bets` to `bets_sofar` (shifted by the window's bets in `delta`, summed by its key)
-    and `provider_fee_day`: every (day, brand, provider) the window's bets fall in, or whose so-far fee moved,
-    is recomputed as in a full build; returns the rows recomputed."""
+    and `provider_fee_day`: the rows of every (day, brand, provider) the window's bets fall in, or whose so-far
+    fee moved, are recomputed as in a full build; returns the rows recomputed."""
     groups = f"""
         SELECT day, brand_id, provider_id FROM {delta}
         UNION SELECT h.day, h.brand_id, h.provider_id FROM mart.daily_kpi_sofar_bets h

@@ -204,30 +204,15 @@ _FEE_FIRST, _FEE_SECOND = allocation(
 )
 _DUTY_FIRST, _DUTY_SECOND = allocation("du", "duty_total", "dweight", "PARTITION BY day, brand_id", "country_code")
 
-SOFAR_BETS_COLUMNS = (
-    "day",
-    "brand_id",
-    "country_code",
-    "provider_id",
-    "rounds",
-    "real_rounds",
-    "handle",
-    "real_win",
-    "bonus_stake",
-    "bonus_win",
-    "jackpot",
-    "pggr",
-    "fee_total",
-)
+SOFAR_BETS_COLUMNS = ("day", "brand_id", "country_code", "provider_id", "fee_total")
 
 
-# Day × brand × country × provider (the keys of `bets_sofar`): the so-far bets and the provider's so-far fee
-# (`provider_fee_day.fee_sofar`, `fee_total`) allocated to the countries by their so-far GGR (`pggr`). The bets
-# part of `daily_kpi_sofar`, kept as a table so that a moved as-of cut allocates again only the fees that moved
-# (warehouse/incremental_sofar_kpi.py).
+# Day × brand × country × provider (the keys of `bets_sofar`): the provider's so-far fee
+# (`provider_fee_day.fee_sofar`, `fee_total`) allocated to the countries by their so-far GGR. Kept as a table so
+# that a moved as-of cut allocates again only the fees that moved (warehouse/incremental_sofar_kpi.py).
 def sofar_bets_select(bp: str) -> str:
-    """The rows of `mart.daily_kpi_sofar_bets` from `bp`: a SELECT of its columns but `provider_fee`, every row
-    of each (day, brand, provider) it has."""
+    """The rows of `mart.daily_kpi_sofar_bets` from `bp`: a SELECT of its columns but `provider_fee` and of
+    `pggr`, every row of each (day, brand, provider) it has."""
     return f"""
 WITH bp AS ({bp}),
 bp1 AS (SELECT *, {_FEE_FIRST} FROM bp)
@@ -237,9 +222,7 @@ FROM bp1"""
 
 SOFAR_BETS_BP = """
     SELECT x.day, x.brand_id, x.country_code, x.provider_id, f.fee_sofar AS fee_total,
-           x.rounds_sofar AS rounds, x.real_rounds_sofar AS real_rounds, x.handle_sofar AS handle,
-           x.real_win_sofar AS real_win, x.bonus_stake_sofar AS bonus_stake, x.bonus_win_sofar AS bonus_win,
-           x.jackpot_sofar AS jackpot, CAST(x.handle_sofar - x.real_win_sofar AS DECIMAL(18,2)) AS pggr
+           CAST(x.handle_sofar - x.real_win_sofar AS DECIMAL(18,2)) AS pggr
     FROM mart.bets_sofar x
     JOIN mart.provider_fee_day f ON f.day = x.day AND f.brand_id = x.brand_id AND f.provider_id = x.provider_id"""
 DAILY_KPI_SOFAR_BETS_SQL = f"""
@@ -264,13 +247,18 @@ EVENT_COLUMNS = (
     "ftd_amount",
     "ftds_charged_back",
 )
-# The bets and duty part of `daily_kpi_sofar` (one row per key of `daily_kpi_sofar_bets` with its bets figures,
-# provider fee and duty; no other part adds to those columns) and the CTEs it reads.
+# The bets and duty part of `daily_kpi_sofar` (one row per key of `bets_sofar` with its bets figures, provider
+# fee and duty; no other part adds to those columns) and the CTEs it reads.
 SOFAR_BETS_CTES = f"""bets AS (
-    SELECT day, brand_id, country_code, sum(rounds) AS rounds, sum(real_rounds) AS real_rounds,
-           sum(handle) AS handle, sum(real_win) AS real_win, sum(bonus_stake) AS bonus_stake,
-           sum(bonus_win) AS bonus_win, sum(jackpot) AS jackpot, sum(provider_fee) AS provider_fee
-    FROM mart.daily_kpi_sofar_bets GROUP BY ALL
+    SELECT s.*, f.provider_fee
+    FROM (
+        SELECT day, brand_id, country_code, sum(rounds_sofar) AS rounds, sum(real_rounds_sofar) AS real_rounds,
+               sum(handle_sofar) AS handle, sum(real_win_sofar) AS real_win, sum(bonus_stake_sofar) AS bonus_stake,
+               sum(bonus_win_sofar) AS bonus_win, sum(jackpot_sofar) AS jackpot
+        FROM mart.bets_sofar GROUP BY ALL
+    ) s
+    JOIN (SELECT day, brand_id, country_code, sum(provider_fee) AS provider_fee FROM mart.daily_kpi_sofar_bets
+          GROUP BY ALL) f ON f.day = s.day AND f.brand_id = s.brand_id AND f.country_code = s.country_code
 ),
 d0 AS (
     SELECT b.day, b.brand_id, b.country_code, dd.duty_sofar AS duty_total,

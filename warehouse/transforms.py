@@ -336,13 +336,13 @@ ORDER BY charged_back_at, y.id
 )
 
 DAILY_KPI = _m("daily_kpi", "", "player_day cohort_player brand_day", kpi_sql.DAILY_KPI_SQL)
-# The bets part of daily_kpi_sofar by provider, with each country's share of the provider's so-far fee (a table
-# so that a moved as-of cut shifts it: warehouse/incremental_sofar_kpi.py).
+# Each country's share of a provider's so-far fee, by day × brand × country × provider (a table so that a moved
+# as-of cut allocates again only the fees that moved: warehouse/incremental_sofar_kpi.py).
 DAILY_KPI_SOFAR_BETS = _m("daily_kpi_sofar_bets", "", "bets_sofar provider_fee_day", kpi_sql.DAILY_KPI_SOFAR_BETS_SQL)
 DAILY_KPI_SOFAR = _m(
     "daily_kpi_sofar",
     "payments bonuses",
-    "as_of daily_kpi_sofar_bets duty_day player_day cohort_player player_dim brand_day",
+    "as_of bets_sofar daily_kpi_sofar_bets duty_day player_day cohort_player player_dim brand_day",
     kpi_sql.DAILY_KPI_SOFAR_SQL,
 )
 
