@@ -183,16 +183,15 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(con.execute(sql).fetchone()[0])
 
 
-def table_columns(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, list[tuple[str, str]]]:
-    """Columns (name, type) of every table of `schema` in the file being built.
-
-    Call it before the source is attached: duckdb_columns() would list the source's catalog too.
-    """
+def table_columns(
+    con: duckdb.DuckDBPyConnection, schema: str, database: str | None = None
+) -> dict[str, list[tuple[str, str]]]:
+    """Columns (name, type) of every table of `schema` in the file being built (or the attached `database`)."""
     out: dict[str, list[tuple[str, str]]] = {}
     for table, name, dtype in con.execute(
-        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = ? ORDER BY table_name, column_index",
-        [schema],
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = coalesce(?, current_database()) AND schema_name = ? ORDER BY table_name, column_index",
+        [database, schema],
     ).fetchall():
         out.setdefault(table, []).append((name, dtype))
     return out

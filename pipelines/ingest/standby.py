@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.ingest.duck import sql_literal
-from pipelines.ingest.loaders import TableLoad, TableState, touched_table
+from pipelines.ingest.loaders import TableLoad, TableState, table_columns, touched_table
 from pipelines.ingest.schema import quote_ident
 from pipelines.ingest.specs import TableSpec
 
@@ -49,27 +49,16 @@ def recount(
     changed = [s for s in specs if s.name in loads and loads[s.name].rows_merged + loads[s.name].rows_deleted]
     if not changed:
         return {}
-    mine = _columns(con, con.execute("SELECT current_database()").fetchone()[0])
+    mine = table_columns(con, "raw")
     touched = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
     # read-only, until the run's connection closes (DuckDB cannot detach inside the run's transaction)
     con.execute(f"ATTACH {sql_literal(str(served))} AS {SERVED} (READ_ONLY)")
-    theirs = _columns(con, SERVED)
+    theirs = table_columns(con, "raw", SERVED)
     return {
         spec.name: _against_served(con, spec)
         for spec in changed
         if touched_table(spec.name) in touched and mine.get(spec.name) == theirs.get(spec.name)
     }
-
-
-def _columns(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, list[tuple[str, str]]]:
-    out: dict[str, list[tuple[str, str]]] = {}
-    for table, column, dtype in con.execute(
-        "SELECT table_name, column_name, data_type FROM duckdb_columns() "
-        "WHERE database_name = ? AND schema_name = 'raw' ORDER BY table_name, column_index",
-        [database],
-    ).fetchall():
-        out.setdefault(table, []).append((column, dtype))
-    return out
 
 
 def _against_served(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[int, int]:

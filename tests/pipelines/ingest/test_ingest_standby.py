@@ -24,6 +24,14 @@ from warehouse import gateway as gateway_module
 from warehouse.gateway import Gateway
 
 
+def served_with_standby(source_db: str, engine: sa.Engine, warehouse: Path) -> None:
+    """A full run, a change, an incremental run: a served file and its standby."""
+    run_ingest(source_db, warehouse).raise_for_status()
+    mutate(engine, 0)
+    run_ingest(source_db, warehouse).raise_for_status()
+    assert snapshot.standby_path(warehouse).exists()
+
+
 def test_runs_alternate_between_two_files_and_equal_a_full_rebuild(
     source_db: str, engine: sa.Engine, warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -69,9 +77,7 @@ def test_a_run_from_the_standby_reports_the_changes_since_the_served_snapshot(
 def test_a_standby_held_by_a_reader_process_is_left_alone_and_the_run_copies(
     source_db: str, engine: sa.Engine, warehouse: Path
 ) -> None:
-    run_ingest(source_db, warehouse).raise_for_status()
-    mutate(engine, 0)
-    run_ingest(source_db, warehouse).raise_for_status()
+    served_with_standby(source_db, engine, warehouse)
     standby = snapshot.standby_path(warehouse)
     before = fingerprint(standby)
     reader = subprocess.Popen(
@@ -136,9 +142,7 @@ def test_an_idle_reader_lets_a_replaced_file_go_without_a_query(
 def test_a_failed_run_from_the_standby_leaves_the_served_file_and_the_next_run_copies(
     source_db: str, engine: sa.Engine, warehouse: Path
 ) -> None:
-    run_ingest(source_db, warehouse).raise_for_status()
-    mutate(engine, 0)
-    run_ingest(source_db, warehouse).raise_for_status()
+    served_with_standby(source_db, engine, warehouse)
     served = fingerprint(warehouse)
     mutate(engine, 1)
     with engine.begin() as c:  # schema drift: the run fails after it took the standby

@@ -23,19 +23,9 @@ from pipelines.ingest.lake_publish import COMPACT_ENV, PRIVATE, load_extensions,
 from pipelines.ingest.lake_tables import MONTHLY
 from tests.conftest import local_lake
 from tests.pipelines.ingest.test_ingest_incremental_marts import _changes
-from tests.pipelines.ingest.test_lake_delta import paths
+from tests.pipelines.ingest.test_lake_delta import _rows, paths
 from warehouse import changes
 from warehouse.lake import attach
-
-
-def _rows(con: duckdb.DuckDBPyConnection, db: str, schema: str, table: str) -> list[tuple]:
-    cols = con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
-        "AND table_name = ? ORDER BY column_index",
-        [db, schema, table],
-    ).fetchall()
-    exprs = [f'round("{n}", 6)' if t in ("DOUBLE", "FLOAT") else f'"{n}"' for n, t in cols]
-    return sorted(con.execute(f'SELECT {", ".join(exprs)} FROM {db}."{schema}"."{table}"').fetchall(), key=repr)
 
 
 def assert_lake_equals_working_file(lake, url: str, working: Path) -> None:
