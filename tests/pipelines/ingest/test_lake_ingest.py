@@ -270,6 +270,14 @@ def test_a_kill_9_mid_commit_leaves_the_previous_or_the_next_snapshot(source_db,
             assert line, child.stderr.read() if child.stderr else "the ingest child died"
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
+        # the child may be ahead of what this test has read (it runs on while the test adds players): what it
+        # printed before it died says which run was last published and which one it was in
+        for said in child.stdout.read().splitlines():
+            line = said.split()
+            if line[:1] == ["ok"]:
+                previous = line[1]
+            elif line[:1] == ["commit"]:
+                killed = line[1]
     finally:
         if child.poll() is None:
             child.kill()
