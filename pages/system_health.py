@@ -52,6 +52,11 @@ with c2.container(border=True):
             f"Size {size(wh.get('size_bytes'))} · snapshot `{wh['snapshot_id']}` · built {wh['built_at']} UTC · "
             f"data as of {wh['source_as_of']} UTC"
         )
+        if wh.get("standby_bytes"):
+            st.caption(
+                f"On disk also {size(wh['standby_bytes'])}: the previous snapshot, kept as the next "
+                "incremental run's starting point."
+            )
     else:
         st.error(wh["error"], icon=":material/error:")
 

@@ -32,9 +32,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from warehouse.files import standby_path
+
 TMP_MARK = ".tmp-"
 OLD_MARK = ".old-"  # a dropped standby, unlinked in the background
-STANDBY_MARK = ".standby"  # the snapshot before the served one, the next incremental run's starting point
 
 
 class LockTimeout(RuntimeError):
@@ -93,10 +94,6 @@ def clean_stale_temps(warehouse: Path) -> list[Path]:
                 p.unlink(missing_ok=True)
             removed.append(p)
     return removed
-
-
-def standby_path(warehouse: Path) -> Path:
-    return warehouse.with_name(warehouse.name + STANDBY_MARK)
 
 
 def take_standby(warehouse: Path, run_id: str, held: frozenset[int] = frozenset()) -> Path | None:

@@ -20,6 +20,7 @@ from app.db import scrub_json, scrub_secrets
 from app.services.alerts.reads import load_runs
 from app.services.core import Denied
 from auth.identity import Actor
+from warehouse.files import standby_path
 
 ALLOWED_ROLES = ("admin", "manager")
 DEFAULT_FRESHNESS_MINUTES = 30.0
@@ -61,8 +62,9 @@ def postgres_status(engine: Engine) -> dict[str, Any]:
 
 
 def warehouse_status(path: Any) -> dict[str, Any]:
-    """Whether the served DuckDB file opens, its size and its snapshot ("data as of"). In DuckLake mode `path`
-    is the lake (`Settings.warehouse_target()`): whether its catalog answers, and its current snapshot."""
+    """Whether the served DuckDB file opens, its size (and its standby's) and its snapshot ("data as of"). In
+    DuckLake mode `path` is the lake (`Settings.warehouse_target()`): whether its catalog answers, and its
+    current snapshot."""
     from warehouse.gateway import GatewayError, open_gateway
 
     if hasattr(path, "catalog_dsn"):  # DuckLake mode: no file; size = the live data files
@@ -71,6 +73,8 @@ def warehouse_status(path: Any) -> dict[str, Any]:
     if not path.exists():
         return {**out, "reachable": False, "error": "no warehouse yet: run an ingestion"}
     out["size_bytes"] = path.stat().st_size
+    standby = standby_path(path)  # the previous snapshot, kept for the next incremental run
+    out["standby_bytes"] = standby.stat().st_size if standby.exists() else None
     try:
         snap = open_gateway(path).snapshot()
     except GatewayError as exc:

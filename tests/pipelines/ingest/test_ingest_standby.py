@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 import warehouse.incremental as incremental
+from app.services.health.reads import warehouse_status
 from pipelines.ingest import run_ingest, snapshot, standby
 from pipelines.ingest.reconcile import reconcile
 from tests.conftest import PROJECT_ROOT
@@ -51,9 +52,14 @@ def test_runs_alternate_between_two_files_and_equal_a_full_rebuild(
         _assert_marts_equal_full_rebuild(warehouse, tmp_path)
     assert built_from == ["copy", "standby", "standby", "standby", "standby"]
     assert inodes[2] == inodes[4] and inodes[1] == inodes[3] and inodes[1] != inodes[2]  # two files take turns
+    status = warehouse_status(warehouse)  # System health counts both files on disk
+    assert status["standby_bytes"] == snapshot.standby_path(warehouse).stat().st_size > 0
     rebuilt = tmp_path / "rebuilt.duckdb"
     run_ingest(source_db, rebuilt, full=True).raise_for_status()
     assert fingerprint(warehouse) == fingerprint(rebuilt)
+    fresh = tmp_path / "fresh.duckdb"
+    run_ingest(source_db, fresh).raise_for_status()
+    assert warehouse_status(fresh)["standby_bytes"] is None  # a first run keeps no standby
     assert not list(warehouse.parent.glob("*.tmp-*"))
 
 
