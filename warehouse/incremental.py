@@ -15,8 +15,9 @@ Why this is exact:
   (they are small: day × brand × provider) and compared with their previous content: every (brand, day)
   whose fee or duty moved (a change on day d of month m moves month m onwards) becomes dirty;
 - cumulative per-player figures: `player_day.prev_active_day` / `prev_deposit_day` (the player's previous
-  qualifying day) are recomputed after every brand's merge over the whole history of the players in the
-  merged ranges (a player who moved brand has rows in one brand only by then);
+  qualifying day) of the merged rows are computed, once the old rows of every dirty range are deleted, from the
+  new rows and each of their players' latest qualifying days among the rows left
+  (warehouse/incremental_prev_days.py: a player who moved brand has every day in the ranges of both brands);
   FTDs and cohorts (`cohort_player`) are rebuilt whole and compared (a changed registration or FTD dirties its
   day: the partitioned marts read nothing else of a player's row);
 - the "so far" figures depend on the as-of time of day: when it moved, `bets_sofar`, `daily_kpi_sofar_bets`
@@ -36,7 +37,7 @@ from collections.abc import Callable
 
 import duckdb
 
-from warehouse import changes, incremental_sofar
+from warehouse import changes, incremental_prev_days, incremental_sofar
 from warehouse.incremental_players import KEYED, KeyedRefresh
 from warehouse.transforms import MARTS, Mart
 
@@ -127,7 +128,7 @@ def _select_of(sql: str) -> tuple[str, str]:
 
 def _partition_select(mart: Mart) -> str:
     _, select = _select_of(mart.sql)
-    if mart.name == "player_day":  # the previous-day columns look across partitions: filled in after the merge
+    if mart.name == "player_day":  # the previous-day columns look across partitions: filled in before the insert
         for c, name in (("real_rounds", "prev_active_day"), ("deposit_count", "prev_deposit_day")):
             lag = _LAG.format(c=c, name=name)
             if lag not in select:
@@ -135,22 +136,6 @@ def _partition_select(mart: Mart) -> str:
             select = select.replace(lag, f"CAST(NULL AS DATE) AS {name}")
         select = select.replace(_WINDOW, "")
     return select
-
-
-def _fix_previous_days(con: duckdb.DuckDBPyConnection, brand: int, lo: object) -> None:
-    con.execute(
-        """UPDATE mart.player_day_base t SET prev_active_day = s.pa, prev_deposit_day = s.pd
-           FROM (
-               SELECT player_id, day,
-                      lag(CASE WHEN real_rounds > 0 THEN day END IGNORE NULLS) OVER w AS pa,
-                      lag(CASE WHEN deposit_count > 0 THEN day END IGNORE NULLS) OVER w AS pd
-               FROM mart.player_day_base
-               WHERE player_id IN (SELECT player_id FROM mart.player_day_base WHERE brand_id = $1 AND day >= $2)
-               WINDOW w AS (PARTITION BY player_id ORDER BY day)
-           ) s
-           WHERE t.player_id = s.player_id AND t.day = s.day AND t.brand_id = $1 AND t.day >= $2""",
-        [brand, lo],
-    )
 
 
 def _dirty_share(con: duckdb.DuckDBPyConnection) -> float:
@@ -189,12 +174,11 @@ def _merge_partitions(con: duckdb.DuckDBPyConnection, mart: Mart, keyed: KeyedRe
         for brand, lo in ranges:
             keyed.note_partition(mart.name, int(brand), lo)
     con.execute(f"DELETE FROM mart.{base} WHERE {where}")
+    if mart.name == "player_day":  # the previous-day columns, from the new rows and the rows left
+        incremental_prev_days.fill(con)
     con.execute(f"INSERT INTO mart.{base} SELECT * FROM __part")
     changes.record_where(con, f"mart.{base}", where)  # DuckLake mode publishes only these ranges
     con.execute("DROP TABLE __part")
-    if mart.name == "player_day":  # once every brand's rows are in (a player who moved brand is in one only)
-        for brand, lo in ranges:
-            _fix_previous_days(con, int(brand), lo)
 
 
 def _dirty_from_raw(con: duckdb.DuckDBPyConnection, touched: set[str]) -> None:
