@@ -395,7 +395,7 @@ def _build(
     t = result.mark("close", t)
     if not in_place:
         try:
-            snapshot.publish(tmp, warehouse)
+            snapshot.publish(tmp, warehouse, keep_standby=not result.full)
             t = result.mark("publish", t)
         except BaseException:
             snapshot.remove_db_file(tmp)

@@ -159,16 +159,18 @@ def _fsync(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
-def publish(tmp: Path, warehouse: Path) -> None:
+def publish(tmp: Path, warehouse: Path, keep_standby: bool = True) -> None:
     """Make `tmp` (closed, checkpointed) the served warehouse atomically and durably; the replaced snapshot
-    becomes the standby (any older standby is deleted)."""
+    becomes the standby (any older standby is deleted). A full run keeps none (`keep_standby=False`): the
+    file it replaced may come from other definitions or an older source layout, the reason for the full run."""
     if wal_path(tmp).exists():
         raise RuntimeError(f"{tmp} still has a WAL: it was not checkpointed and closed")
     _fsync(tmp)
     # A stale WAL of the served file would be replayed onto the new file: it must not survive.
     wal_path(warehouse).unlink(missing_ok=True)
     drop_standby(warehouse)
-    _keep_standby(warehouse)
+    if keep_standby:
+        _keep_standby(warehouse)
     os.replace(tmp, warehouse)
     _fsync(warehouse.parent, directory=True)
 
