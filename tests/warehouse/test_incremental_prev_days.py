@@ -7,6 +7,7 @@ brand — and every mart equals a full rebuild."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 from pathlib import Path
 
 import duckdb
@@ -17,6 +18,7 @@ import warehouse.incremental as incremental
 from pipelines.ingest import run_ingest
 from tests.pipelines.ingest.conftest import T0
 from tests.pipelines.ingest.test_ingest_incremental_marts import _assert_marts_equal_full_rebuild
+from warehouse import incremental_prev_days
 
 
 def _day(k: int) -> dt.date:
@@ -123,3 +125,36 @@ def test_previous_days_of_merged_rows_equal_a_full_rebuild(
     moved = _prev(warehouse, m)
     assert moved[d(17)] == (d(3), d(13))
     _assert_marts_equal_full_rebuild(warehouse, tmp_path)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fill_equals_the_window_over_whole_histories(seed: int) -> None:
+    """Random histories merged over two brands' ranges — some players' rows spread over both brands, interleaved
+    (not what `player_dim` yields, but exact all the same) — equal the full build's window over them."""
+    rng = random.Random(seed)
+    los = {1: dt.date(2026, 1, 12), 2: dt.date(2026, 1, 25)}
+    history = []
+    for pid in range(1, 41):
+        brands = [1, 2] if pid % 7 == 0 else [1 + pid % 2]
+        for k in rng.sample(range(1, 40), rng.randint(1, 12)):
+            day = dt.date(2026, 1, 1) + dt.timedelta(days=k)
+            history.append((day, pid, rng.choice(brands), rng.choice([0, 0, 1, 3]), rng.choice([0, 0, 0, 1])))
+    con = duckdb.connect()
+    con.execute(
+        "CREATE SCHEMA mart; CREATE TABLE mart.player_day_base (day DATE, player_id BIGINT, brand_id INTEGER,"
+        " real_rounds INTEGER, deposit_count INTEGER, prev_active_day DATE, prev_deposit_day DATE)"
+    )
+    con.execute("CREATE TEMP TABLE __part AS SELECT * FROM mart.player_day_base")
+    for row in history:  # the rows left, and the merged ranges' new rows
+        table = "__part" if row[0] >= los[row[2]] else "mart.player_day_base"
+        con.execute(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, NULL, NULL)", list(row))
+    incremental_prev_days.fill(con)
+    con.execute("INSERT INTO mart.player_day_base SELECT * FROM __part")
+    where = " OR ".join(f"(brand_id = {b} AND day >= DATE '{lo}')" for b, lo in los.items())
+    got = con.execute("SELECT player_id, day, prev_active_day, prev_deposit_day FROM __part ORDER BY 1, 2").fetchall()
+    want = con.execute(
+        "SELECT player_id, day, lag(CASE WHEN real_rounds > 0 THEN day END IGNORE NULLS) OVER w,"
+        " lag(CASE WHEN deposit_count > 0 THEN day END IGNORE NULLS) OVER w FROM mart.player_day_base"
+        f" WINDOW w AS (PARTITION BY player_id ORDER BY day) QUALIFY {where} ORDER BY 1, 2"
+    ).fetchall()
+    assert len(got) > 50 and got == want
