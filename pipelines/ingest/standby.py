@@ -24,9 +24,11 @@ from pipelines.ingest.duck import sql_literal
 from pipelines.ingest.loaders import TableLoad, TableState, table_columns, touched_table
 from pipelines.ingest.schema import quote_ident
 from pipelines.ingest.specs import TableSpec
+from warehouse import changes
 
 SERVED = "__served"  # the served file, attached read-only while the run counts
 MAX_LAG = dt.timedelta(minutes=30)
+LISTED_KEYS = 10_000  # planning a list of constants costs ~2 µs a key up to here, more beyond
 
 
 def close_enough(standby: dict[str, TableState], served: dict[str, TableState]) -> bool:
@@ -65,8 +67,10 @@ def _against_served(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[in
     """(merged, deleted) of one table: its touched keys here and in the served file.
 
     A row counts as changed as the loaders count it: by its cursor (`updated_at`) for incremental tables, by
-    its key for append tables (their rows never change), whole for the small full-mode tables. Only the
-    touched keys' range is read (zone maps skip the other row groups: live changes are recent rows)."""
+    its key for append tables (their rows never change), whole for the small full-mode tables. Only the row
+    groups that may hold a touched key are read: up to LISTED_KEYS integer keys are listed in the scans' filter
+    (zone maps skip every row group holding none of them: live changes are recent rows plus a few old ones
+    scattered over the table), more are bounded by their range."""
     keys = [quote_ident(k) for k in spec.pk]
     first = keys[0]
     if spec.mode == "full":
@@ -75,22 +79,40 @@ def _against_served(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[in
         compared = ", ".join(keys + ([quote_ident(spec.cursor)] if spec.mode == "incremental" and spec.cursor else []))
     touched = touched_table(spec.name)
     con.execute(f"CREATE OR REPLACE TEMP TABLE __recount_keys AS SELECT DISTINCT {', '.join(keys)} FROM {touched}")
-    lo, hi = con.execute(f"SELECT min({first}), max({first}) FROM __recount_keys").fetchone()
+    where, params = _touched_keys_filter(con, keys)
     on = " AND ".join(f"a.{k} = b.{k}" for k in keys)
     raw = f"raw.{quote_ident(spec.name)}"
 
-    def pick(table: str) -> str:
-        return (
-            f"SELECT {compared} FROM {table} WHERE {first} BETWEEN $1 AND $2 "
-            f"AND ({', '.join(keys)}) IN (SELECT ({', '.join(keys)}) FROM __recount_keys)"
-        )
-
+    kept = _inserted_rows(con, spec)
+    now_rows = f"SELECT {compared} FROM {kept}" if kept else f"SELECT {compared} FROM {raw} WHERE {where}"
     merged, deleted = con.execute(
-        f"WITH now_rows AS ({pick(raw)}), served_rows AS ({pick(f'{SERVED}.{raw}')}) "
+        f"WITH now_rows AS ({now_rows}), served_rows AS (SELECT {compared} FROM {SERVED}.{raw} WHERE {where}) "
         f"SELECT (SELECT count(*) FROM now_rows a LEFT JOIN served_rows b ON {on} "
         f"        WHERE b.{first} IS NULL OR a IS DISTINCT FROM b), "
         f"       (SELECT count(*) FROM served_rows b ANTI JOIN now_rows a ON {on})",
-        [lo, hi],
+        params,
     ).fetchone()
     con.execute("DROP TABLE __recount_keys")
     return int(merged), int(deleted)
+
+
+def _inserted_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> str | None:
+    """The change registry's table of the rows the run inserted into a delta table and still holds
+    (warehouse/changes.py): the table's rows of all its touched keys now, since every delete of the loaders
+    notes the deleted rows first. None for full-mode tables (replaced whole when they change)."""
+    if spec.mode == "full":
+        return None
+    rows = [c.rows_table for c in changes.replaced(con).get(f"raw.{spec.name}", []) if c.kind == "rows"]
+    return rows[0] if rows else None
+
+
+def _touched_keys_filter(con: duckdb.DuckDBPyConnection, keys: list[str]) -> tuple[str, list]:
+    """A filter (and its parameters) selecting exactly the rows of the keys in __recount_keys: a list of
+    constants when the key is one integer column and the keys are few (pushed into the scan: zone maps prune
+    by each key), else the keys' range (pruned only at its ends) and a join with the keys."""
+    first, columns = keys[0], ", ".join(keys)
+    lo, hi, n = con.execute(f"SELECT min({first}), max({first}), count(*) FROM __recount_keys").fetchone()
+    if len(keys) == 1 and isinstance(lo, int) and n <= LISTED_KEYS:
+        listed = con.execute(f"SELECT {first} FROM __recount_keys ORDER BY 1").fetchall()
+        return f"{first} IN ({', '.join(str(int(k)) for (k,) in listed)})", []
+    return f"{first} BETWEEN $1 AND $2 AND ({columns}) IN (SELECT ({columns}) FROM __recount_keys)", [lo, hi]

@@ -5,11 +5,13 @@ what changed since the served snapshot."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 import sqlalchemy as sa
 
@@ -17,6 +19,7 @@ import warehouse.incremental as incremental
 from app.services.health.reads import warehouse_status
 from pipelines.ingest import run_ingest, snapshot, standby
 from pipelines.ingest.reconcile import reconcile
+from pipelines.ingest.specs import SPECS
 from tests.conftest import PROJECT_ROOT
 from tests.pipelines.ingest.conftest import fingerprint
 from tests.pipelines.ingest.test_ingest_concurrency import mutate
@@ -179,3 +182,49 @@ def test_a_standby_too_far_behind_is_dropped_for_a_copy(
     mutate(engine, 2)
     assert run_ingest(source_db, warehouse).raise_for_status().built_from == "standby"
     assert reconcile(source_db, warehouse).ok
+
+
+def _changed_since(served: Path, now: Path) -> dict[str, tuple[int, int]]:
+    """(merged, deleted) of every delta table between two files, compared whole: rows new or of another cursor,
+    keys gone."""
+    con = duckdb.connect(str(now), read_only=True)
+    try:
+        con.execute(f"ATTACH '{served}' AS served (READ_ONLY)")
+        out = {}
+        for spec in (s for s in SPECS if s.mode != "full"):
+            cols = ", ".join([*spec.pk, *([spec.cursor] if spec.mode == "incremental" else [])])
+            keys = ", ".join(spec.pk)
+            out[spec.name] = con.execute(
+                f"SELECT (SELECT count(*) FROM (SELECT {cols} FROM raw.{spec.name} "
+                f"EXCEPT SELECT {cols} FROM served.raw.{spec.name})), "
+                f"(SELECT count(*) FROM (SELECT {keys} FROM served.raw.{spec.name} "
+                f"EXCEPT SELECT {keys} FROM raw.{spec.name}))"
+            ).fetchone()
+        return out
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("listed", [True, False], ids=["keys-listed", "keys-ranged"])
+def test_the_recount_equals_a_whole_comparison_with_the_served_file(
+    source_db: str, engine: sa.Engine, warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listed: bool
+) -> None:
+    """Old and new rows changed, rows deleted, a row changed twice: the counts of a run from the standby (its
+    touched keys looked up in the served file, by a list of keys or their range) equal a whole comparison."""
+    if not listed:
+        monkeypatch.setattr(standby, "LISTED_KEYS", 0)
+    served_with_standby(source_db, engine, warehouse)
+    shutil.copy(warehouse, tmp_path / "served.duckdb")
+    with engine.begin() as c:  # two old bets, far apart
+        c.exec_driver_sql(
+            "DELETE FROM bets WHERE id IN (SELECT min(id) FROM bets UNION "
+            "SELECT min(id) FROM bets WHERE id > (SELECT avg(id) FROM bets))"
+        )
+        c.exec_driver_sql("UPDATE players SET risk_score = risk_score + 1 WHERE id IN (2, 3)")
+        c.exec_driver_sql("UPDATE players SET risk_score = risk_score + 1 WHERE id = 3")
+    mutate(engine, 1)  # old and new bets, ledger, a player
+    res = run_ingest(source_db, warehouse).raise_for_status()
+    assert res.built_from == "standby"
+    expected = _changed_since(tmp_path / "served.duckdb", warehouse)
+    assert {t.table: (t.rows_merged, t.rows_deleted) for t in res.tables if t.table in expected} == expected
+    assert expected["bets"][0] > 1 and expected["bets"][1] == 2 and expected["players"][0] == 3
