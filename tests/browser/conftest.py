@@ -249,6 +249,9 @@ def click(page, locator) -> None:
     wait_idle(page)
 
 
+SUBMIT_PATIENCE_S = 10.0
+
+
 def submit_login(page, username: str, password: str) -> None:
     """Fill the sign-in form and submit it. A click that lands while the cookie component's first rerun is
     still in flight can be dropped by the browser (the form is redrawn under it): the form then still shows
@@ -257,12 +260,20 @@ def submit_login(page, username: str, password: str) -> None:
     page.locator("input[aria-label=Username]").fill(username)
     page.locator("input[type=password]").fill(password)
     click(page, page.get_by_role("button", name="Sign in"))
-    time.sleep(1.0)
-    wait_idle(page)
     form = page.get_by_role("button", name="Sign in", exact=True)
     name = page.locator("input[aria-label=Username]")
     outcome = page.locator("[data-testid=stAlert], [data-testid=stSidebar] button")
-    if form.count() and name.count() and not outcome.count() and name.input_value() == username:
+
+    def unanswered() -> bool:
+        return bool(form.count() and name.count() and not outcome.count() and name.input_value() == username)
+
+    # A loaded machine can take seconds to even start the submitted run: a second click then would be a second
+    # attempt (a sign-in waiting for its code counts each one). Only a form unanswered for a while is repeated.
+    deadline = time.monotonic() + SUBMIT_PATIENCE_S
+    while unanswered() and time.monotonic() < deadline:
+        time.sleep(0.25)
+    wait_idle(page)
+    if unanswered():
         click(page, form)
 
 
