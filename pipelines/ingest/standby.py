@@ -8,9 +8,9 @@ A run that starts from the standby (snapshot.py: the snapshot before the served 
 behind up to date, so its loads also re-apply the previous run's changes, and its marts are refreshed from
 both runs' changes (the file's own). What the run reports — rows merged and deleted per table, in the run
 log and on System health — is what changed since the served snapshot, as a run built from a copy of the
-served file would report it: each changed table's touched keys (the row images the loaders record) are
-compared with the served file. A key counts as merged when its row is new or differs from the served one,
-and as deleted when the served file has it and the run's file no longer does.
+served file would report it: each changed table's touched keys (the row images the loaders record) and
+tombstoned keys are compared with the served file. A key counts as merged when its row is new or differs
+from the served one, and as deleted when the served file has it and the run's file no longer does.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.ingest import tombstones
 from pipelines.ingest.duck import sql_literal
 from pipelines.ingest.loaders import TableLoad, TableState, table_columns, touched_table
 from pipelines.ingest.schema import quote_ident
@@ -46,25 +47,44 @@ def recount(
 ) -> dict[str, tuple[int, int]]:
     """(rows merged, rows deleted) against the served file of every table the run changed.
 
-    A table whose layout differs from the served one, or whose changed rows are not known (reloaded whole),
-    keeps the counts of its load."""
-    changed = [s for s in specs if s.name in loads and loads[s.name].rows_merged + loads[s.name].rows_deleted]
+    The keys compared are the ones the run touched and, for delta tables, the ones deleted from the source
+    since the standby's snapshot (the run's tombstones): a row inserted by the served file's run and deleted
+    since is in neither the standby nor the run's file, so no load touched it. A table whose layout differs
+    from the served one, or whose changed rows are not known (reloaded whole), keeps the counts of its load."""
+    temps = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+    deleted = _tombstoned(con) if tombstones.TEMP in temps else set()
+    changed = [
+        s
+        for s in specs
+        if s.name in loads
+        and (loads[s.name].rows_merged + loads[s.name].rows_deleted or (s.mode != "full" and s.name in deleted))
+    ]
     if not changed:
         return {}
     mine = table_columns(con, "raw")
-    touched = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+    whole = {t for t, cs in changes.replaced(con).items() if cs == [changes.Change("whole")]}
     # read-only, until the run's connection closes (DuckDB cannot detach inside the run's transaction)
     con.execute(f"ATTACH {sql_literal(str(served))} AS {SERVED} (READ_ONLY)")
     theirs = table_columns(con, "raw", SERVED)
     return {
-        spec.name: _against_served(con, spec)
+        spec.name: _against_served(con, spec, touched_table(spec.name) in temps, spec.name in deleted)
         for spec in changed
-        if touched_table(spec.name) in touched and mine.get(spec.name) == theirs.get(spec.name)
+        if (touched_table(spec.name) in temps or spec.name in deleted)
+        and f"raw.{spec.name}" not in whole
+        and mine.get(spec.name) == theirs.get(spec.name)
     }
 
 
-def _against_served(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[int, int]:
-    """(merged, deleted) of one table: its touched keys here and in the served file.
+def _tombstoned(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables with keys among the run's tombstones."""
+    sql = f"SELECT DISTINCT table_name FROM {tombstones.TEMP} WHERE row_id IS NOT NULL"
+    return {t for (t,) in con.execute(sql).fetchall()}
+
+
+def _against_served(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, touched: bool, tombstoned: bool
+) -> tuple[int, int]:
+    """(merged, deleted) of one table: its touched (and tombstoned) keys here and in the served file.
 
     A row counts as changed as the loaders count it: by its cursor (`updated_at`) for incremental tables, by
     its key for append tables (their rows never change), whole for the small full-mode tables. Only the row
@@ -77,8 +97,15 @@ def _against_served(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[in
         compared = "*"
     else:
         compared = ", ".join(keys + ([quote_ident(spec.cursor)] if spec.mode == "incremental" and spec.cursor else []))
-    touched = touched_table(spec.name)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __recount_keys AS SELECT DISTINCT {', '.join(keys)} FROM {touched}")
+    sources = [f"SELECT {', '.join(keys)} FROM {touched_table(spec.name)}"] if touched else []
+    if tombstoned and spec.mode != "full":
+        sources.append(
+            f"SELECT row_id AS {first} FROM {tombstones.TEMP} "
+            f"WHERE table_name = {sql_literal(spec.name)} AND row_id IS NOT NULL"
+        )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE __recount_keys AS SELECT DISTINCT * FROM ({' UNION ALL '.join(sources)})"
+    )
     where, params = _touched_keys_filter(con, keys)
     on = " AND ".join(f"a.{k} = b.{k}" for k in keys)
     raw = f"raw.{quote_ident(spec.name)}"
