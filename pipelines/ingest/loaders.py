@@ -4,8 +4,8 @@
   incremental run a `full`-mode table whose `content_hashes` value is unchanged is not read at all; a
   changed one is read into a temp table and raw.t rewritten in place only where it differs;
 - incremental: `postgres_query` pass-through `WHERE updated_at >= <bound>` (index-friendly), then merge by
-  primary key — only rows that are new or whose `updated_at` differs are deleted (by rowid, found in one
-  join) and re-inserted;
+  primary key — only rows that are new or whose `updated_at` differs are deleted (found, before-images
+  included, in one join reading only the row groups that may hold a delta key) and re-inserted;
 - append: `postgres_query` `WHERE id > <high> OR id BETWEEN <gap lo> AND <gap hi> …` (see watermarks.py),
   rows not yet present inserted; the new high and gaps come from the rows read.
 Deletes (incremental and append tables): `apply_tombstones` applies the run's tombstone window
@@ -38,6 +38,8 @@ from pipelines.ingest.watermarks import (
     to_naive_utc,
 )
 from warehouse import changes
+
+LISTED_KEYS = 10_000  # a merge's delta keys listed in its scan's filter up to here (planning ~2 µs a key)
 
 
 class ReconcileKeysError(RuntimeError):
@@ -379,31 +381,46 @@ def load_delta(
 def _merge_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     """Merge __delta into raw.<table> by key; the number of rows inserted (new or changed).
 
-    One join finds the raw rows of the delta's keys (the scan starts at the delta's smallest key, so zone
-    maps skip older row groups); incremental rows whose cursor differs are deleted by rowid and re-inserted,
-    append rows are only inserted when their key is new.
+    One join finds the raw rows of the delta's keys, read only in the row groups that may hold them
+    (`_listed`); incremental rows whose cursor differs are deleted and re-inserted (their before-images are
+    that join's rows, not read again), append rows are only inserted when their key is new.
     """
     raw, key, cursor = _raw(spec), _key(spec), quote_ident(spec.cursor or "")
-    low = int(con.execute(f"SELECT min({key}) FROM __delta").fetchone()[0])
+    where = _listed(con, key, f"SELECT {key} FROM __delta")
+    if where is None:  # many keys: their range (zone maps skip row groups only outside it)
+        low, high = con.execute(f"SELECT min({key}), max({key}) FROM __delta").fetchone()
+        where = f"{key} BETWEEN {int(low)} AND {int(high)}"
     if spec.mode == "incremental":
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __hits AS SELECT r.rid, d.{key} AS k, "
-            f"r.{cursor} IS NOT DISTINCT FROM d.{cursor} AS same "
-            f"FROM (SELECT rowid AS rid, {key}, {cursor} FROM {raw} WHERE {key} >= {low}) r "
-            f"JOIN __delta d ON r.{key} = d.{key}"
+            f"CREATE OR REPLACE TEMP TABLE __hits AS SELECT r.*, r.{cursor} IS NOT DISTINCT FROM d.{cursor} AS __same "
+            f"FROM (SELECT rowid AS __rid, * FROM {raw} WHERE {where}) r JOIN __delta d ON r.{key} = d.{key}"
         )
-        changed = "SELECT rid FROM __hits WHERE NOT same"
-        _note_rows(con, spec, f"SELECT * FROM {raw} WHERE rowid IN ({changed})")
-        con.execute(f"DELETE FROM {raw} WHERE rowid IN ({changed})")
-        present = "SELECT k FROM __hits WHERE same"
+        _note_rows(con, spec, "SELECT * EXCLUDE (__rid, __same) FROM __hits WHERE NOT __same")
+        gone = _listed(con, key, f"SELECT {key} FROM __hits WHERE NOT __same")  # by key: pruned like the join
+        if gone is None:
+            gone = "rowid IN (SELECT __rid FROM __hits WHERE NOT __same)"
+        if gone != "false":
+            con.execute(f"DELETE FROM {raw} WHERE {gone}")
+        present = f"SELECT {key} AS k FROM __hits WHERE __same"
     else:
-        present = f"SELECT {key} AS k FROM {raw} WHERE {key} >= {low}"
+        present = f"SELECT {key} AS k FROM {raw} WHERE {where}"
     new_rows = f"SELECT d.* FROM __delta d ANTI JOIN ({present}) p ON p.k = d.{key}"
     _note_rows(con, spec, new_rows, inserted=True)
     merged = _count(con, f"INSERT INTO {raw} {new_rows}")
     if spec.mode == "incremental":
         con.execute("DROP TABLE __hits")
     return merged
+
+
+def _listed(con: duckdb.DuckDBPyConnection, key: str, select: str) -> str | None:
+    """A filter on `key` (an integer column) listing the keys `select` returns as constants ("false" for none),
+    or None when there are more than LISTED_KEYS. In a scan's filter each listed key prunes by the zone maps:
+    only the row groups that may hold one are read (live changes are recent rows plus old ones scattered
+    over the table, which a range from the smallest key would read nearly whole)."""
+    keys = con.execute(f"SELECT DISTINCT * FROM ({select}) ORDER BY 1 LIMIT {LISTED_KEYS + 1}").fetchall()
+    if len(keys) > LISTED_KEYS:
+        return None
+    return f"{key} IN ({', '.join(str(int(k)) for (k,) in keys)})" if keys else "false"
 
 
 def _append_state_after_delta(
