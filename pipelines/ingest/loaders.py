@@ -382,11 +382,11 @@ def _merge_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     """Merge __delta into raw.<table> by key; the number of rows inserted (new or changed).
 
     One join finds the raw rows of the delta's keys, read only in the row groups that may hold them
-    (`_listed`); incremental rows whose cursor differs are deleted and re-inserted (their before-images are
+    (`listed_keys`); incremental rows whose cursor differs are deleted and re-inserted (their before-images are
     that join's rows, not read again), append rows are only inserted when their key is new.
     """
     raw, key, cursor = _raw(spec), _key(spec), quote_ident(spec.cursor or "")
-    where = _listed(con, key, f"SELECT {key} FROM __delta")
+    where = listed_keys(con, key, f"SELECT {key} FROM __delta")
     if where is None:  # many keys: their range (zone maps skip row groups only outside it)
         low, high = con.execute(f"SELECT min({key}), max({key}) FROM __delta").fetchone()
         where = f"{key} BETWEEN {int(low)} AND {int(high)}"
@@ -396,7 +396,7 @@ def _merge_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
             f"FROM (SELECT rowid AS __rid, * FROM {raw} WHERE {where}) r JOIN __delta d ON r.{key} = d.{key}"
         )
         _note_rows(con, spec, "SELECT * EXCLUDE (__rid, __same) FROM __hits WHERE NOT __same")
-        gone = _listed(con, key, f"SELECT {key} FROM __hits WHERE NOT __same")  # by key: pruned like the join
+        gone = listed_keys(con, key, f"SELECT {key} FROM __hits WHERE NOT __same")  # by key: pruned like the join
         if gone is None:
             gone = "rowid IN (SELECT __rid FROM __hits WHERE NOT __same)"
         if gone != "false":
@@ -412,13 +412,13 @@ def _merge_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     return merged
 
 
-def _listed(con: duckdb.DuckDBPyConnection, key: str, select: str) -> str | None:
-    """A filter on `key` (an integer column) listing the keys `select` returns as constants ("false" for none),
-    or None when there are more than LISTED_KEYS. In a scan's filter each listed key prunes by the zone maps:
-    only the row groups that may hold one are read (live changes are recent rows plus old ones scattered
-    over the table, which a range from the smallest key would read nearly whole)."""
+def listed_keys(con: duckdb.DuckDBPyConnection, key: str, select: str) -> str | None:
+    """A filter on `key` listing the integer keys `select` returns as constants ("false" for none), or None
+    when there are more than LISTED_KEYS or they are not integers. In a scan's filter each listed key prunes
+    by the zone maps: only the row groups that may hold one are read (live changes are recent rows plus old
+    ones scattered over the table, which a range from the smallest key would read nearly whole)."""
     keys = con.execute(f"SELECT DISTINCT * FROM ({select}) ORDER BY 1 LIMIT {LISTED_KEYS + 1}").fetchall()
-    if len(keys) > LISTED_KEYS:
+    if len(keys) > LISTED_KEYS or not all(isinstance(k, int) for (k,) in keys):
         return None
     return f"{key} IN ({', '.join(str(int(k)) for (k,) in keys)})" if keys else "false"
 

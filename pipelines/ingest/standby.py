@@ -22,14 +22,13 @@ import duckdb
 
 from pipelines.ingest import tombstones
 from pipelines.ingest.duck import sql_literal
-from pipelines.ingest.loaders import TableLoad, TableState, table_columns, touched_table
+from pipelines.ingest.loaders import TableLoad, TableState, listed_keys, table_columns, touched_table
 from pipelines.ingest.schema import quote_ident
 from pipelines.ingest.specs import TableSpec
 from warehouse import changes
 
 SERVED = "__served"  # the served file, attached read-only while the run counts
 MAX_LAG = dt.timedelta(minutes=30)
-LISTED_KEYS = 10_000  # planning a list of constants costs ~2 µs a key up to here, more beyond
 
 
 def close_enough(standby: dict[str, TableState], served: dict[str, TableState]) -> bool:
@@ -88,9 +87,9 @@ def _against_served(
 
     A row counts as changed as the loaders count it: by its cursor (`updated_at`) for incremental tables, by
     its key for append tables (their rows never change), whole for the small full-mode tables. Only the row
-    groups that may hold a touched key are read: up to LISTED_KEYS integer keys are listed in the scans' filter
-    (zone maps skip every row group holding none of them: live changes are recent rows plus a few old ones
-    scattered over the table), more are bounded by their range."""
+    groups that may hold a touched key are read: up to `loaders.LISTED_KEYS` integer keys are listed in the
+    scans' filter (zone maps skip every row group holding none of them: live changes are recent rows plus a
+    few old ones scattered over the table), more are bounded by their range."""
     keys = [quote_ident(k) for k in spec.pk]
     first = keys[0]
     if spec.mode == "full":
@@ -138,8 +137,8 @@ def _touched_keys_filter(con: duckdb.DuckDBPyConnection, keys: list[str]) -> tup
     constants when the key is one integer column and the keys are few (pushed into the scan: zone maps prune
     by each key), else the keys' range (pruned only at its ends) and a join with the keys."""
     first, columns = keys[0], ", ".join(keys)
-    lo, hi, n = con.execute(f"SELECT min({first}), max({first}), count(*) FROM __recount_keys").fetchone()
-    if len(keys) == 1 and isinstance(lo, int) and n <= LISTED_KEYS:
-        listed = con.execute(f"SELECT {first} FROM __recount_keys ORDER BY 1").fetchall()
-        return f"{first} IN ({', '.join(str(int(k)) for (k,) in listed)})", []
+    listed = listed_keys(con, first, f"SELECT {first} FROM __recount_keys") if len(keys) == 1 else None
+    if listed is not None:
+        return listed, []
+    lo, hi = con.execute(f"SELECT min({first}), max({first}) FROM __recount_keys").fetchone()
     return f"{first} BETWEEN $1 AND $2 AND ({columns}) IN (SELECT ({columns}) FROM __recount_keys)", [lo, hi]

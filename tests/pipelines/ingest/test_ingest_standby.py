@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 import warehouse.incremental as incremental
 from app.services.health.reads import warehouse_status
-from pipelines.ingest import run_ingest, snapshot, standby
+from pipelines.ingest import loaders, run_ingest, snapshot, standby
 from pipelines.ingest.reconcile import reconcile
 from pipelines.ingest.specs import SPECS
 from tests.conftest import PROJECT_ROOT
@@ -213,7 +213,7 @@ def test_the_recount_equals_a_whole_comparison_with_the_served_file(
     run from the standby (its touched and tombstoned keys looked up in the served file, by a list of keys or
     their range) equal a whole comparison."""
     if not listed:
-        monkeypatch.setattr(standby, "LISTED_KEYS", 0)
+        monkeypatch.setattr(loaders, "LISTED_KEYS", 0)  # the merges too
     served_with_standby(source_db, engine, warehouse)
     shutil.copy(warehouse, tmp_path / "served.duckdb")
     with engine.begin() as c:  # two old bets far apart, and the newest (the served file's run inserted it)
