@@ -40,6 +40,7 @@ from pipelines.ingest.watermarks import (
 from warehouse import changes
 
 LISTED_KEYS = 10_000  # a merge's delta keys listed in its scan's filter up to here (planning ~2 µs a key)
+LISTED_MIN_SPAN = 8 * 122_880  # keys spanning fewer ids (eight of DuckDB's row groups) are read by their range
 
 
 class ReconcileKeysError(RuntimeError):
@@ -387,7 +388,7 @@ def _merge_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     """
     raw, key, cursor = _raw(spec), _key(spec), quote_ident(spec.cursor or "")
     where = listed_keys(con, key, f"SELECT {key} FROM __delta")
-    if where is None:  # many keys: their range (zone maps skip row groups only outside it)
+    if where is None:  # their range (zone maps skip row groups only outside it)
         low, high = con.execute(f"SELECT min({key}), max({key}) FROM __delta").fetchone()
         where = f"{key} BETWEEN {int(low)} AND {int(high)}"
     if spec.mode == "incremental":
@@ -414,13 +415,18 @@ def _merge_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
 
 def listed_keys(con: duckdb.DuckDBPyConnection, key: str, select: str) -> str | None:
     """A filter on `key` listing the integer keys `select` returns as constants ("false" for none), or None
-    when there are more than LISTED_KEYS or they are not integers. In a scan's filter each listed key prunes
-    by the zone maps: only the row groups that may hold one are read (live changes are recent rows plus old
-    ones scattered over the table, which a range from the smallest key would read nearly whole)."""
-    keys = con.execute(f"SELECT DISTINCT * FROM ({select}) ORDER BY 1 LIMIT {LISTED_KEYS + 1}").fetchall()
-    if len(keys) > LISTED_KEYS or not all(isinstance(k, int) for (k,) in keys):
+    where their range reads about as little: more than LISTED_KEYS keys, keys spanning fewer than
+    LISTED_MIN_SPAN ids (a few row groups: new rows, a small table), or keys that are not integers. In a scan's
+    filter each listed key prunes by the zone maps: only the row groups that may hold one are read (live
+    changes are recent rows plus old ones scattered over a large table, which their range would read nearly
+    whole)."""
+    lo, hi, n = con.execute(f"SELECT min(k), max(k), count(DISTINCT k) FROM ({select}) s(k)").fetchone()
+    if not n:
+        return "false"
+    if not isinstance(lo, int) or n > LISTED_KEYS or hi - lo < LISTED_MIN_SPAN:
         return None
-    return f"{key} IN ({', '.join(str(int(k)) for (k,) in keys)})" if keys else "false"
+    keys = con.execute(f"SELECT DISTINCT k FROM ({select}) s(k) ORDER BY 1").fetchall()
+    return f"{key} IN ({', '.join(str(int(k)) for (k,) in keys)})"
 
 
 def _append_state_after_delta(
