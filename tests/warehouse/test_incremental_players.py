@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import warehouse.incremental as incremental
 from pipelines.ingest import run_ingest
 from tests.conftest import local_lake
-from tests.pipelines.ingest.conftest import T0
+from tests.pipelines.ingest.conftest import T0, q
 from tests.pipelines.ingest.test_ingest_incremental_marts import _assert_marts_equal_full_rebuild, _changes
 from tests.pipelines.ingest.test_lake_delta import assert_lake_equals_single_file_build, paths
 from warehouse.incremental_players import COMPARED, KEYED, KeyedRefresh
@@ -154,15 +154,8 @@ def _latest_rows(c: sa.Connection, table: str, time_col: str) -> list[tuple[int,
 
 
 def _last_times(warehouse: Path, players: list[int]) -> dict[int, tuple]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        rows = con.execute(
-            "SELECT player_id, last_bet_at, last_login_at FROM mart.players WHERE list_contains(?, player_id)",
-            [players],
-        ).fetchall()
-    finally:
-        con.close()
-    return {pid: (bet, login) for pid, bet, login in rows}
+    sql = "SELECT player_id, last_bet_at, last_login_at FROM mart.players WHERE list_contains(?, player_id)"
+    return {pid: (bet, login) for pid, bet, login in q(warehouse, sql, [players])}
 
 
 def test_a_latest_bet_or_login_gone_or_moved_back_is_read_again(

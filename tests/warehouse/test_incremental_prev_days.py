@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 import warehouse.incremental as incremental
 from pipelines.ingest import run_ingest
-from tests.pipelines.ingest.conftest import T0
+from tests.pipelines.ingest.conftest import T0, q
 from tests.pipelines.ingest.test_ingest_incremental_marts import _assert_marts_equal_full_rebuild
 from warehouse import incremental_prev_days
 
@@ -45,14 +45,8 @@ def _payment(x, pid: int, k: int, kind: str) -> None:
 
 
 def _prev(warehouse: Path, pid: int) -> dict[dt.date, tuple[dt.date | None, dt.date | None]]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        rows = con.execute(
-            "SELECT day, prev_active_day, prev_deposit_day FROM mart.player_day_base WHERE player_id = ?", [pid]
-        ).fetchall()
-    finally:
-        con.close()
-    return {d: (a, p) for d, a, p in rows}
+    sql = "SELECT day, prev_active_day, prev_deposit_day FROM mart.player_day_base WHERE player_id = ?"
+    return {d: (a, p) for d, a, p in q(warehouse, sql, [pid])}
 
 
 def test_previous_days_of_merged_rows_equal_a_full_rebuild(

@@ -158,6 +158,15 @@ def warehouse(tmp_path: Path) -> Path:
     return tmp_path / "wh" / "warehouse.duckdb"
 
 
+def q(path: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """The rows of one read-only query of the warehouse file `path`."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
 def fingerprint(path: Path) -> dict[str, tuple[int, int]]:
     """Per raw table: (row count, order-independent hash of all rows)."""
     con = duckdb.connect(str(path), read_only=True)

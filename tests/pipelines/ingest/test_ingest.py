@@ -10,22 +10,13 @@ import threading
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 import sqlalchemy as sa
 
 from pipelines.ingest import run_ingest, runlog, snapshot
 from pipelines.ingest.reconcile import reconcile
 from pipelines.ingest.specs import EXCLUDED_TABLES, SPECS
-from tests.pipelines.ingest.conftest import fingerprint, source_counts
-
-
-def q(path: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+from tests.pipelines.ingest.conftest import fingerprint, q, source_counts
 
 
 def id_cursor_covers(path: Path, table: str, row_id: int) -> bool:

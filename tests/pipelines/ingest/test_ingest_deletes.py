@@ -19,7 +19,7 @@ from pipelines.ingest.reconcile import reconcile
 from pipelines.ingest.run import RunResult
 from pipelines.ingest.specs import SPECS
 from pipelines.ingest.watermarks import MARGIN, cap_ranges, clip_ranges
-from tests.pipelines.ingest.conftest import fingerprint
+from tests.pipelines.ingest.conftest import fingerprint, q
 
 HOUR = dt.timedelta(hours=1)
 ADD_LEDGER = (
@@ -29,14 +29,6 @@ ADD_LEDGER = (
 
 def add_ledger(c: sa.Connection, player: int, amount: int, ref: str) -> None:
     c.exec_driver_sql(ADD_LEDGER, (player, amount, ref))
-
-
-def q(path: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def by_table(res: RunResult) -> dict:
