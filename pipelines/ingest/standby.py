@@ -87,9 +87,9 @@ def _against_served(
 
     A row counts as changed as the loaders count it: by its cursor (`updated_at`) for incremental tables, by
     its key for append tables (their rows never change), whole for the small full-mode tables. Only the row
-    groups that may hold a touched key are read: up to `loaders.LISTED_KEYS` integer keys are listed in the
-    scans' filter (zone maps skip every row group holding none of them: live changes are recent rows plus a
-    few old ones scattered over the table), more are bounded by their range."""
+    groups that may hold a touched key are read: the keys are listed in the scans' filter when their range
+    would read much more (`loaders.listed_keys`: zone maps skip every row group holding none of them; live
+    changes are recent rows plus a few old ones scattered over the table), else bounded by their range."""
     keys = [quote_ident(k) for k in spec.pk]
     first = keys[0]
     if spec.mode == "full":
@@ -134,8 +134,8 @@ def _inserted_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> str | Non
 
 def _touched_keys_filter(con: duckdb.DuckDBPyConnection, keys: list[str]) -> tuple[str, list]:
     """A filter (and its parameters) selecting exactly the rows of the keys in __recount_keys: a list of
-    constants when the key is one integer column and the keys are few (pushed into the scan: zone maps prune
-    by each key), else the keys' range (pruned only at its ends) and a join with the keys."""
+    constants when the key is one integer column and the keys are few and spread (pushed into the scan: zone
+    maps prune by each key), else the keys' range (pruned only at its ends) and a join with the keys."""
     first, columns = keys[0], ", ".join(keys)
     listed = listed_keys(con, first, f"SELECT {first} FROM __recount_keys") if len(keys) == 1 else None
     if listed is not None:
