@@ -73,8 +73,10 @@ def warehouse_status(path: Any) -> dict[str, Any]:
     if not path.exists():
         return {**out, "reachable": False, "error": "no warehouse yet: run an ingestion"}
     out["size_bytes"] = path.stat().st_size
-    standby = standby_path(path)  # the previous snapshot, kept for the next incremental run
-    out["standby_bytes"] = standby.stat().st_size if standby.exists() else None
+    try:  # the previous snapshot, kept for the next incremental run (which may be taking it right now)
+        out["standby_bytes"] = standby_path(path).stat().st_size
+    except FileNotFoundError:
+        out["standby_bytes"] = None
     try:
         snap = open_gateway(path).snapshot()
     except GatewayError as exc:
