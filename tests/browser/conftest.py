@@ -283,6 +283,7 @@ def login(page, server: AppServer, username: str, password: str | None = None) -
     submit_login(page, username, password or staff.demo_password(username))
     page.get_by_role("button", name="Sign out").wait_for(timeout=60_000)
     wait_idle(page)
+    wait_for_login_cookie(page)  # a page opened next by URL is signed in only once the cookie is there
 
 
 def wait_for_login_cookie(page, timeout: float = 30.0) -> None:
