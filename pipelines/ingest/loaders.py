@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 
@@ -387,9 +388,8 @@ def _merge_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     that join's rows, not read again), append rows are only inserted when their key is new.
     """
     raw, key, cursor = _raw(spec), _key(spec), quote_ident(spec.cursor or "")
-    where = listed_keys(con, key, f"SELECT {key} FROM __delta")
+    where, low, high = listed_keys(con, key, f"SELECT {key} FROM __delta")
     if where is None:  # their range (zone maps skip row groups only outside it)
-        low, high = con.execute(f"SELECT min({key}), max({key}) FROM __delta").fetchone()
         where = f"{key} BETWEEN {int(low)} AND {int(high)}"
     if spec.mode == "incremental":
         con.execute(
@@ -397,7 +397,7 @@ def _merge_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
             f"FROM (SELECT rowid AS __rid, * FROM {raw} WHERE {where}) r JOIN __delta d ON r.{key} = d.{key}"
         )
         _note_rows(con, spec, "SELECT * EXCLUDE (__rid, __same) FROM __hits WHERE NOT __same")
-        gone = listed_keys(con, key, f"SELECT {key} FROM __hits WHERE NOT __same")  # by key: pruned like the join
+        gone = listed_keys(con, key, f"SELECT {key} FROM __hits WHERE NOT __same")[0]  # by key: pruned as the join
         if gone is None:
             gone = "rowid IN (SELECT __rid FROM __hits WHERE NOT __same)"
         if gone != "false":
@@ -413,20 +413,20 @@ def _merge_delta(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     return merged
 
 
-def listed_keys(con: duckdb.DuckDBPyConnection, key: str, select: str) -> str | None:
-    """A filter on `key` listing the integer keys `select` returns as constants ("false" for none), or None
-    where their range reads about as little: more than LISTED_KEYS keys, keys spanning fewer than
-    LISTED_MIN_SPAN ids (a few row groups: new rows, a small table), or keys that are not integers. In a scan's
-    filter each listed key prunes by the zone maps: only the row groups that may hold one are read (live
-    changes are recent rows plus old ones scattered over a large table, which their range would read nearly
-    whole)."""
+def listed_keys(con: duckdb.DuckDBPyConnection, key: str, select: str) -> tuple[str | None, Any, Any]:
+    """(filter, smallest key, largest key) of the keys `select` returns. The filter on `key` lists the integer
+    keys as constants ("false" for none); it is None where their range reads about as little: more than
+    LISTED_KEYS keys, keys spanning fewer than LISTED_MIN_SPAN ids (a few row groups: new rows, a small table),
+    or keys that are not integers. In a scan's filter each listed key prunes by the zone maps: only the row
+    groups that may hold one are read (live changes are recent rows plus old ones scattered over a large table,
+    which their range would read nearly whole)."""
     lo, hi, n = con.execute(f"SELECT min(k), max(k), count(DISTINCT k) FROM ({select}) s(k)").fetchone()
     if not n:
-        return "false"
+        return "false", lo, hi
     if not isinstance(lo, int) or n > LISTED_KEYS or hi - lo < LISTED_MIN_SPAN:
-        return None
+        return None, lo, hi
     keys = con.execute(f"SELECT DISTINCT k FROM ({select}) s(k) ORDER BY 1").fetchall()
-    return f"{key} IN ({', '.join(str(int(k)) for (k,) in keys)})"
+    return f"{key} IN ({', '.join(str(int(k)) for (k,) in keys)})", lo, hi
 
 
 def _append_state_after_delta(

@@ -61,12 +61,15 @@ def recount(
     if not changed:
         return {}
     mine = table_columns(con, "raw")
-    whole = {t for t, cs in changes.replaced(con).items() if cs == [changes.Change("whole")]}
+    replaced = changes.replaced(con)
+    whole = {t for t, cs in replaced.items() if cs == [changes.Change("whole")]}
     # read-only, until the run's connection closes (DuckDB cannot detach inside the run's transaction)
     con.execute(f"ATTACH {sql_literal(str(served))} AS {SERVED} (READ_ONLY)")
     theirs = table_columns(con, "raw", SERVED)
     return {
-        spec.name: _against_served(con, spec, touched_table(spec.name) in temps, spec.name in deleted)
+        spec.name: _against_served(
+            con, spec, touched_table(spec.name) in temps, spec.name in deleted, replaced.get(f"raw.{spec.name}", [])
+        )
         for spec in changed
         if (touched_table(spec.name) in temps or spec.name in deleted)
         and f"raw.{spec.name}" not in whole
@@ -81,7 +84,7 @@ def _tombstoned(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def _against_served(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, touched: bool, tombstoned: bool
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, touched: bool, tombstoned: bool, noted: list[changes.Change]
 ) -> tuple[int, int]:
     """(merged, deleted) of one table: its touched (and tombstoned) keys here and in the served file.
 
@@ -109,7 +112,7 @@ def _against_served(
     on = " AND ".join(f"a.{k} = b.{k}" for k in keys)
     raw = f"raw.{quote_ident(spec.name)}"
 
-    kept = _inserted_rows(con, spec)
+    kept = _inserted_rows(spec, noted)
     now_rows = f"SELECT {compared} FROM {kept}" if kept else f"SELECT {compared} FROM {raw} WHERE {where}"
     merged, deleted = con.execute(
         f"WITH now_rows AS ({now_rows}), served_rows AS (SELECT {compared} FROM {SERVED}.{raw} WHERE {where}) "
@@ -122,13 +125,14 @@ def _against_served(
     return int(merged), int(deleted)
 
 
-def _inserted_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> str | None:
-    """The change registry's table of the rows the run inserted into a delta table and still holds
-    (warehouse/changes.py): the table's rows of all its touched keys now, since every delete of the loaders
-    notes the deleted rows first. None for full-mode tables (replaced whole when they change)."""
+def _inserted_rows(spec: TableSpec, noted: list[changes.Change]) -> str | None:
+    """The change registry's table of the rows the run inserted into a delta table and still holds (`noted`:
+    the registry's changes of the table, warehouse/changes.py): the table's rows of all its touched keys now,
+    since every delete of the loaders notes the deleted rows first. None for full-mode tables (replaced whole
+    when they change)."""
     if spec.mode == "full":
         return None
-    rows = [c.rows_table for c in changes.replaced(con).get(f"raw.{spec.name}", []) if c.kind == "rows"]
+    rows = [c.rows_table for c in noted if c.kind == "rows"]
     return rows[0] if rows else None
 
 
@@ -137,8 +141,10 @@ def _touched_keys_filter(con: duckdb.DuckDBPyConnection, keys: list[str]) -> tup
     constants when the key is one integer column and the keys are few and spread (pushed into the scan: zone
     maps prune by each key), else the keys' range (pruned only at its ends) and a join with the keys."""
     first, columns = keys[0], ", ".join(keys)
-    listed = listed_keys(con, first, f"SELECT {first} FROM __recount_keys") if len(keys) == 1 else None
-    if listed is not None:
-        return listed, []
-    lo, hi = con.execute(f"SELECT min({first}), max({first}) FROM __recount_keys").fetchone()
+    if len(keys) == 1:
+        listed, lo, hi = listed_keys(con, first, f"SELECT {first} FROM __recount_keys")
+        if listed is not None:
+            return listed, []
+    else:
+        lo, hi = con.execute(f"SELECT min({first}), max({first}) FROM __recount_keys").fetchone()
     return f"{first} BETWEEN $1 AND $2 AND ({columns}) IN (SELECT ({columns}) FROM __recount_keys)", [lo, hi]
