@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from app import db
@@ -170,29 +170,60 @@ def serve(replicas: int, port: int, *, address: str | None = None, first_replica
     db.database_url(get_settings())  # the embedded server, if that is the database: started once, here
     env = replica_env(environ)
     if replicas == 1:
-        try:
-            return subprocess.call(streamlit_command(port, address), env=env, cwd=PROJECT_ROOT)
-        except KeyboardInterrupt:
-            return 0
+        with stopped_like_ctrl_c():
+            proc = subprocess.Popen(streamlit_command(port, address), env=env, cwd=PROJECT_ROOT)
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                return 0
+            finally:
+                stop_processes([proc])
     first = first_replica_port or port + 1
     group = Replicas([first + i for i in range(replicas)], env)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # stopped while starting: still stop the replicas
-    try:
-        group.start()
-        group.wait_healthy()
-        asyncio.run(_proxy_until_stopped(group, address, port))
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:  # the one address cannot be listened on (in use, not ours)
-        raise ServeError(f"cannot listen on {address or 'every interface'}, port {port}: {exc.strerror}") from exc
-    finally:
-        group.stop()
-        signal.signal(signal.SIGTERM, previous)
+    with stopped_like_ctrl_c():  # stopped while starting: still stop the replicas
+        try:
+            group.start()
+            group.wait_healthy()
+            asyncio.run(_proxy_until_stopped(group, address, port))
+        except KeyboardInterrupt:
+            pass
+        except OSError as exc:  # the one address cannot be listened on (in use, not ours)
+            raise ServeError(f"cannot listen on {address or 'every interface'}, port {port}: {exc.strerror}") from exc
+        finally:
+            group.stop()
     return 0
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def stopped_like_ctrl_c() -> Iterator[None]:
+    """Inside: SIGTERM (`kill`, a service manager) and SIGHUP (the terminal closed) raise KeyboardInterrupt like
+    Ctrl+C, so the `finally` blocks stop the processes started here instead of leaving them running."""
+    signals = (signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def stop_processes(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
+    """Terminate `procs`, wait up to `timeout` seconds for all of them, kill those still running."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 import sqlalchemy as sa
 
@@ -12,6 +21,7 @@ from app import settings as app_settings
 from app.commands import demo
 from app.services.audit.chain import write_audit
 from app.settings import get_settings
+from tests.conftest import PROJECT_ROOT
 
 
 def _state(url: str) -> tuple:
@@ -87,3 +97,59 @@ def test_demo_audit_key_on_a_fresh_database_with_no_tables(empty_db: str, secret
         assert get_settings().audit_key and get_settings().audit_key_problem() is None
     finally:
         get_settings.cache_clear()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def test_a_kill_of_the_demo_stops_the_app_the_ingest_loop_and_live_activity(fresh_db: str, tmp_path: Path) -> None:
+    """`kill <pid of make demo's python>` (SIGTERM to that process alone, as a service manager or a script sends
+    it) stops everything it started: no Streamlit left holding the port, no ingest loop or live activity left
+    writing."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PITBOSS_ENV": "demo",
+        "PITBOSS_DATABASE_URL": fresh_db,
+        "PITBOSS_DATA_DIR": str(tmp_path),
+        "PITBOSS_WAREHOUSE": str(tmp_path / "wh.duckdb"),
+        "PITBOSS_COOKIE_KEY": secrets.token_urlsafe(48),
+        "PITBOSS_AUDIT_KEY": secrets.token_urlsafe(48),
+    }
+    cmd = [sys.executable, "-m", "app", "demo", "--scale", "tiny", "--port", str(port), "--ingest-every", "5"]
+    with (tmp_path / "demo.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    children: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 180
+        while not _healthy(port):
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "demo.log").read_text()[-3000:]
+            time.sleep(0.5)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        commands = [" ".join(c.cmdline()) for c in children]
+        for part in ("streamlit run", "app ingest --every", "app alerts deliver", "app live --rate"):
+            assert any(part in c for c in commands), f"{part} not started: {commands}"
+        os.kill(proc.pid, signal.SIGTERM)  # the demo's process only, not its process group
+        proc.wait(timeout=60)
+        _gone, alive = psutil.wait_procs(children, timeout=15)
+        assert alive == [], f"left running: {[' '.join(p.cmdline()) for p in alive]}"
+        assert not _healthy(port)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
