@@ -13,7 +13,15 @@ import threading
 
 import duckdb
 
-from warehouse.gateway import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Gateway, GatewayError, WarehouseUnavailable, _Open
+from warehouse.gateway import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
+    Gateway,
+    GatewayError,
+    Snapshot,
+    WarehouseUnavailable,
+    _Open,
+)
 from warehouse.lake import LakeConfig, LakeUnavailable, attach, connect, current_snapshot, explain
 
 
@@ -86,6 +94,14 @@ class LakeGateway(Gateway):
 
     def snapshot_key(self) -> str:
         return f"lake:{self._file_key()[0]}"
+
+    def snapshot(self) -> Snapshot:
+        """As `Gateway.snapshot`; the lake's storage refusing the read (credentials, a bucket gone, the store
+        down) raises WarehouseUnavailable with one credential-free sentence, as an unreachable catalog does."""
+        try:
+            return super().snapshot()
+        except duckdb.Error as exc:
+            raise WarehouseUnavailable(explain(self.lake, exc, "cannot read the lake")) from None
 
     def data_bytes(self) -> int | None:
         """Bytes of the data files the current snapshot reads (None when the catalog does not say)."""

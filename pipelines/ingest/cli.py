@@ -19,6 +19,7 @@ from rich.table import Table
 from app.db import scrub_secrets
 from pipelines.ingest.reconcile import ReconcileReport, reconcile
 from pipelines.ingest.run import RunResult, run_forever, run_ingest
+from warehouse.lake import LakeUnavailable
 
 
 def _summary(result: RunResult) -> Table:
@@ -107,7 +108,8 @@ def _ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], N
     return 0 if failures == 0 else 1
 
 
-EXPECTED_FAILURES = (OSError, duckdb.Error, psycopg.Error, sqlalchemy.exc.DBAPIError)  # one line is enough
+# one line is enough (LakeUnavailable: the lake's catalog or storage, explained without credentials)
+EXPECTED_FAILURES = (OSError, duckdb.Error, psycopg.Error, sqlalchemy.exc.DBAPIError, LakeUnavailable)
 
 
 def _fail(what: str, exc: BaseException, args: Any) -> int:

@@ -24,9 +24,11 @@ previous or the next snapshot, and the next run publishes whole whenever the fil
 `open_writer` runs first, before anything is read from the source: it resolves the catalog (creating the
 `ducklake:<name>` database on the operational server if missing), takes the lake's ingest lock (a session
 advisory lock in the catalog database, held until the run ends: runs on different machines take turns),
-attaches the lake for writing and probes the data path (local: writable; S3: the bucket is listed with the
-given credentials), so a missing bucket, refused credentials or an unreachable catalog stop the run at once
-with one clear message (`LakeUnavailable`, no credentials in it) and the previous snapshot stays served.
+probes the data path (local: writable; S3: the bucket is listed with the given credentials), then attaches the
+lake for writing (in that order: a new catalog keeps the data path it is first attached with, and one recorded
+while unusable would refuse the corrected setting ever after), so a missing bucket, refused credentials or an
+unreachable catalog stop the run at once with one clear message (`LakeUnavailable`, no credentials in it) and the
+previous snapshot stays served.
 
 After a commit, under the same lock (`maintain`): once more than `COMPACT_FILES` (env PITBOSS_LAKE_COMPACT_FILES)
 small data files lie beside others of their table and partition, or `COMPACT_DELETES` rows are deleted through
@@ -342,15 +344,15 @@ def lock_key(lake: LakeConfig) -> int:
 
 
 def open_writer(lake: LakeConfig, url: str, lock_timeout: float = 600.0) -> LakeWriter:
-    """Resolve, take the lake's ingest lock, attach for writing and check the lake; raise LakeUnavailable with
+    """Resolve, take the lake's ingest lock, check the data path, attach for writing; raise LakeUnavailable with
     one clear message (LakeLocked when another run holds the lock past `lock_timeout`)."""
     lake = resolve(lake, url, create=True)
     con = connect(lake)
     writer = LakeWriter(lake, con)
     try:
         writer.lock(lock_timeout)
+        writer.check_storage()  # first: a new catalog records its data path at the ATTACH that creates it
         attach(con, lake, ALIAS, read_only=False)
-        writer.check_storage()
     except BaseException:
         writer.close()
         raise
@@ -460,11 +462,13 @@ def load_extensions(con: duckdb.DuckDBPyConnection, lake: LakeConfig) -> None:
         add_s3_secret(con, lake)
 
 
-def attach_for_reading(con: duckdb.DuckDBPyConnection, lake: LakeConfig, url: str, alias: str) -> None:
-    """Load the lake's extensions into `con` and ATTACH the lake read-only as `alias` (reconcile)."""
+def attach_for_reading(con: duckdb.DuckDBPyConnection, lake: LakeConfig, url: str, alias: str) -> LakeConfig:
+    """Load the lake's extensions into `con` and ATTACH the lake read-only as `alias` (reconcile); the lake
+    resolved (what `explain` needs to name and scrub its catalog)."""
     lake = resolve(lake, url)
     load_extensions(con, lake)
     attach(con, lake, alias)
+    return lake
 
 
 def _listing(con: duckdb.DuckDBPyConnection, db: str) -> tuple[list[Key], list[tuple[str, str, str]]]:

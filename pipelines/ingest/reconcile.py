@@ -119,6 +119,7 @@ def reconcile(
     if lake is None and not warehouse.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse}: run `python -m app ingest` first")
     con = duckdb.connect(":memory:")
+    read_lake = None  # DuckLake mode, once attached: its read errors are explained (warehouse.lake.explain)
     try:
         attach_source(con, url)
         if lake is None:
@@ -126,7 +127,8 @@ def reconcile(
         else:
             from pipelines.ingest.lake_publish import attach_for_reading
 
-            attach_for_reading(con, lake, url, "wh")
+            read_lake = attach_for_reading(con, lake, url, "wh")
+            _require_lake_warehouse(con, read_lake)
         con.execute("BEGIN")
         source_as_of = con.execute(f"SELECT * FROM {pg_query('SELECT now()')}").fetchone()[0]
         snap = con.execute("SELECT max(source_as_of) FROM wh.meta.snapshot").fetchone()[0]
@@ -158,6 +160,22 @@ def reconcile(
                ORDER BY 1, 2, 4"""
         ).pl()
         con.execute("COMMIT")
+    except duckdb.Error as exc:
+        if read_lake is None:
+            raise
+        from warehouse.lake import LakeUnavailable, explain
+
+        raise LakeUnavailable(explain(read_lake, exc, "cannot read the lake")) from None
     finally:
         con.close()
     return ReconcileReport(counts, daily, source_as_of.astimezone(dt.UTC).replace(tzinfo=None), snap)
+
+
+def _require_lake_warehouse(con: duckdb.DuckDBPyConnection, lake: Any) -> None:
+    """Raise FileNotFoundError (as for a missing file) when the lake attached as `wh` holds no warehouse yet."""
+    try:
+        con.execute("SELECT count(*) FROM wh.meta.snapshot").fetchone()
+    except duckdb.CatalogException:
+        raise FileNotFoundError(
+            f"the lake ({lake.describe()}) holds no warehouse yet: run `python -m app ingest` first"
+        ) from None

@@ -36,6 +36,7 @@ from pipelines.ingest.reconcile import reconcile
 from tests.conftest import PROJECT_ROOT, drop_database, local_lake
 from tests.pipelines.ingest.conftest import T0, add_activity, fingerprint, source_counts
 from tests.pipelines.ingest.lake_children import PAIR_SQL, manifest_check
+from warehouse.gateway import WarehouseUnavailable
 from warehouse.lake import LakeConfig, parse_setting
 from warehouse.lake_gateway import LakeGateway
 
@@ -92,6 +93,14 @@ def lake_fingerprint(gw: LakeGateway) -> dict[str, tuple[int, int]]:
             f"SELECT '{t}', count(*), coalesce(sum(hash(r)::HUGEINT), 0) FROM raw.\"{t}\" r" for t in tables
         )
         return {t: (int(n), int(h)) for t, n, h in cur.execute(sql).fetchall()}
+
+
+def app_cli(args: list[str], source_db: str, data_dir: Path, warehouse: str, **env: str) -> subprocess.CompletedProcess:
+    """`python -m app <args>` as an operator runs it, in DuckLake mode (`warehouse`: the PITBOSS_WAREHOUSE value)."""
+    environ = {**os.environ, "PITBOSS_DATABASE_URL": source_db, "PITBOSS_DATA_DIR": str(data_dir),
+               "PITBOSS_WAREHOUSE": warehouse, "PITBOSS_ENV": "demo", "COLUMNS": "200", **env}  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=PROJECT_ROOT, env=environ, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
 
 
 def assert_one_clear_message(error: str | None, *must: str, secrets: tuple[str, ...]) -> None:
@@ -154,6 +163,50 @@ def test_each_run_is_one_snapshot_the_lake_matches_the_source_and_an_unreachable
         drop_database(pg_server_url, name)
 
 
+def test_a_first_run_refused_for_its_data_path_leaves_the_new_catalog_free_to_take_the_corrected_one(
+    source_db, catalog, tmp_path
+):
+    dsn = catalog()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    working = tmp_path / "wh" / "lake-ingest.duckdb"
+    r1 = run_ingest(source_db, working, lake=local_lake(dsn, blocker / "lake"))
+    assert r1.status == "failed"
+    assert_one_clear_message(r1.error, "is not writable", secrets=())
+
+    # the operator corrects PITBOSS_LAKE_DATA_PATH: the catalog did not keep the unusable path
+    lake = local_lake(dsn, tmp_path / "lake")
+    r2 = run_ingest(source_db, working, lake=lake).raise_for_status()
+    gw = LakeGateway(lake)
+    try:
+        assert gw.snapshot().run_id == r2.run_id
+    finally:
+        gw.close()
+
+
+def test_reconcile_on_an_unusable_lake_says_why_in_one_line(source_db, catalog, tmp_path):
+    password = "Hunter2-lake 'pw"
+    escaped = password.replace("'", "\\'")
+    away = f"ducklake:postgres:host=127.0.0.1 port={_free_port()} dbname=x user=lake password='{escaped}'"
+    lake_dir = {"PITBOSS_LAKE_DATA_PATH": str(tmp_path / "lake")}
+    never = f"ducklake:postgres:{catalog()}"  # a catalog database no run has written
+    empty = catalog()  # a lake a run has created but not published into
+    lake_publish.open_writer(local_lake(empty, tmp_path / "lake"), source_db).close()
+    cases = (
+        (away, "cannot be reached"),
+        (never, "holds no lake yet"),
+        (f"ducklake:postgres:{empty}", "holds no warehouse yet"),
+    )
+    for setting, must in cases:
+        for args in (["reconcile"], ["reconcile", "--json"]):
+            out = app_cli(args, source_db, tmp_path, setting, **lake_dir)
+            assert out.returncode == 2, out.stdout + out.stderr
+            assert out.stderr.count("\n") == 1 and out.stderr.startswith("reconcile failed: "), out.stderr
+            assert_one_clear_message(out.stderr.strip(), must, secrets=(password, "Hunter2"))
+            if "--json" in args:
+                assert_one_clear_message(json.loads(out.stdout)["error"], must, secrets=(password, "Hunter2"))
+
+
 # --------------------------------------------------------------------------- S3-compatible storage
 
 
@@ -194,6 +247,30 @@ def test_an_s3_lake_serves_runs_and_refuses_a_missing_bucket_and_wrong_credentia
         r4 = run_ingest(source_db, working, lake=lake).raise_for_status()
         assert gw.snapshot().run_id == r4.run_id
         assert gw.query("SELECT count(*) AS n FROM {players}", brands=None)["n"][0] == players + 2
+    finally:
+        gw.close()
+
+
+def test_reconcile_and_the_gateway_say_when_the_store_refuses_the_credentials(source_db, catalog, s3, tmp_path):
+    from moto.core.authorization import enable_iam_authentication
+
+    endpoint, client = s3
+    client.create_bucket(Bucket="pitboss-lake")
+    dsn = catalog()
+    lake = s3_lake(dsn, endpoint, "s3://pitboss-lake/wh")
+    run_ingest(source_db, tmp_path / "wh" / "lake-ingest.duckdb", lake=lake).raise_for_status()
+    env = {"PITBOSS_LAKE_DATA_PATH": lake.data_path, "PITBOSS_S3_ENDPOINT": endpoint,
+           "PITBOSS_S3_ACCESS_KEY_ID": KEY_ID, "PITBOSS_S3_SECRET_ACCESS_KEY": SECRET}  # fmt: skip
+    gw = LakeGateway(lake)
+    try:
+        with enable_iam_authentication():  # the store now refuses these credentials
+            out = app_cli(["reconcile"], source_db, tmp_path, f"ducklake:postgres:{dsn}", **env)
+            with pytest.raises(WarehouseUnavailable) as refused:  # System health and the pages: a clear refusal
+                gw.snapshot()
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert out.stderr.count("\n") == 1, out.stderr
+        assert_one_clear_message(out.stderr.strip(), "refused the lake's credentials", secrets=(SECRET,))
+        assert_one_clear_message(str(refused.value), "refused the lake's credentials", secrets=(SECRET,))
     finally:
         gw.close()
 
