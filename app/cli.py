@@ -11,6 +11,8 @@ import importlib
 import logging
 import sys
 
+from app.settings import SettingsError
+
 # Keep the names stable: scripts and operators rely on them (SPEC §7).
 COMMAND_MODULES = (
     "app.commands.db",  # db start|stop|status|url, migrate
@@ -43,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
+    except SettingsError as exc:  # a setting that cannot be used: its one sentence, never a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

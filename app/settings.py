@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -223,6 +224,19 @@ def _smtp_settings(env_vars: Mapping[str, str], secrets_toml: dict) -> dict:
     }
 
 
+def _warehouse_path(value: str) -> Path:
+    """The DuckDB file `PITBOSS_WAREHOUSE` names; a value that starts like a URL scheme (`duklake:…`,
+    `postgresql://…`) is refused, as a mistyped `ducklake:` would otherwise become a file in the current
+    directory. Only the scheme is quoted back (what follows may hold a password)."""
+    scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.\-]+):", value)
+    if scheme:
+        raise SettingsError(
+            f"PITBOSS_WAREHOUSE takes a DuckDB file path or ducklake:<catalog>, not a {scheme.group(1)}: "
+            "value (is ducklake: mistyped?)"
+        )
+    return Path(value).resolve()
+
+
 def _read_secrets(path: Path | None) -> dict:
     if path is not None and path.exists():
         with path.open("rb") as fh:
@@ -244,7 +258,6 @@ def load_settings(
         raise SettingsError(f"PITBOSS_ENV must be 'demo' or 'production', not {env!r}")
     data_dir = Path(env_vars.get("PITBOSS_DATA_DIR") or PROJECT_ROOT / ".pitboss").resolve()
     warehouse = env_vars.get("PITBOSS_WAREHOUSE")
-    warehouse_path = Path(warehouse).resolve() if warehouse else data_dir / "warehouse.duckdb"
     secrets_toml = _read_secrets(SECRETS_FILE if secrets_file is _DEFAULT_SECRETS else secrets_file)
     lake = None
     if warehouse and warehouse.strip().lower().startswith("ducklake:"):  # DuckLake mode (warehouse/lake.py)
@@ -255,6 +268,8 @@ def load_settings(
         except LakeSettingError as exc:
             raise SettingsError(str(exc)) from None
         warehouse_path = data_dir / "lake-ingest.duckdb"
+    else:
+        warehouse_path = _warehouse_path(warehouse) if warehouse else data_dir / "warehouse.duckdb"
     cookie_key = env_vars.get("PITBOSS_COOKIE_KEY") or secrets_toml.get("cookie_key")
     audit_key = env_vars.get("PITBOSS_AUDIT_KEY") or secrets_toml.get("audit_key")
     second_factor_key = env_vars.get("PITBOSS_SECOND_FACTOR_KEY") or secrets_toml.get("second_factor_key")

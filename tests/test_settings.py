@@ -19,6 +19,17 @@ def test_database_url_and_warehouse_from_environment(tmp_path):
     assert s.warehouse_path == tmp_path / "w.duckdb"
 
 
+@pytest.mark.parametrize(
+    "value", ["duklake:pitboss_lake", "ducklak:postgresql://lake:Hunter2pw@h/db", "postgresql://u:Hunter2pw@h/db"]
+)
+def test_a_warehouse_that_starts_like_a_scheme_is_refused_not_taken_for_a_file(tmp_path, monkeypatch, value):
+    monkeypatch.chdir(tmp_path)  # it would have become a DuckDB file here
+    with pytest.raises(SettingsError, match="mistyped") as err:
+        load_settings({"PITBOSS_DATA_DIR": str(tmp_path), "PITBOSS_WAREHOUSE": value}, secrets_file=None)
+    assert "Hunter2pw" not in str(err.value) and "\n" not in str(err.value)
+    assert not list(tmp_path.iterdir())
+
+
 def test_unknown_environment_is_refused():
     with pytest.raises(SettingsError, match="PITBOSS_ENV"):
         load_settings({"PITBOSS_ENV": "staging"})
