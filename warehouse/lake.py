@@ -307,12 +307,12 @@ def explain(lake: LakeConfig, exc: BaseException, doing: str) -> str:
         if m:
             detail = ": " + m.group(1).strip()
         if "does not exist" in low and "database" in low:
-            return f"{doing}: the lake's catalog {where} does not exist (run an ingest to create it)"
+            return f"{doing}: the lake's catalog {where} does not exist (run `python -m app ingest` to create it)"
         if "password authentication failed" in low or "authentication" in low:
             return f"{doing}: the lake's catalog {where} refused the login"
         return lake.scrub(f"{doing}: the lake's catalog {where} cannot be reached{detail}")
     if "creating a new ducklake is explicitly disabled" in low:  # a read-only ATTACH of a catalog never written
-        return f"{doing}: the lake's catalog {where} holds no lake yet (run an ingest to create it)"
+        return f"{doing}: the lake's catalog {where} holds no lake yet (run `python -m app ingest` to create it)"
     if lake.s3 is not None and ("http" in low or "s3://" in low):
         bucket = lake.bucket
         if "nosuchbucket" in low or "404" in low:

@@ -52,9 +52,9 @@ class LakeGateway(Gateway):
                     raise WarehouseUnavailable(str(exc)) from None
                 try:
                     attach(base, self.lake, "lake_probe")
-                except LakeUnavailable as exc:
+                except LakeUnavailable as exc:  # says whether an ingest would help (a catalog not created yet)
                     base.close()
-                    raise WarehouseUnavailable(f"{exc}; run `python -m app ingest` to build the lake") from None
+                    raise WarehouseUnavailable(str(exc)) from None
                 self._base = base
             return self._base
 

@@ -186,8 +186,9 @@ def test_a_new_snapshot_is_served_and_a_stream_stays_on_its_own(lake, warehouse_
 
 def test_a_lake_without_a_warehouse_or_catalog_is_unavailable_without_credentials(catalog, tmp_path):
     empty = local_lake(catalog(), tmp_path / "empty")
-    with pytest.raises(WarehouseUnavailable, match="run `python -m app ingest`"):
+    with pytest.raises(WarehouseUnavailable, match="run `python -m app ingest`") as err:
         LakeGateway(empty).query("SELECT 1 AS x FROM {calendar}", brands=None)
+    assert str(err.value).count("python -m app ingest") == 1, err.value  # said once (System health shows it)
 
     unreachable = parse_setting(
         f"ducklake:postgres:host=127.0.0.1 port=1 dbname=cat user=lake password='{ESCAPED}' connect_timeout=3",
@@ -198,6 +199,7 @@ def test_a_lake_without_a_warehouse_or_catalog_is_unavailable_without_credential
         LakeGateway(unreachable).snapshot()
     message = str(err.value)
     assert "cannot be reached" in message and "127.0.0.1" in message
+    assert "ingest" not in message  # an ingest cannot help: it would not reach the catalog either
     assert SECRET not in message and "Pa55" not in message
 
 
