@@ -100,6 +100,11 @@ class WarehouseUnavailable(GatewayError):
     """No served warehouse file (run ingestion first)."""
 
 
+class WarehouseUnreachable(WarehouseUnavailable):
+    """The warehouse is there but cannot be read now — a DuckLake's catalog or storage is down or refuses the
+    credentials — so an ingest would not help; the message says why, without credentials."""
+
+
 class QueryTimeout(GatewayError):
     """The query ran past its time limit and was interrupted."""
 

@@ -40,6 +40,7 @@ EXTENSIONS = {
     "httpfs": "duckdb_extension_httpfs",
 }
 S3_SECRET_NAME = "pitboss_lake_s3"
+CREATE_HINT = "(run `python -m app ingest` to create it)"  # ends `explain`'s sentence when an ingest would help
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _KV_PASSWORD = re.compile(r"""(?i)\b(password|secret|key_id)(\s*=?\s*)('(?:[^'\\]|\\.)*'?|[^\s'",;)]+)""")
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/@\s:]*):([^@\s/]*)@")
@@ -307,12 +308,12 @@ def explain(lake: LakeConfig, exc: BaseException, doing: str) -> str:
         if m:
             detail = ": " + m.group(1).strip()
         if "does not exist" in low and "database" in low:
-            return f"{doing}: the lake's catalog {where} does not exist (run `python -m app ingest` to create it)"
+            return f"{doing}: the lake's catalog {where} does not exist {CREATE_HINT}"
         if "password authentication failed" in low or "authentication" in low:
             return f"{doing}: the lake's catalog {where} refused the login"
         return lake.scrub(f"{doing}: the lake's catalog {where} cannot be reached{detail}")
     if "creating a new ducklake is explicitly disabled" in low:  # a read-only ATTACH of a catalog never written
-        return f"{doing}: the lake's catalog {where} holds no lake yet (run `python -m app ingest` to create it)"
+        return f"{doing}: the lake's catalog {where} holds no lake yet {CREATE_HINT}"
     if lake.s3 is not None and ("http" in low or "s3://" in low):
         bucket = lake.bucket
         if "nosuchbucket" in low or "404" in low:

@@ -20,9 +20,10 @@ from warehouse.gateway import (
     GatewayError,
     Snapshot,
     WarehouseUnavailable,
+    WarehouseUnreachable,
     _Open,
 )
-from warehouse.lake import LakeConfig, LakeUnavailable, attach, connect, current_snapshot, explain
+from warehouse.lake import CREATE_HINT, LakeConfig, LakeUnavailable, attach, connect, current_snapshot, explain
 
 
 class LakeGateway(Gateway):
@@ -49,12 +50,13 @@ class LakeGateway(Gateway):
                 try:
                     base = connect(self.lake, threads=2)
                 except LakeUnavailable as exc:
-                    raise WarehouseUnavailable(str(exc)) from None
+                    raise WarehouseUnreachable(str(exc)) from None
                 try:
                     attach(base, self.lake, "lake_probe")
-                except LakeUnavailable as exc:  # says whether an ingest would help (a catalog not created yet)
+                except LakeUnavailable as exc:  # no lake yet (an ingest creates it), or one that cannot be reached
                     base.close()
-                    raise WarehouseUnavailable(str(exc)) from None
+                    missing = CREATE_HINT in str(exc)
+                    raise (WarehouseUnavailable if missing else WarehouseUnreachable)(str(exc)) from None
                 self._base = base
             return self._base
 
@@ -71,7 +73,7 @@ class LakeGateway(Gateway):
             self._served_snapshot = snap
             return (snap, 0)
         except duckdb.Error as exc:
-            raise WarehouseUnavailable(explain(self.lake, exc, "cannot read the lake")) from None
+            raise WarehouseUnreachable(explain(self.lake, exc, "cannot read the lake")) from None
         finally:
             cur.close()
 
@@ -81,7 +83,7 @@ class LakeGateway(Gateway):
         try:
             attach(base, self.lake, alias, snapshot=key[0])
         except LakeUnavailable as exc:
-            raise WarehouseUnavailable(str(exc)) from None
+            raise WarehouseUnreachable(str(exc)) from None
         return _Open(base.cursor(), alias, key)
 
     def _close_idle_retired(self) -> None:
@@ -97,11 +99,11 @@ class LakeGateway(Gateway):
 
     def snapshot(self) -> Snapshot:
         """As `Gateway.snapshot`; the lake's storage refusing the read (credentials, a bucket gone, the store
-        down) raises WarehouseUnavailable with one credential-free sentence, as an unreachable catalog does."""
+        down) raises WarehouseUnreachable with one credential-free sentence, as an unreachable catalog does."""
         try:
             return super().snapshot()
         except duckdb.Error as exc:
-            raise WarehouseUnavailable(explain(self.lake, exc, "cannot read the lake")) from None
+            raise WarehouseUnreachable(explain(self.lake, exc, "cannot read the lake")) from None
 
     def data_bytes(self) -> int | None:
         """Bytes of the data files the current snapshot reads (None when the catalog does not say)."""

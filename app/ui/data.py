@@ -19,7 +19,15 @@ from app.services.core import Denied, Invalid
 from app.ui import state
 from warehouse import affiliates, api, examples
 from warehouse.api import FilterError, ScopeError
-from warehouse.gateway import Gateway, GatewayError, QueryTimeout, Snapshot, WarehouseUnavailable, open_gateway
+from warehouse.gateway import (
+    Gateway,
+    GatewayError,
+    QueryTimeout,
+    Snapshot,
+    WarehouseUnavailable,
+    WarehouseUnreachable,
+    open_gateway,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +116,13 @@ def shown_errors() -> Iterator[None]:
     """Turn read errors into a clear message (never a traceback) and stop the page."""
     try:
         yield
+    except WarehouseUnreachable as exc:  # a DuckLake's catalog or storage: an ingest would not help
+        log.warning("warehouse unreachable: %s", exc)
+        st.error(
+            "The warehouse cannot be reached right now; try again in a moment (System health says why).",
+            icon=":material/cloud_off:",
+        )
+        st.stop()
     except WarehouseUnavailable:
         st.info(
             "No warehouse data yet: run `python -m app ingest` (or `make demo`) to build it.",

@@ -188,6 +188,33 @@ def test_metrics_page_has_an_anchor_per_metric_and_opens_at_the_asked_one(page):
     assert "charged back on" in text  # a chargeback on its own day, from the seeded chargebacks
 
 
+def test_an_unreachable_lake_is_said_so_not_taken_for_a_missing_warehouse(page, monkeypatch, tmp_path):
+    import socket
+
+    from app.settings import get_settings
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    setting = f"ducklake:postgres:host=127.0.0.1 port={port} dbname=lake user=lake password=Hunter2-page"
+    monkeypatch.setenv("PITBOSS_WAREHOUSE", setting)
+    monkeypatch.setenv("PITBOSS_LAKE_DATA_PATH", str(tmp_path / "lake"))
+    get_settings.cache_clear()
+    try:
+        at = page("overview", "manager")
+        assert not at.exception
+        assert not at.info and "cannot be reached right now" in at.error[0].value
+        health = page("system_health", "manager")
+        assert not health.exception
+        said = [str(e.value) for e in (*health.markdown, *health.caption, *health.error, *health.info)]
+        reason = [text for text in said if "cannot be reached" in text]
+        assert reason and "python -m app ingest" not in reason[0], said  # an ingest would not help
+        assert "Hunter2" not in " ".join(said) + " ".join(e.value for e in at.error)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
 def test_no_warehouse_shows_a_message_not_a_traceback(page, monkeypatch, tmp_path):
     from app.settings import get_settings
 

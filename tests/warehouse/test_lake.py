@@ -15,7 +15,15 @@ from app.settings import SettingsError, load_settings
 from pipelines.ingest.lake_publish import open_writer, publish_file
 from tests.conftest import local_lake
 from warehouse import api
-from warehouse.gateway import TABLES, Gateway, GatewayError, QueryTimeout, RowLimitExceeded, WarehouseUnavailable
+from warehouse.gateway import (
+    TABLES,
+    Gateway,
+    GatewayError,
+    QueryTimeout,
+    RowLimitExceeded,
+    WarehouseUnavailable,
+    WarehouseUnreachable,
+)
 from warehouse.lake import LakeConfig, LakeSettingError, parse_setting
 from warehouse.lake_gateway import LakeGateway
 
@@ -189,13 +197,14 @@ def test_a_lake_without_a_warehouse_or_catalog_is_unavailable_without_credential
     with pytest.raises(WarehouseUnavailable, match="run `python -m app ingest`") as err:
         LakeGateway(empty).query("SELECT 1 AS x FROM {calendar}", brands=None)
     assert str(err.value).count("python -m app ingest") == 1, err.value  # said once (System health shows it)
+    assert not isinstance(err.value, WarehouseUnreachable)  # the page says: no warehouse data yet
 
     unreachable = parse_setting(
         f"ducklake:postgres:host=127.0.0.1 port=1 dbname=cat user=lake password='{ESCAPED}' connect_timeout=3",
         {"PITBOSS_LAKE_DATA_PATH": str(tmp_path / "x")},
         tmp_path,
     )
-    with pytest.raises(WarehouseUnavailable) as err:
+    with pytest.raises(WarehouseUnreachable) as err:  # the page says: cannot be reached right now
         LakeGateway(unreachable).snapshot()
     message = str(err.value)
     assert "cannot be reached" in message and "127.0.0.1" in message

@@ -36,7 +36,7 @@ from pipelines.ingest.reconcile import reconcile
 from tests.conftest import PROJECT_ROOT, drop_database, local_lake
 from tests.pipelines.ingest.conftest import T0, add_activity, fingerprint, source_counts
 from tests.pipelines.ingest.lake_children import PAIR_SQL, manifest_check
-from warehouse.gateway import WarehouseUnavailable
+from warehouse.gateway import WarehouseUnreachable
 from warehouse.lake import LakeConfig, parse_setting
 from warehouse.lake_gateway import LakeGateway
 
@@ -265,7 +265,7 @@ def test_reconcile_and_the_gateway_say_when_the_store_refuses_the_credentials(so
     try:
         with enable_iam_authentication():  # the store now refuses these credentials
             out = app_cli(["reconcile"], source_db, tmp_path, f"ducklake:postgres:{dsn}", **env)
-            with pytest.raises(WarehouseUnavailable) as refused:  # System health and the pages: a clear refusal
+            with pytest.raises(WarehouseUnreachable) as refused:  # System health and the pages: a clear refusal
                 gw.snapshot()
         assert out.returncode == 2, out.stdout + out.stderr
         assert out.stderr.count("\n") == 1, out.stderr
