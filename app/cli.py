@@ -10,7 +10,13 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 
+import psycopg
+import sqlalchemy.exc
+
+from app.commands import interrupts
+from app.db import APP_ROLE, scrub_secrets
 from app.settings import SettingsError
 
 # Keep the names stable: scripts and operators rely on them (SPEC §7).
@@ -44,10 +50,37 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
-        return int(args.func(args) or 0)
+        with interrupts.stopped_like_ctrl_c():  # `kill` and a closed terminal stop a command like Ctrl+C
+            return int(args.func(args) or 0)
     except SettingsError as exc:  # a setting that cannot be used: its one sentence, never a traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        problem = database_problem(exc)
+        if problem is None:  # a bug: its traceback, but never a credential in it
+            print(scrub_secrets("".join(traceback.format_exception(exc))), file=sys.stderr, end="")
+            return 1
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+
+
+_CONNECTION_STATES = ("08", "28", "3D")  # connection exception, invalid authorization, no such database
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """One scrubbed sentence for a database the command cannot use (unreachable, refused, not migrated), or
+    None for any other error."""
+    orig = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+    if not isinstance(orig, psycopg.Error):
+        return None
+    state = orig.sqlstate or ""
+    text = str(orig).strip()
+    detail = scrub_secrets(text.splitlines()[0] if text else type(orig).__name__)
+    if isinstance(orig, psycopg.OperationalError) and (not state or state.startswith(_CONNECTION_STATES)):
+        return f"cannot connect to the database: {detail}"
+    if state == "42P01" or f'role "{APP_ROLE}" does not exist' in text:
+        return f"the database has no Pitboss schema ({detail}): run `python -m app migrate` first"
+    return None

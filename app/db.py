@@ -17,7 +17,7 @@ from urllib.parse import quote, quote_plus
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
-from app.settings import Settings, get_settings
+from app.settings import Settings, SettingsError, get_settings
 
 DATABASE_NAME = "pitboss"
 APP_ROLE = "pitboss_app"  # the least-privileged role the app's services run as
@@ -65,8 +65,27 @@ def database_url(settings: Settings | None = None) -> str:
     """The operational database URL (SQLAlchemy form); starts the embedded server if needed."""
     settings = settings or get_settings()
     if settings.database_url:
-        return normalise_url(settings.database_url)
+        return external_url(settings.database_url)
     return embedded_url(settings.embedded_pg_dir)
+
+
+def external_url(url: str) -> str:
+    """`PITBOSS_DATABASE_URL` normalised (psycopg 3); SettingsError, without the URL, when it is not one of
+    a PostgreSQL server."""
+    try:
+        normalised = normalise_url(url)
+        port = make_url(normalised).port  # a port that is not a number fails here
+    except (sa.exc.ArgumentError, ValueError):
+        raise SettingsError(
+            "PITBOSS_DATABASE_URL is not a database URL; use postgresql://user:password@host:port/database"
+        ) from None
+    backend = make_url(url.replace("postgres://", "postgresql://", 1)).get_backend_name()
+    if backend != "postgresql" or (port is not None and not 0 < port < 65536):
+        raise SettingsError(
+            f"PITBOSS_DATABASE_URL must name a PostgreSQL server (postgresql://user:password@host:port/database), "
+            f"not {backend}://…"
+        )
+    return normalised
 
 
 def libpq_quote(value: object) -> str:
@@ -154,7 +173,7 @@ def server_status(settings: Settings | None = None) -> dict:
     """What `python -m app db status` prints."""
     settings = settings or get_settings()
     if settings.database_url:
-        return {"mode": "external", "url": make_url(normalise_url(settings.database_url)).render_as_string()}
+        return {"mode": "external", "url": make_url(external_url(settings.database_url)).render_as_string()}
     pg_dir = settings.embedded_pg_dir
     pid_file = pg_dir / "postmaster.pid"
     running = False

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from sqlalchemy.engine import make_url
+
 from app import db, migrate
 from app.settings import get_settings
 
@@ -12,8 +14,7 @@ from app.settings import get_settings
 def _db(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.action == "start":
-        url = db.database_url(settings)
-        print(f"running: {url}")
+        print(f"running: {_shown(db.database_url(settings))}")
     elif args.action == "stop":
         if settings.database_url:
             print("PITBOSS_DATABASE_URL is set: the external server is not managed by Pitboss")
@@ -24,8 +25,13 @@ def _db(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2))
         return 0 if status.get("running", True) else 3
     elif args.action == "url":
-        print(db.database_url(settings))
+        print(_shown(db.database_url(settings)))
     return 0
+
+
+def _shown(url: str) -> str:
+    """The URL as printed: its password (of PITBOSS_DATABASE_URL) never, `***` in its place."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _migrate(args: argparse.Namespace) -> int:

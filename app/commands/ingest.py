@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from app import db
+from app.commands import interrupts
+from app.commands.argtypes import positive_number
 from app.settings import get_settings
 
 
@@ -18,7 +21,8 @@ def _evaluate_alerts(_result) -> None:
     try:
         opened = evaluate_alerts(get_engine(settings), settings.warehouse_path, runs=recent_runs(settings))
     except Exception as exc:  # alerting must never stop ingestion; say so loudly
-        print(f"alert evaluation failed: {scrub_secrets(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"alert evaluation failed: {scrub_secrets(f'{type(exc).__name__}: {first}')}", file=sys.stderr)
         return
     if opened:
         print(f"{len(opened)} new alert(s): " + "; ".join(a.title for a in opened[:5]), file=sys.stderr)
@@ -51,22 +55,40 @@ def _after_ingest(result) -> None:
         print(f"{len(found['new'])} restatement line(s) of closed months recorded", file=sys.stderr)
 
 
+def _stop_when_interrupted(after_run):
+    """The hook after each run: stop (KeyboardInterrupt) when Ctrl+C or SIGTERM came during the run, which
+    DuckDB turns into a failed run ("Query interrupted") that `--every` would otherwise follow with the next;
+    else `after_run`."""
+
+    def hook(result) -> None:
+        interrupts.raise_if_received()
+        if after_run is not None:
+            after_run(result)
+
+    return hook
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from pipelines.ingest.cli import ingest_command
 
-    return ingest_command(args, get_settings(), after_run=None if args.no_alerts else _after_ingest)
+    settings = get_settings()
+    db.database_url(settings)  # an unusable PITBOSS_DATABASE_URL is one line (app.cli), not a traceback
+    hook = _stop_when_interrupted(None if args.no_alerts else _after_ingest)
+    return ingest_command(args, settings, after_run=hook)
 
 
 def _reconcile(args: argparse.Namespace) -> int:
     from pipelines.ingest.cli import reconcile_command
 
-    return reconcile_command(args, get_settings(), restatements=_restatements)
+    settings = get_settings()
+    db.database_url(settings)
+    return reconcile_command(args, settings, restatements=_restatements)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", help="copy PostgreSQL into the DuckDB warehouse (incremental by default)")
     p.add_argument("--full", action="store_true", help="rebuild every table from scratch")
-    p.add_argument("--every", type=float, metavar="SECONDS", help="keep running, one run every SECONDS")
+    p.add_argument("--every", type=positive_number, metavar="SECONDS", help="keep running, one run every SECONDS")
     p.add_argument("--runs", type=int, metavar="N", help=argparse.SUPPRESS)  # with --every: stop after N runs
     p.add_argument("--json", action="store_true", help="print one JSON object per run (per-table stats)")
     p.add_argument("--no-alerts", action="store_true", help="do not evaluate the alert rules after the run")
