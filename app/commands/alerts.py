@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from app import db
+from app.commands.argtypes import positive_int, positive_number
 from app.commands.rounds import run_rounds
 from app.services.alerts import delivery
 from app.services.tracking.outbound import OutboundPolicy
@@ -39,9 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = inner.add_parser(
         "deliver", help="send queued alert e-mails and webhooks (retries with backoff 1 min → 1 h, then failed)"
     )
-    d.add_argument("--every", type=float, default=0, metavar="S", help="keep running, polling every S seconds")
+    d.add_argument(
+        "--every", type=positive_number, default=0, metavar="S", help="keep running, polling every S seconds"
+    )
     d.add_argument("--once", action="store_true", help="send what is due now and exit (the default)")
-    d.add_argument("--timeout", type=float, default=delivery.DEFAULT_TIMEOUT, help="seconds per network operation")
-    d.add_argument("--batch", type=int, default=20, help="deliveries claimed per round")
+    d.add_argument(
+        "--timeout", type=positive_number, default=delivery.DEFAULT_TIMEOUT, help="seconds per network operation"
+    )
+    d.add_argument("--batch", type=positive_int, default=20, help="deliveries claimed per round")
     d.add_argument("--rounds", type=int, default=0, help=argparse.SUPPRESS)  # with --every: stop after N rounds
     d.set_defaults(func=_deliver)

@@ -9,6 +9,7 @@ import sys
 import time
 
 from app import db, migrate
+from app.commands.argtypes import positive_number
 from app.commands.platform import PLATFORM_RULES
 
 
@@ -17,16 +18,6 @@ def _date(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
-
-
-def _positive(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
-    return number
 
 
 def _seed(args: argparse.Namespace) -> int:
@@ -81,7 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_seed)
 
     p = sub.add_parser("live", help="keep producing activity (bets, payments, registrations, …)")
-    p.add_argument("--rate", type=_positive, required=True, help="events per second")
-    p.add_argument("--seconds", type=_positive, default=None, help="stop after this many seconds (default: never)")
+    p.add_argument("--rate", type=positive_number, required=True, help="events per second")
+    p.add_argument(
+        "--seconds", type=positive_number, default=None, help="stop after this many seconds (default: never)"
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed for the event stream")
     p.set_defaults(func=_live)
