@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from app import db
@@ -26,8 +27,11 @@ def _read_checkpoint(path: Path) -> Checkpoint | None:
 
 def _write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(checkpoint.to_json() + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(checkpoint.to_json() + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -42,13 +46,20 @@ def _verify(args: argparse.Namespace) -> int:
     except (ValueError, KeyError, TypeError) as exc:
         print(f"error: the checkpoint file {path} is unreadable ({type(exc).__name__}): it was edited or damaged")
         return 1
+    except OSError as exc:  # a directory, no permission: nothing verified yet
+        print(f"error: cannot read the checkpoint file {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     engine = db.create_engine(db.database_url())
     try:
         result = verify_chain(engine, key=key, checkpoint=checkpoint)
     finally:
         engine.dispose()
+    unwritten = None
     if path is not None and result.ok:
-        _write_checkpoint(path, Checkpoint.of(key, result.head_seq, result.head_hash or ""))
+        try:
+            _write_checkpoint(path, Checkpoint.of(key, result.head_seq, result.head_hash or ""))
+        except OSError as exc:  # a missing directory, a directory named like the file: say so, exit 2
+            unwritten = f"error: the checkpoint file {path} cannot be written: {exc.strerror or exc}"
     if args.json:
         print(
             json.dumps(
@@ -65,6 +76,9 @@ def _verify(args: argparse.Namespace) -> int:
         print(result.message)
         for extra in result.problems[1:]:
             print(f"  also: {extra}")
+    if unwritten:
+        print(unwritten, file=sys.stderr)
+        return 2
     return 0 if result.ok else 1
 
 
