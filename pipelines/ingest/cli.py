@@ -31,7 +31,9 @@ def _summary(result: RunResult) -> Table:
     )
     table = Table(title=title)
     for col in ("table", "mode", "read", "merged", "deleted", "watermark", "s", "status"):
-        table.add_column(col, justify="right" if col in ("read", "merged", "deleted", "s") else "left", no_wrap=True)
+        # Only the watermark folds (or gives way) in a narrow terminal or a log: the counts stay whole.
+        table.add_column(col, justify="right" if col in ("read", "merged", "deleted", "s") else "left",
+                         no_wrap=col != "watermark", overflow="fold" if col == "watermark" else "ellipsis")  # fmt: skip
     for t in result.tables:
         table.add_row(
             t.table,
