@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
+from alembic.util import CommandError
 from sqlalchemy.engine import make_url
 
 from app import db, migrate
@@ -36,10 +38,14 @@ def _shown(url: str) -> str:
 
 def _migrate(args: argparse.Namespace) -> int:
     url = db.database_url()
-    if args.revision == "base" or args.downgrade:
-        migrate.downgrade(url, args.revision if args.revision != "head" else "base")
-    else:
-        migrate.upgrade(url, args.revision)
+    try:
+        if args.revision == "base" or args.downgrade:
+            migrate.downgrade(url, args.revision if args.revision != "head" else "base")
+        else:
+            migrate.upgrade(url, args.revision)
+    except CommandError as exc:  # an unknown revision: Alembic's one sentence
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"database at revision {migrate.current(url) or 'base'}")
     return 0
 
