@@ -128,8 +128,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = actions.add_parser("list", help="list staff accounts")
     a.add_argument("--json", action="store_true")
 
-    for name, verb in (("disable", "disable (ends their sessions at once)"), ("enable", "re-enable")):
-        a = actions.add_parser(name, help=f"{verb} an account")
+    for name, what in (
+        ("disable", "disable an account (ends its sessions at once)"),
+        ("enable", "re-enable an account"),
+    ):
+        a = actions.add_parser(name, help=what)
         a.add_argument("username")
         a.add_argument("--reason", required=True)
 
