@@ -36,11 +36,38 @@ def _shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+DOWNGRADE_LOSES_DATA = (
+    "a downgrade drops the tables and columns the later migrations added, with their data (to base: every table, "
+    "the audit log included)"
+)
+
+
+def _downgrade_confirmed(url: str, revision: str, yes: bool) -> bool:
+    """A downgrade goes ahead with --yes, or when the operator types the database's name at the prompt."""
+    if yes:
+        return True
+    name = make_url(url).database or ""
+    if not sys.stdin.isatty():
+        print(f"error: {DOWNGRADE_LOSES_DATA}; add --yes to downgrade {name} to {revision}", file=sys.stderr)
+        return False
+    answer = input(f"{DOWNGRADE_LOSES_DATA}.\nType the database name ({name}) to downgrade it to {revision}: ")
+    if answer.strip() != name:
+        print("not downgraded", file=sys.stderr)
+        return False
+    return True
+
+
 def _migrate(args: argparse.Namespace) -> int:
     url = db.database_url()
+    downgrade = args.revision == "base" or args.downgrade
+    if downgrade and args.revision == "head":
+        print("error: --downgrade needs the REVISION to go down to (`base`: an empty database)", file=sys.stderr)
+        return 2
+    if downgrade and not _downgrade_confirmed(url, args.revision, args.yes):
+        return 2
     try:
-        if args.revision == "base" or args.downgrade:
-            migrate.downgrade(url, args.revision if args.revision != "head" else "base")
+        if downgrade:
+            migrate.downgrade(url, args.revision)
         else:
             migrate.upgrade(url, args.revision)
     except CommandError as exc:  # an unknown revision: Alembic's one sentence
@@ -57,5 +84,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("migrate", help="bring the operational schema to the latest migration")
     p.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
-    p.add_argument("--downgrade", action="store_true", help="downgrade to REVISION (default base)")
+    p.add_argument("--downgrade", action="store_true", help="downgrade to REVISION (`base`: drop every table)")
+    p.add_argument("--yes", action="store_true", help="confirm a downgrade without the prompt (it loses data)")
     p.set_defaults(func=_migrate)
