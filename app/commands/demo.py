@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 from app import db, migrate
-from app.commands import serve
+from app.commands import interrupts, serve
 from app.commands.platform import PLATFORM_RULES
 from app.settings import PROJECT_ROOT, SECRETS_FILE, SettingsError, get_settings
 
@@ -100,7 +100,7 @@ def prepare(scale: str, seed_value: int) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    with serve.stopped_like_ctrl_c():  # `kill` stops the background processes too, not only Ctrl+C
+    with interrupts.stopped_like_ctrl_c():  # `kill` stops the background processes too, not only Ctrl+C
         try:
             prepare(args.scale, args.seed)
         except (SettingsError, DemoError) as exc:

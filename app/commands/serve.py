@@ -23,10 +23,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from app import db
+from app.commands.interrupts import stopped_like_ctrl_c
 from app.commands.proxy import ReplicaProxy
 from app.settings import PROJECT_ROOT, SettingsError, get_settings
 
@@ -192,23 +193,6 @@ def serve(replicas: int, port: int, *, address: str | None = None, first_replica
         finally:
             group.stop()
     return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def stopped_like_ctrl_c() -> Iterator[None]:
-    """Inside: SIGTERM (`kill`, a service manager) and SIGHUP (the terminal closed) raise KeyboardInterrupt like
-    Ctrl+C, so the `finally` blocks stop the processes started here instead of leaving them running."""
-    signals = (signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, _interrupt) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def stop_processes(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
