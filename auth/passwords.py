@@ -1,4 +1,9 @@
-"""Staff passwords: bcrypt hashes and the password policy."""
+"""Staff passwords: bcrypt hashes and the password policy.
+
+The policy (NIST SP 800-63B's spirit): a length, no composition rules, and a refusal of what is easy to guess —
+common passwords, words, names, keyboard walks, repeats, dates and the username in any of them, as estimated by
+zxcvbn (its frequency lists and pattern matchers) at fewer than 10^8 guesses (`MIN_SCORE`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import bcrypt
 BCRYPT_ROUNDS = 12  # ~0.3 s per hash/check on the reference machine
 MIN_LENGTH = 12
 MAX_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) anything longer
+MIN_SCORE = 3  # zxcvbn: 3 = "safely unguessable", ≥ 10^8 guesses (a throttled online attack never gets there)
 COMMON_PASSWORDS = frozenset(
     {
         "password1234",
@@ -39,7 +45,17 @@ def password_problem(plain: str, username: str | None = None) -> str | None:
         return "the password is too common"
     if len(set(plain)) < 5:
         return "the password has too few different characters"
-    return None
+    return _guessable(plain, username)
+
+
+def _guessable(plain: str, username: str | None) -> str | None:
+    from zxcvbn import zxcvbn  # its frequency lists take ~0.1 s to load: only when a password is set
+
+    found = zxcvbn(plain, user_inputs=[username] if username else [])
+    if found["score"] >= MIN_SCORE:
+        return None
+    why = found["feedback"]["warning"].rstrip(".")
+    return "the password is too easy to guess" + (f" ({why[0].lower()}{why[1:]})" if why else "")
 
 
 def hash_password(plain: str, rounds: int | None = None) -> str:

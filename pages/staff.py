@@ -14,6 +14,8 @@ from app.ui.guard import guard_page
 from app.ui.table import show_table
 from auth.permissions import ROLES
 
+PASSWORD_HINT = "at least 12 characters, not easy to guess: no common password, word, name, repeat or keyboard walk"
+
 actor = guard_page(__file__)
 engine = state.engine()
 st.title("Staff")
@@ -86,7 +88,7 @@ with add:
             username = c1.text_input("Username", help="lowercase letters, digits, _ . - (3–32)")
             display_name = c2.text_input("Display name")
             email = c1.text_input("Email")
-            password = c2.text_input("Initial password", type="password", help="at least 12 characters")
+            password = c2.text_input("Initial password", type="password", help=PASSWORD_HINT)
             roles = st.multiselect("Roles", ROLES, key="add_roles")
             scope = brand_picker("add", None)
             if st.form_submit_button("Add staff member", type="primary", key=f"{form.key}:submit"):

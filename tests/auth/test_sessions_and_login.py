@@ -37,6 +37,30 @@ def test_password_policy_and_hashing():
     assert not verify_password("admin-demo-pass", "not-a-hash")
 
 
+@pytest.mark.parametrize(
+    "password, username",
+    [
+        ("passwordpassword", None),  # a common word, repeated
+        ("qwertyuiop123", None),  # a keyboard walk
+        ("Password2026!", None),  # a common word, a year, a symbol
+        ("iloveyou1234", None),
+        ("michaeljordan", None),  # names
+        ("nina.petrova1", "nina.petrova"),  # the username with a digit
+        ("xyz12xyz12xyz12", None),  # a repeat
+    ],
+)
+def test_easy_to_guess_passwords_are_refused_with_the_reason(password, username):
+    problem = password_problem(password, username)
+    assert problem is not None and problem.startswith("the password is too easy to guess"), problem
+
+
+@pytest.mark.parametrize(
+    "password", ["correct-horse-battery", "a-brand-new-secret", "Kx7#mQ2!vLp9", "eu_support-demo-pass"]
+)
+def test_passwords_hard_to_guess_pass(password):
+    assert password_problem(password, "nina") is None
+
+
 def test_live_session_gives_the_actor_with_roles_and_scope(authdb):
     a = authdb.brands["harbour"]
     uid = authdb.add_user("sue", roles=("support",), brand_scope=[a])
