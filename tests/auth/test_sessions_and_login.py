@@ -44,6 +44,7 @@ def test_password_policy_and_hashing():
         ("qwertyuiop123", None),  # a keyboard walk
         ("Password2026!", None),  # a common word, a year, a symbol
         ("iloveyou1234", None),
+        ("pitboss12345", None),  # the product's name
         ("michaeljordan", None),  # names
         ("nina.petrova1", "nina.petrova"),  # the username with a digit
         ("xyz12xyz12xyz12", None),  # a repeat
