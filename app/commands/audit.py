@@ -38,13 +38,17 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         key = audit_key()
     except SettingsError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     path = Path(args.checkpoint) if args.checkpoint else None
     try:
         checkpoint = _read_checkpoint(path) if path else None
-    except (ValueError, KeyError, TypeError) as exc:
-        print(f"error: the checkpoint file {path} is unreadable ({type(exc).__name__}): it was edited or damaged")
+    except (ValueError, KeyError, TypeError) as exc:  # evidence of tampering: a failed verification (exit 1)
+        problem = f"the checkpoint file {path} is unreadable ({type(exc).__name__}): it was edited or damaged"
+        if args.json:
+            print(json.dumps(_json_result(False, 0, None, None, [problem])))
+        else:
+            print(f"error: {problem}")
         return 1
     except OSError as exc:  # a directory, no permission: nothing verified yet
         print(f"error: cannot read the checkpoint file {path}: {exc.strerror or exc}", file=sys.stderr)
@@ -61,17 +65,8 @@ def _verify(args: argparse.Namespace) -> int:
         except OSError as exc:  # a missing directory, a directory named like the file: say so, exit 2
             unwritten = f"error: the checkpoint file {path} cannot be written: {exc.strerror or exc}"
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "ok": result.ok,
-                    "rows_checked": result.rows_checked,
-                    "head_seq": result.head_seq,
-                    "first_bad_seq": result.first_bad_seq,
-                    "problems": result.problems,
-                }
-            )
-        )
+        fields = (result.ok, result.rows_checked, result.head_seq, result.first_bad_seq, result.problems)
+        print(json.dumps(_json_result(*fields)))
     else:
         print(result.message)
         for extra in result.problems[1:]:
@@ -80,6 +75,18 @@ def _verify(args: argparse.Namespace) -> int:
         print(unwritten, file=sys.stderr)
         return 2
     return 0 if result.ok else 1
+
+
+def _json_result(
+    ok: bool, rows_checked: int, head_seq: int | None, first_bad_seq: int | None, problems: list[str]
+) -> dict:
+    return {
+        "ok": ok,
+        "rows_checked": rows_checked,
+        "head_seq": head_seq,
+        "first_bad_seq": first_bad_seq,
+        "problems": problems,
+    }
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,7 +1,9 @@
-"""`python -m app audit verify --checkpoint FILE` with a FILE it cannot use: one line and exit 2, no traceback."""
+"""`python -m app audit verify --checkpoint FILE`: a FILE it cannot use is one line and exit 2, no traceback; a damaged
+one is a failed verification, in JSON with `--json`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,12 @@ def test_a_checkpoint_that_is_a_directory_is_one_line_and_exit_2(url: str, tmp_p
     assert cli.main(["audit", "verify", "--checkpoint", str(tmp_path)]) == 2
     assert capsys.readouterr().err == f"error: cannot read the checkpoint file {tmp_path}: Is a directory\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_checkpoint_with_json_is_a_failed_verification_in_json(url: str, tmp_path: Path, capsys) -> None:
+    """A script reading `--json` got a plain `error:` line on stdout (not JSON) for an edited checkpoint file."""
+    path = tmp_path / "audit-head.json"
+    path.write_text("{not json")
+    assert cli.main(["audit", "verify", "--json", "--checkpoint", str(path)]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] is False and "edited or damaged" in result["problems"][0]
