@@ -115,10 +115,10 @@ last = health.last_reconcile(settings.warehouse_path)
 if last is None:
     st.info("No reconciliation has been run from here yet.", icon=":material/info:")
 else:
-    verdict = "match" if last.get("ok") else "MISMATCH"
-    (st.success if last.get("ok") else st.error)(
-        f"Last result: {verdict} · checked {last.get('checked_at')} by {last.get('checked_by')}"
+    shown, say = {"match": ("match", st.success), "mismatch": ("MISMATCH", st.error)}.get(
+        last["verdict"], ("could not be run", st.warning)
     )
+    say(f"Last result: {shown} · checked {last.get('checked_at')} by {last.get('checked_by')}")
     for line in (last.get("mismatches") or [])[:50]:
         st.write(f"- {line}")
     if last.get("error"):

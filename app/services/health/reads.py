@@ -179,14 +179,24 @@ def reconcile_path(warehouse: Path) -> Path:
 
 
 def last_reconcile(warehouse: Path) -> dict[str, Any] | None:
-    """The last stored reconciliation result ({ok, checked_at, mismatches, counts, …}) or None."""
+    """The last stored reconciliation result ({ok, checked_at, mismatches, counts, …, verdict}) or None.
+
+    `verdict`: "match", "mismatch" (the warehouse differs from the source) or "not run" (the comparison could not
+    be made: the warehouse or the database unreachable, a bad setting — `error` says why)."""
     path = reconcile_path(warehouse)
     if not path.exists():
         return None
     try:
-        return scrub_json(json.loads(path.read_text()))
+        last = scrub_json(json.loads(path.read_text()))
     except (OSError, ValueError):
         return None
+    if last.get("ok"):
+        verdict = "match"
+    elif last.get("mismatches") or last.get("exit_code") == 1:
+        verdict = "mismatch"
+    else:
+        verdict = "not run"
+    return {**last, "verdict": verdict}
 
 
 def check_viewer(actor: Actor) -> None:

@@ -77,6 +77,22 @@ def test_ingest_from_health_then_freshness_alerts_and_reconcile(w, fresh_db, tmp
     assert health.last_reconcile(settings.warehouse_path) is None
     result = health_writes.run_reconcile(w.actors["manager"], settings)
     assert result["ok"] is True and result["exit_code"] == 0
-    assert health.last_reconcile(settings.warehouse_path)["checked_by"] == "manager"
+    last = health.last_reconcile(settings.warehouse_path)
+    assert (last["checked_by"], last["verdict"]) == ("manager", "match")
     with pytest.raises(Denied):
         health_writes.run_reconcile(w.actors["analyst"], settings)
+
+
+def test_a_reconciliation_that_could_not_run_is_not_called_a_mismatch(w, fresh_db, tmp_path):
+    """System health said "Last result: MISMATCH" when the comparison never ran (here: no warehouse yet)."""
+    settings = load_settings(
+        {
+            "PITBOSS_DATABASE_URL": fresh_db,
+            "PITBOSS_DATA_DIR": str(tmp_path),
+            "PITBOSS_WAREHOUSE": str(tmp_path / "none.duckdb"),
+        }
+    )
+    result = health_writes.run_reconcile(w.actors["manager"], settings)
+    assert result["ok"] is False and result["exit_code"] == 2 and result["error"]
+    last = health.last_reconcile(settings.warehouse_path)
+    assert last["verdict"] == "not run" and last["error"]
