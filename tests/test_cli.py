@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import PROJECT_ROOT
+from tests.ports import free_port
 
 PASSWORD = "Hunter2-cli-pw"
 
@@ -28,14 +29,6 @@ def test_an_unusable_setting_is_one_line_and_exit_2(tmp_path, warehouse, command
     assert "Traceback" not in out.stderr and PASSWORD not in out.stdout + out.stderr
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _app(args: list[str], tmp_path, **env: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PITBOSS_DATA_DIR": str(tmp_path), "PITBOSS_ENV": "demo", **env}
     env.pop("PITBOSS_WAREHOUSE", None)
@@ -45,7 +38,7 @@ def _app(args: list[str], tmp_path, **env: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("command", [["staff", "list"], ["audit", "verify"], ["migrate"], ["postbacks", "--once"]])
 def test_an_unreachable_database_is_one_line_and_exit_2(tmp_path, command):
-    url = f"postgresql://pitboss:{PASSWORD}@127.0.0.1:{_free_port()}/pitboss"
+    url = f"postgresql://pitboss:{PASSWORD}@127.0.0.1:{free_port()}/pitboss"
     out = _app(command, tmp_path, PITBOSS_DATABASE_URL=url)
     assert out.returncode == 2, out.stdout + out.stderr
     assert out.stderr.startswith("error: cannot connect to the database: ") and out.stderr.count("\n") == 1, out.stderr
@@ -63,7 +56,7 @@ def test_an_unusable_database_url_is_one_line_and_exit_2(tmp_path, url, command)
 
 @pytest.mark.parametrize("action", ["url", "start"])
 def test_db_url_never_prints_the_password(tmp_path, action):
-    url = f"postgresql://pitboss:{PASSWORD}@127.0.0.1:{_free_port()}/pitboss"
+    url = f"postgresql://pitboss:{PASSWORD}@127.0.0.1:{free_port()}/pitboss"
     out = _app(["db", action], tmp_path, PITBOSS_DATABASE_URL=url)
     assert out.returncode == 0, out.stderr
     assert PASSWORD not in out.stdout + out.stderr and "pitboss:***@127.0.0.1" in out.stdout

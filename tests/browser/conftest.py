@@ -16,7 +16,6 @@ import datetime as dt
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from app.db import create_engine
 from app.services.staff import demo as staff
 from app.settings import get_settings, load_settings
 from tests.conftest import PROJECT_ROOT, create_database, drop_database
+from tests.ports import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -75,12 +75,6 @@ class AppServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def seed_brands(engine: sa.Engine) -> dict[str, int]:

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -36,6 +35,7 @@ from tests.browser.conftest import (
     wait_rerun,
 )
 from tests.conftest import PROJECT_ROOT
+from tests.ports import streamlit_healthy
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -71,14 +71,6 @@ def _two_free_ports() -> int:
     raise RuntimeError("no two consecutive free ports")
 
 
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def deployment(app_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     tmp = tmp_path_factory.mktemp("replicas")
@@ -104,7 +96,7 @@ def deployment(app_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     servers = [AppServer(f"http://127.0.0.1:{p}", app_db, engine, env, log_path) for p in (port, first, first + 1)]
     try:
         deadline = time.monotonic() + 120
-        while not all(_healthy(p) for p in (port, first, first + 1)):
+        while not all(streamlit_healthy(p) for p in (port, first, first + 1)):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"serve did not come up:\n{servers[0].log()[-3000:]}")
             time.sleep(0.5)
@@ -245,6 +237,6 @@ def test_one_address_keeps_a_tab_on_its_replica_and_moves_it_when_that_replica_d
     page.get_by_role("heading", name="KYC queue").wait_for()
     # serve starts the dead replica again.
     deadline = time.monotonic() + 90
-    while not _healthy(ports[home]):
+    while not streamlit_healthy(ports[home]):
         assert time.monotonic() < deadline, "the replica was not started again"
         time.sleep(0.5)

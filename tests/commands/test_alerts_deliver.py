@@ -14,14 +14,6 @@ from app.settings import get_settings
 from tests.services.alerts.receivers import smtp_server
 
 
-@pytest.fixture
-def url(fresh_db: str, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PITBOSS_DATABASE_URL", fresh_db)
-    get_settings.cache_clear()
-    yield fresh_db
-    get_settings.cache_clear()
-
-
 def test_deliver_once_sends_the_queue(url: str, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:

@@ -6,18 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from app import cli
-from app.settings import get_settings
-
-
-@pytest.fixture
-def url(fresh_db: str, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PITBOSS_DATABASE_URL", fresh_db)
-    get_settings.cache_clear()
-    yield fresh_db
-    get_settings.cache_clear()
 
 
 def test_a_checkpoint_in_a_missing_directory_is_one_line_and_exit_2(url: str, tmp_path: Path, capsys) -> None:

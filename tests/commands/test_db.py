@@ -9,15 +9,6 @@ import pytest
 import sqlalchemy as sa
 
 from app import cli, migrate
-from app.settings import get_settings
-
-
-@pytest.fixture
-def url(fresh_db: str, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PITBOSS_DATABASE_URL", fresh_db)
-    get_settings.cache_clear()
-    yield fresh_db
-    get_settings.cache_clear()
 
 
 def test_an_unknown_revision_is_one_line_and_exit_2(url: str, capsys) -> None:

@@ -6,11 +6,9 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -22,6 +20,7 @@ from app.commands import demo
 from app.services.audit.chain import write_audit
 from app.settings import get_settings
 from tests.conftest import PROJECT_ROOT
+from tests.ports import free_port, streamlit_healthy
 
 
 def _state(url: str) -> tuple:
@@ -99,25 +98,11 @@ def test_demo_audit_key_on_a_fresh_database_with_no_tables(empty_db: str, secret
         get_settings.cache_clear()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
 def test_a_kill_of_the_demo_stops_the_app_the_ingest_loop_and_live_activity(fresh_db: str, tmp_path: Path) -> None:
     """`kill <pid of make demo's python>` (SIGTERM to that process alone, as a service manager or a script sends
     it) stops everything it started: no Streamlit left holding the port, no ingest loop or live activity left
     writing."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PITBOSS_ENV": "demo",
@@ -134,7 +119,7 @@ def test_a_kill_of_the_demo_stops_the_app_the_ingest_loop_and_live_activity(fres
     children: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 180
-        while not _healthy(port):
+        while not streamlit_healthy(port):
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "demo.log").read_text()[-3000:]
             time.sleep(0.5)
         children = psutil.Process(proc.pid).children(recursive=True)
@@ -145,7 +130,7 @@ def test_a_kill_of_the_demo_stops_the_app_the_ingest_loop_and_live_activity(fres
         proc.wait(timeout=60)
         _gone, alive = psutil.wait_procs(children, timeout=15)
         assert alive == [], f"left running: {[' '.join(p.cmdline()) for p in alive]}"
-        assert not _healthy(port)
+        assert not streamlit_healthy(port)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

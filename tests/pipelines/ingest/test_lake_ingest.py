@@ -16,7 +16,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,18 +35,13 @@ from pipelines.ingest.reconcile import reconcile
 from tests.conftest import PROJECT_ROOT, drop_database, local_lake
 from tests.pipelines.ingest.conftest import T0, add_activity, fingerprint, source_counts
 from tests.pipelines.ingest.lake_children import PAIR_SQL, manifest_check
+from tests.ports import free_port
 from warehouse.gateway import WarehouseUnreachable
 from warehouse.lake import LakeConfig, parse_setting
 from warehouse.lake_gateway import LakeGateway
 
 BETS_PER_PLAYER = 5  # populate() and add_activity() give every player this many settled bets
 KEY_ID, SECRET = "AKIDPITBOSSLAKE", "wJalr'XUtnFEMI/K7MDENG+bPxRfiCY"  # a quote: the SECRET's SQL must hold it
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -57,7 +51,7 @@ def s3(tmp_path: Path) -> Iterator[tuple[str, object]]:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
@@ -147,7 +141,7 @@ def test_each_run_is_one_snapshot_the_lake_matches_the_source_and_an_unreachable
         password = "Hunter2-lake 'pw"
         escaped = password.replace("'", "\\'")
         away = parse_setting(
-            f"ducklake:postgres:host=127.0.0.1 port={_free_port()} dbname={name} user=lake password='{escaped}' "
+            f"ducklake:postgres:host=127.0.0.1 port={free_port()} dbname={name} user=lake password='{escaped}' "
             "connect_timeout=3",
             {"PITBOSS_LAKE_DATA_PATH": str(tmp_path / "lake")},
             tmp_path,
@@ -187,7 +181,7 @@ def test_a_first_run_refused_for_its_data_path_leaves_the_new_catalog_free_to_ta
 def test_reconcile_on_an_unusable_lake_says_why_in_one_line(source_db, catalog, tmp_path):
     password = "Hunter2-lake 'pw"
     escaped = password.replace("'", "\\'")
-    away = f"ducklake:postgres:host=127.0.0.1 port={_free_port()} dbname=x user=lake password='{escaped}'"
+    away = f"ducklake:postgres:host=127.0.0.1 port={free_port()} dbname=x user=lake password='{escaped}'"
     lake_dir = {"PITBOSS_LAKE_DATA_PATH": str(tmp_path / "lake")}
     never = f"ducklake:postgres:{catalog()}"  # a catalog database no run has written
     empty = catalog()  # a lake a run has created but not published into
