@@ -127,8 +127,10 @@ def add_staff(
     def validate() -> None:
         if not USERNAME_RE.match(name):
             raise Invalid("the username must be 3–32 characters: a lowercase letter, then letters, digits, _ . -")
-        if not display or len(display) > MAX_DISPLAY_NAME:
-            raise Invalid(f"the display name is required (at most {MAX_DISPLAY_NAME} characters)")
+        if not display:
+            raise Invalid("the display name is required")
+        if len(display) > MAX_DISPLAY_NAME:
+            raise Invalid(f"the display name has {len(display)} characters: at most {MAX_DISPLAY_NAME} are allowed")
         if not EMAIL_RE.match(mail) or len(mail) > 200:
             raise Invalid("the email address is not valid")
         if problem:

@@ -83,3 +83,16 @@ def test_add_staff_request_id_is_bound_to_the_account_asked_for(authdb, admin, f
         add(["admin"])
     assert authdb.rows("SELECT roles FROM staff_users WHERE username = 'nina'") == [{"roles": ["support"]}]
     assert [r["outcome"] for r in authdb.audit("staff.add")] == ["ok", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("display_name", "message"),
+    [("   ", "the display name is required"), ("N" * 101, "the display name has 101 characters: at most 100")],
+)
+def test_add_staff_says_which_display_name_problem(authdb, admin, fast_bcrypt, display_name, message) -> None:
+    """A display name too long is not answered "required" (the admin filled it in): the message says the length."""
+    with pytest.raises(Invalid) as caught:
+        staff.add_staff(authdb.engine, admin, username="nina", display_name=display_name, email="nina@example.test",
+                        password="a-long-enough-pass", roles=["support"], request_id=uuid.uuid4().hex)  # fmt: skip
+    assert str(caught.value.message).startswith(message)
+    assert authdb.rows("SELECT id FROM staff_users WHERE username = 'nina'") == []
