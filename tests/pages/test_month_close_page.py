@@ -6,6 +6,7 @@ marked on its tile."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -48,6 +49,12 @@ def test_finance_closes_a_month_and_sees_its_restatements(env: AnalyticsEnv):
     assert not at.exception and not at.error, [e.value for e in at.error]
     texts = [str(e.value) for kind in ("success", "error", "info", "warning", "markdown") for e in getattr(at, kind)]
     assert any("closed: NGR" in t for t in texts), texts
+    # the message follows the UI conventions: money with separators and 2 decimals, a time to the minute
+    closed = re.compile(
+        r"October 2026 of .+ closed: NGR -?[\d,]+\.\d{2} GBP \(-?[\d,]+\.\d{2} EUR\), read from the warehouse "
+        r"data as of \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\. "
+    )
+    assert any(closed.match(t) for t in texts), texts
     with env.engine.connect() as conn:
         row = conn.execute(sa.text("SELECT * FROM month_closes WHERE operator_id = :b"), {"b": CROWN}).mappings().one()
         audit = conn.execute(sa.text("SELECT outcome, actor_name FROM audit_log WHERE action = 'month.close'")).all()

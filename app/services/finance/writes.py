@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -117,9 +118,12 @@ def close_month(
         after = {"brand": brand.code, "month": m.isoformat(), "currency": brand.currency, "figures": headline,
                  "snapshot": snap}  # fmt: skip
         ngr = doc["metrics"]["ngr"]
+        in_eur = "" if brand.currency == "EUR" else f" ({_amount(ngr['eur'])} EUR)"
+        as_of = reads.data_as_of({"snapshot": snap})
         message = (
-            f"{name} closed: NGR {ngr['brand']} {brand.currency} ({ngr['eur']} EUR), read from the warehouse data "
-            f"as of {snap['data_as_of'] or '?'} UTC. Later changes to the month show as restatements."
+            f"{name} closed: NGR {_amount(ngr['brand'])} {brand.currency}{in_eur}, read from the warehouse data "
+            f"as of {f'{as_of:%Y-%m-%d %H:%M} UTC' if as_of else 'an unknown time'}. "
+            "Later changes to the month show as restatements."
         )
         return Change(after=jsonable(after), before=None, target_id=f"{brand.id}:{m:%Y-%m}", message=message,
                       result={"month_close_id": row.id, "brand_id": brand.id, "month": m.isoformat(),
@@ -139,6 +143,11 @@ def close_month(
         apply=apply,
         payload={"brand_id": int(brand_id), "month": label, "note": (note or "").strip() or None},
     )
+
+
+def _amount(value: object) -> str:
+    """A money figure for a message: thousands separators, 2 decimals (README, UI conventions)."""
+    return "—" if value is None else f"{Decimal(str(value)):,.2f}"
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
