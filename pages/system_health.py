@@ -8,7 +8,7 @@ import streamlit as st
 from app.services.core import ServiceError
 from app.services.health import reads as health
 from app.services.health import writes as health_writes
-from app.ui import state
+from app.ui import fmt, state
 from app.ui.forms import action_form, show_flash
 from app.ui.guard import guard_page
 from app.ui.table import show_table
@@ -118,7 +118,7 @@ else:
     shown, say = {"match": ("match", st.success), "mismatch": ("MISMATCH", st.error)}.get(
         last["verdict"], ("could not be run", st.warning)
     )
-    say(f"Last result: {shown} · checked {last.get('checked_at')} by {last.get('checked_by')}")
+    say(f"Last result: {shown} · checked {fmt.when(last.get('checked_at'))} by {last.get('checked_by')}")
     for line in (last.get("mismatches") or [])[:50]:
         st.write(f"- {line}")
     if last.get("error"):

@@ -76,9 +76,14 @@ def value(unit: str, v: float | None, currency: str | None = None) -> str:
 
 
 def when(value: Any) -> str:
-    """A (naive UTC or aware) datetime as `2026-11-21 06:05 UTC`."""
+    """A (naive UTC or aware) datetime, or its ISO text (as stored in JSON), as `2026-11-21 06:05 UTC`."""
     if value is None:
         return DASH
+    if isinstance(value, str) and "T" in value:
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC)

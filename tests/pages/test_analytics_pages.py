@@ -227,3 +227,21 @@ def test_no_warehouse_shows_a_message_not_a_traceback(page, monkeypatch, tmp_pat
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_system_health_shows_the_last_reconciliation_time_in_utc_minutes(page, analytics_env):
+    """The stored check time (ISO text in the result file) is shown as `2026-12-05 16:16 UTC`, not raw."""
+    import json
+
+    from app.services.health.reads import reconcile_path
+
+    path = reconcile_path(analytics_env.warehouse)
+    stored = {"ok": True, "mismatches": [], "checked_at": "2026-12-05T16:16:39.618137+00:00", "checked_by": "admin"}
+    path.write_text(json.dumps(stored))
+    try:
+        at = page("system_health", "manager")
+        assert not at.exception
+        said = [str(e.value) for e in at.success if str(e.value).startswith("Last result")]
+        assert said == ["Last result: match · checked 2026-12-05 16:16 UTC by admin"], said
+    finally:
+        path.unlink()
