@@ -76,7 +76,7 @@ def test_compliance_approves_the_next_case_and_the_audit_page_shows_it(app_serve
     reason.press("Tab")
     wait_idle(page)
     page.get_by_role("button", name="Submit decision").click()
-    expect(page.get_by_text("Decided approved by compliance")).to_be_visible()
+    expect(page.get_by_text("Decided approved by Cora Compliance")).to_be_visible()  # the display name
     row = app_server.rows("SELECT status, decision_reason, manual_override FROM kyc_cases WHERE id = :c", c=case)
     assert row == [
         {"status": "approved", "decision_reason": "passport and registration agree", "manual_override": False}

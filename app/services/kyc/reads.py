@@ -109,7 +109,7 @@ def queue(engine: Engine, actor: Actor, *, now: dt.datetime | None = None, limit
         rows = conn.execute(
             sa.text(
                 "SELECT c.id, c.player_id, c.operator_id, o.code, p.username, p.country_code, c.auto_score,"
-                " c.auto_suggestion, c.submitted_at, c.due_at, c.assignee_id, s.username AS assignee_name,"
+                " c.auto_suggestion, c.submitted_at, c.due_at, c.assignee_id, s.display_name AS assignee_name,"
                 " c.claim_expires_at, c.version FROM kyc_cases c JOIN players p ON p.id = c.player_id"
                 " JOIN operators o ON o.id = c.operator_id LEFT JOIN staff_users s ON s.id = c.assignee_id"
                 f" WHERE c.status = 'pending' AND {scope} ORDER BY c.due_at, c.id LIMIT :limit"
@@ -249,7 +249,7 @@ def _case_view(conn: Connection, actor: Actor, case: dict) -> CaseView:
     case["auto_reasons"] = submitted_reasons
     names = dict(
         conn.execute(
-            sa.text("SELECT id, username FROM staff_users WHERE id = ANY(:ids)"),
+            sa.text("SELECT id, display_name FROM staff_users WHERE id = ANY(:ids)"),
             {"ids": [i for i in (case["assignee_id"], case["decided_by"]) if i is not None]},
         ).all()
     )

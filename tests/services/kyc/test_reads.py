@@ -125,3 +125,16 @@ def test_case_shows_the_stored_and_the_current_assessment_side_by_side(world: Wo
     assert view.rescored
     with pytest.raises(Denied):
         kyc_read.case_view(world.engine, world.actors["analyst"], case)
+
+
+def test_a_case_names_its_claimer_by_display_name(world: World) -> None:
+    """People are named by their display name (README, UI conventions), not by their account's username."""
+    from app.services.kyc import writes as kyc_write
+
+    reviewer = world.actors["compliance"]
+    world.execute("UPDATE staff_users SET display_name = 'Cora Reviewer' WHERE id = :s", s=reviewer.staff_id)
+    case = add_case(world, world.players[0], due_in_hours=2)
+    kyc_write.claim(world.engine, reviewer, case_id=case, request_id=None)
+    view = kyc_read.case_view(world.engine, reviewer, case)
+    assert view.assignee_name == "Cora Reviewer"
+    assert [i.assignee_name for i in kyc_read.queue(world.engine, reviewer) if i.id == case] == ["Cora Reviewer"]
