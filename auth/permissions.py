@@ -101,6 +101,11 @@ def permissions_of(roles: tuple[str, ...] | list[str]) -> frozenset[Permission]:
     return frozenset(granted)
 
 
+def roles_with(permission: Permission) -> tuple[str, ...]:
+    """The roles that grant `permission`, in ROLES order."""
+    return tuple(role for role in ROLES if permission in MATRIX[role])
+
+
 def has_permission(actor: Actor, permission: Permission) -> bool:
     return permission in permissions_of(actor.roles)
 

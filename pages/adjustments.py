@@ -12,7 +12,7 @@ from app.ui.forms import action_form, show_flash
 from app.ui.guard import guard_page
 from app.ui.player_actions import render_adjustment_request
 from app.ui.table import show_table
-from auth.permissions import Permission, has_permission
+from auth.permissions import Permission, has_permission, roles_with
 
 actor = guard_page(__file__)
 engine = ui_state.engine()
@@ -67,7 +67,7 @@ with tabs["Approval queue"]:
             st.markdown(f"**{title}**")
             st.caption(f"Requested {row['requested_at']:%Y-%m-%d %H:%M} UTC · note: {fmt.plain(row['note'])}")
             if not can_approve:
-                st.caption("Waiting for a manager or admin.")
+                st.caption(f"Waiting for an approver ({', '.join(roles_with(Permission.APPROVE_ADJUSTMENT))}).")
             elif row["requested_by_id"] == actor.staff_id:
                 st.caption("Your own request: another person must decide it.")
             else:

@@ -86,10 +86,11 @@ def show_flash() -> None:
 
 
 def error_text(exc: ServiceError) -> str:
-    """The message of a refusal; an Invalid with per-field errors lists them."""
+    """The message of a refusal; an Invalid with per-field errors lists them (each names its field by its label,
+    not by its key)."""
     errors = (exc.detail or {}).get("errors") if isinstance(exc, Invalid) else None
     if isinstance(errors, dict) and errors:
-        return "Please fix: " + "; ".join(f"{k}: {v}" for k, v in errors.items())
+        return "Please fix: " + "; ".join(errors.values())
     return exc.message
 
 

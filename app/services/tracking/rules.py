@@ -133,7 +133,7 @@ def validate(
         errors["name"] = f"the name is longer than {NAME_MAX} characters"
     unknown = set(values) - {f.key for f in spec.fields}
     for key in sorted(unknown):
-        errors[key] = f"not a field of {spec.label}"
+        errors[key] = f"{key} is not a field of {spec.label}"
     settings: dict[str, str] = {}
     secrets: dict[str, str] = {}
     for f in spec.fields:
