@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 from app import db, migrate
-from app.commands import interrupts, serve
+from app.commands import serve
 from app.commands.platform import PLATFORM_RULES
 from app.settings import PROJECT_ROOT, SECRETS_FILE, SettingsError, get_settings
 
@@ -100,31 +100,29 @@ def prepare(scale: str, seed_value: int) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    with interrupts.stopped_like_ctrl_c():  # `kill` stops the background processes too, not only Ctrl+C
-        try:
-            prepare(args.scale, args.seed)
-        except (SettingsError, DemoError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            return 130
-        env = dict(os.environ)
-        background: list[subprocess.Popen] = []
-        try:
-            background.append(_start(["ingest", "--every", str(args.ingest_every)], env))
-            # critical alerts by e-mail / webhook (when PITBOSS_SMTP_HOST / PITBOSS_ALERT_WEBHOOK_URL are set)
-            background.append(_start(["alerts", "deliver", "--every", "30"], env))
-            if args.live_rate > 0:  # something moving on the dashboards and in the incremental pipeline
-                background.append(_start(["live", "--rate", str(args.live_rate)], env))
-            print(f"Pitboss at http://localhost:{args.port}  (Ctrl+C stops the app, the ingest loop and live activity)")
-            return serve.serve(args.replicas, args.port, environ=env)  # one Streamlit process, or N behind a proxy
-        except (SettingsError, serve.ServeError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            return 0
-        finally:
-            serve.stop_processes(background)
+    """Set up, start the background processes, serve; Ctrl+C or `kill` (app.cli) stops them all."""
+    try:
+        prepare(args.scale, args.seed)
+    except (SettingsError, DemoError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    env = dict(os.environ)
+    background: list[subprocess.Popen] = []
+    try:
+        background.append(_start(["ingest", "--every", str(args.ingest_every)], env))
+        # critical alerts by e-mail / webhook (when PITBOSS_SMTP_HOST / PITBOSS_ALERT_WEBHOOK_URL are set)
+        background.append(_start(["alerts", "deliver", "--every", "30"], env))
+        if args.live_rate > 0:  # something moving on the dashboards and in the incremental pipeline
+            background.append(_start(["live", "--rate", str(args.live_rate)], env))
+        print(f"Pitboss at http://localhost:{args.port}  (Ctrl+C stops the app, the ingest loop and live activity)")
+        return serve.serve(args.replicas, args.port, environ=env)  # one Streamlit process, or N behind a proxy
+    except (SettingsError, serve.ServeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        serve.stop_processes(background)
 
 
 def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen:

@@ -1,8 +1,8 @@
 """Ctrl+C, `kill` (SIGTERM) and a closed terminal (SIGHUP) stop a command the same way: KeyboardInterrupt.
 
 DuckDB turns a signal that arrives during a query into its own "Query interrupted" error, which a caller
-catching `Exception` (an ingest run) records as a failed run and goes on; `received()` tells such a caller
-that the operator asked to stop, so it can stop too.
+catching `Exception` (an ingest run) records as a failed run and goes on; `raise_if_received()` lets such a
+caller stop too. `app.cli.main` runs every command inside `stopped_like_ctrl_c()`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,6 @@ _received: list[int] = []
 def _interrupt(signum: int, frame: object) -> None:
     _received.append(signum)
     raise KeyboardInterrupt
-
-
-def received() -> bool:
-    """True once a stop signal arrived inside `stopped_like_ctrl_c`."""
-    return bool(_received)
 
 
 def raise_if_received() -> None:

@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from app import db
-from app.commands.interrupts import stopped_like_ctrl_c
 from app.commands.proxy import ReplicaProxy
 from app.settings import PROJECT_ROOT, SettingsError, get_settings
 
@@ -171,27 +170,25 @@ def serve(replicas: int, port: int, *, address: str | None = None, first_replica
     db.database_url(get_settings())  # the embedded server, if that is the database: started once, here
     env = replica_env(environ)
     if replicas == 1:
-        with stopped_like_ctrl_c():
-            proc = subprocess.Popen(streamlit_command(port, address), env=env, cwd=PROJECT_ROOT)
-            try:
-                return proc.wait()
-            except KeyboardInterrupt:
-                return 0
-            finally:
-                stop_processes([proc])
+        proc = subprocess.Popen(streamlit_command(port, address), env=env, cwd=PROJECT_ROOT)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # Ctrl+C, or SIGTERM / SIGHUP (app.cli runs commands stopped like Ctrl+C)
+            return 0
+        finally:
+            stop_processes([proc])
     first = first_replica_port or port + 1
     group = Replicas([first + i for i in range(replicas)], env)
-    with stopped_like_ctrl_c():  # stopped while starting: still stop the replicas
-        try:
-            group.start()
-            group.wait_healthy()
-            asyncio.run(_proxy_until_stopped(group, address, port))
-        except KeyboardInterrupt:
-            pass
-        except OSError as exc:  # the one address cannot be listened on (in use, not ours)
-            raise ServeError(f"cannot listen on {address or 'every interface'}, port {port}: {exc.strerror}") from exc
-        finally:
-            group.stop()
+    try:
+        group.start()
+        group.wait_healthy()
+        asyncio.run(_proxy_until_stopped(group, address, port))
+    except KeyboardInterrupt:  # stopped while starting too: still stop the replicas
+        pass
+    except OSError as exc:  # the one address cannot be listened on (in use, not ours)
+        raise ServeError(f"cannot listen on {address or 'every interface'}, port {port}: {exc.strerror}") from exc
+    finally:
+        group.stop()
     return 0
 
 
