@@ -42,9 +42,8 @@ def embedded_url(pg_dir: Path, database: str = DATABASE_NAME) -> str:
     try:
         server = _pgserver(pg_dir)
     except Exception as exc:  # a file where a directory should be, a damaged data directory, …
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise EmbeddedServerError(
-            f"the embedded PostgreSQL in {pg_dir} cannot start ({type(exc).__name__}: {reason}); check PITBOSS_DATA_DIR"
+            f"the embedded PostgreSQL in {pg_dir} cannot start ({error_line(exc)}); check PITBOSS_DATA_DIR"
         ) from exc
     socket_dir = make_url(server.get_uri()).query["host"]  # pgdata, or a shorter path for long dirs
     ensure_database(f"postgresql+psycopg://postgres@/postgres?host={socket_dir}", database)
@@ -148,6 +147,12 @@ def scrub_secrets(text: object, *secrets: str | None) -> str:
         out = out.replace(form, SCRUBBED)
     out = _KV_PASSWORD.sub(lambda m: f"{m.group(1)}{m.group(2)}{SCRUBBED}", out)
     return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{SCRUBBED}@", out)
+
+
+def error_line(exc: BaseException) -> str:
+    """An error in one line for an operator: `Type: the message's first line`, credentials scrubbed."""
+    text = str(exc).strip()
+    return scrub_secrets(f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__)
 
 
 def scrub_json(value: object, *secrets: str | None) -> object:

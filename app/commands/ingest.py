@@ -13,7 +13,7 @@ from app.settings import get_settings
 
 def _evaluate_alerts(_result) -> None:
     """After every ingest run (ok or failed): evaluate the alert rules on the new state."""
-    from app.db import get_engine, scrub_secrets
+    from app.db import get_engine
     from app.services.alerts.evaluate import evaluate_alerts
     from warehouse.runlog import recent_runs
 
@@ -21,8 +21,7 @@ def _evaluate_alerts(_result) -> None:
     try:
         opened = evaluate_alerts(get_engine(settings), settings.warehouse_path, runs=recent_runs(settings))
     except Exception as exc:  # alerting must never stop ingestion; say so loudly
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"alert evaluation failed: {scrub_secrets(f'{type(exc).__name__}: {first}')}", file=sys.stderr)
+        print(f"alert evaluation failed: {db.error_line(exc)}", file=sys.stderr)
         return
     if opened:
         print(f"{len(opened)} new alert(s): " + "; ".join(a.title for a in opened[:5]), file=sys.stderr)
@@ -44,12 +43,10 @@ def _after_ingest(result) -> None:
     _evaluate_alerts(result)
     if not getattr(result, "ok", False):
         return
-    from app.db import scrub_secrets
-
     try:
         found = _restatements()
     except Exception as exc:
-        print(f"restatement check failed: {scrub_secrets(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        print(f"restatement check failed: {db.error_line(exc)}", file=sys.stderr)
         return
     if found["new"]:
         print(f"{len(found['new'])} restatement line(s) of closed months recorded", file=sys.stderr)

@@ -28,8 +28,7 @@ def run_rounds(name: str, args: argparse.Namespace, one_round: Callable[[], Any]
         except Exception as exc:
             if args.once or not args.every:
                 raise
-            reason = db.scrub_secrets(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-            print(f"{name}: round failed ({reason}); trying again in {args.every:g}s", file=sys.stderr)
+            print(f"{name}: round failed ({db.error_line(exc)}); trying again in {args.every:g}s", file=sys.stderr)
         else:
             print(json.dumps({"at": stamp, **report.as_dict()}), flush=True)
         if args.once or not args.every or (getattr(args, "rounds", 0) and rounds >= args.rounds):

@@ -16,7 +16,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from app.db import scrub_json, scrub_secrets
+from app.db import error_line, scrub_json, scrub_secrets
 from app.services.alerts.reads import load_runs
 from app.services.core import Denied
 from auth.identity import Actor
@@ -49,8 +49,7 @@ def postgres_status(engine: Engine) -> dict[str, Any]:
                 sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
             )
     except Exception as exc:  # unreachable: say why, never raise into the page
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        return {"reachable": False, "error": scrub_secrets(f"{type(exc).__name__}: {first}")[:200]}
+        return {"reachable": False, "error": error_line(exc)[:200]}
     return {
         "reachable": True,
         "latency_ms": round(latency, 1),
