@@ -54,6 +54,10 @@ class LakeUnavailable(RuntimeError):
     """The lake's catalog or storage cannot be used; the message says which and why (no credentials)."""
 
 
+class LakeMissing(LakeUnavailable):
+    """No lake yet where the setting points (its catalog database, or a lake in it): an ingest creates it."""
+
+
 @dataclass(frozen=True)
 class S3Storage:
     endpoint: str | None = None  # host:port (no scheme); None: AWS
@@ -354,7 +358,8 @@ def attach(
     try:
         con.execute(f"ATTACH {target} AS {alias} ({', '.join(options)})")
     except duckdb.Error as exc:
-        raise LakeUnavailable(explain(lake, exc, "cannot open the lake")) from None
+        message = explain(lake, exc, "cannot open the lake")
+        raise (LakeMissing if message.endswith(CREATE_HINT) else LakeUnavailable)(message) from None
 
 
 def current_snapshot(con: duckdb.DuckDBPyConnection, alias: str) -> int:
@@ -364,6 +369,7 @@ def current_snapshot(con: duckdb.DuckDBPyConnection, alias: str) -> int:
 __all__ = [
     "DEFAULT_CATALOG_DATABASE",
     "LakeConfig",
+    "LakeMissing",
     "LakeSettingError",
     "LakeUnavailable",
     "S3Storage",

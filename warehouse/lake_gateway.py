@@ -23,7 +23,7 @@ from warehouse.gateway import (
     WarehouseUnreachable,
     _Open,
 )
-from warehouse.lake import CREATE_HINT, LakeConfig, LakeUnavailable, attach, connect, current_snapshot, explain
+from warehouse.lake import LakeConfig, LakeMissing, LakeUnavailable, attach, connect, current_snapshot, explain
 
 
 class LakeGateway(Gateway):
@@ -55,8 +55,9 @@ class LakeGateway(Gateway):
                     attach(base, self.lake, "lake_probe")
                 except LakeUnavailable as exc:  # no lake yet (an ingest creates it), or one that cannot be reached
                     base.close()
-                    missing = CREATE_HINT in str(exc)
-                    raise (WarehouseUnavailable if missing else WarehouseUnreachable)(str(exc)) from None
+                    raise (WarehouseUnavailable if isinstance(exc, LakeMissing) else WarehouseUnreachable)(
+                        str(exc)
+                    ) from None
                 self._base = base
             return self._base
 
