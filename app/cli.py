@@ -7,6 +7,7 @@ taking the parsed arguments and returning the exit code.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -65,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    finally:
+        # DuckDB objects left in reference cycles (an exception's traceback holds its frames) are freed here,
+        # on the main thread: freed by a daemon thread's garbage collection during interpreter exit, DuckDB's
+        # destructor cannot take the GIL back and the process aborts ("terminate called ...", exit -6).
+        gc.collect()
 
 
 _CONNECTION_STATES = ("08", "28", "3D")  # connection exception, invalid authorization, no such database

@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from app import db
-from app.commands import interrupts
 from app.commands.argtypes import positive_number
 from app.settings import get_settings
 
@@ -52,26 +51,12 @@ def _after_ingest(result) -> None:
         print(f"{len(found['new'])} restatement line(s) of closed months recorded", file=sys.stderr)
 
 
-def _stop_when_interrupted(after_run):
-    """The hook after each run: stop (KeyboardInterrupt) when Ctrl+C or SIGTERM came during the run, which
-    DuckDB turns into a failed run ("Query interrupted") that `--every` would otherwise follow with the next;
-    else `after_run`."""
-
-    def hook(result) -> None:
-        interrupts.raise_if_received()
-        if after_run is not None:
-            after_run(result)
-
-    return hook
-
-
 def _ingest(args: argparse.Namespace) -> int:
     from pipelines.ingest.cli import ingest_command
 
     settings = get_settings()
     db.database_url(settings)  # an unusable PITBOSS_DATABASE_URL is one line (app.cli), not a traceback
-    hook = _stop_when_interrupted(None if args.no_alerts else _after_ingest)
-    return ingest_command(args, settings, after_run=hook)
+    return ingest_command(args, settings, after_run=None if args.no_alerts else _after_ingest)
 
 
 def _reconcile(args: argparse.Namespace) -> int:

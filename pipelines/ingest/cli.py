@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from app.db import scrub_secrets
+from pipelines.ingest import stopping
 from pipelines.ingest.reconcile import ReconcileReport, reconcile
 from pipelines.ingest.run import RunResult, run_forever, run_ingest
 from warehouse.lake import LakeUnavailable
@@ -92,11 +93,15 @@ def ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], No
 def _ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], None] | None) -> int:
     console = Console(stderr=False)
     if args.every is None:
-        result = _run_once(args, settings, console)
-        _report(result, args, console)
-        if after_run:
-            after_run(result)
-        return 0 if result.ok else 1
+
+        def once() -> RunResult:
+            result = _run_once(args, settings, console)
+            _report(result, args, console)
+            if after_run:
+                after_run(result)
+            return result
+
+        return 0 if stopping.on_worker(once).ok else 1  # Ctrl+C or SIGTERM stop the run cleanly (stopping.py)
     if args.every <= 0:
         print("--every must be a positive number of seconds", file=sys.stderr)
         return 2
@@ -137,13 +142,13 @@ def reconcile_command(args: Any, settings: Any, restatements: Callable[[], dict]
     """`reconcile`: source vs warehouse (exit 1 on a mismatch), plus the restatements of closed months when the
     composition root hands in `restatements` (a section of the output; it does not change the exit status)."""
     console = Console()
-    try:
-        report: ReconcileReport = reconcile(settings)
+    try:  # on a worker thread, which Ctrl+C or SIGTERM stop cleanly (stopping.py)
+        report: ReconcileReport = stopping.on_worker(lambda: reconcile(settings))
     except Exception as exc:  # never a traceback: it would print the DSN
         return _fail("reconcile", exc, args)
     if restatements is not None:
         try:
-            report.restatements = restatements()
+            report.restatements = stopping.on_worker(restatements)
         except Exception as exc:  # the comparison of source and warehouse stands; say why this part is missing
             report.restatements = {"error": exc_text(exc)}
     if args.json:

@@ -55,6 +55,7 @@ import duckdb
 import psycopg
 from sqlalchemy.engine import make_url
 
+from pipelines.ingest import stopping
 from pipelines.ingest.lake_tables import MONTHLY, apply_delta, copy_whole
 from warehouse import changes
 from warehouse.lake import LakeConfig, LakeUnavailable, attach, connect, explain, sql_literal
@@ -135,7 +136,7 @@ class LakeWriter:
 
     def close(self) -> None:
         with contextlib.suppress(duckdb.Error):
-            self.con.close()
+            stopping.close(self.con)
         if self._lock is not None:
             with contextlib.suppress(psycopg.Error):
                 self._lock.close()  # the session ends: PostgreSQL releases the advisory lock
@@ -155,6 +156,9 @@ class LakeWriter:
             if time.monotonic() >= deadline:
                 conn.close()
                 raise LakeLocked(f"another ingest run holds the lake's lock (waited {timeout:g} s)")
+            if stopping.requested():
+                conn.close()
+                stopping.check()
             time.sleep(0.2)
         self._lock = conn
 
@@ -347,7 +351,7 @@ def open_writer(lake: LakeConfig, url: str, lock_timeout: float = 600.0) -> Lake
     """Resolve, take the lake's ingest lock, check the data path, attach for writing; raise LakeUnavailable with
     one clear message (LakeLocked when another run holds the lock past `lock_timeout`)."""
     lake = resolve(lake, url, create=True)
-    con = connect(lake)
+    con = stopping.watch(connect(lake))  # Ctrl+C or SIGTERM interrupt its queries (stopping.py)
     writer = LakeWriter(lake, con)
     try:
         writer.lock(lock_timeout)

@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines.ingest import stopping
 from pipelines.ingest.loaders import TableLoad
 from pipelines.ingest.specs import TableSpec
 from warehouse.transforms import MARTS
@@ -43,7 +44,7 @@ class LateLoad:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, specs: tuple[TableSpec, ...], load: Any) -> None:
         """`load(cursor, specs)` → {table: TableLoad}: the run's own table loader."""
-        self._cur = con.cursor()
+        self._cur = stopping.watch(con.cursor())  # Ctrl+C or SIGTERM interrupt its queries (stopping.py)
         self._specs = specs
         self._load = load
         self._loads: dict[str, TableLoad] = {}
@@ -71,12 +72,12 @@ class LateLoad:
             self._cur.interrupt()
         self._thread.join()
         with contextlib.suppress(duckdb.Error):
-            self._cur.close()
+            stopping.close(self._cur)
 
     def wait(self) -> dict[str, TableLoad]:
         """Wait for the load; its TableLoads, or its exception raised here."""
         self._thread.join()
-        self._cur.close()
+        stopping.close(self._cur)
         if self._error is not None:
             raise self._error
         return self._loads

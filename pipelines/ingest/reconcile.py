@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from pipelines.ingest import stopping
 from pipelines.ingest.duck import attach_source, pg_query, sql_literal
 from pipelines.ingest.schema import quote_ident
 from pipelines.ingest.specs import SPECS, TableSpec
@@ -118,7 +119,7 @@ def reconcile(
     lake = lake if lake is not None else getattr(source, "lake", None)
     if lake is None and not warehouse.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse}: run `python -m app ingest` first")
-    con = duckdb.connect(":memory:")
+    con = stopping.watch(duckdb.connect(":memory:"))  # Ctrl+C or SIGTERM interrupt its queries (stopping.py)
     read_lake = None  # DuckLake mode, once attached: its read errors are explained (warehouse.lake.explain)
     try:
         attach_source(con, url)
@@ -167,7 +168,7 @@ def reconcile(
 
         raise LakeUnavailable(explain(read_lake, exc, "cannot read the lake")) from None
     finally:
-        con.close()
+        stopping.close(con)
     return ReconcileReport(counts, daily, source_as_of.astimezone(dt.UTC).replace(tzinfo=None), snap)
 
 

@@ -36,10 +36,13 @@ class TableResult:
     deletes: str | None = None  # how deletes were caught: tombstones | count check, + keys reconciled
 
 
+INTERRUPTED = "interrupted"  # a run's status when Ctrl+C or SIGTERM stopped it (pipelines/ingest/stopping.py)
+
+
 @dataclass
 class RunResult:
     run_id: str
-    status: str  # ok | failed
+    status: str  # ok | failed | interrupted
     full: bool
     warehouse_path: str
     started_at: dt.datetime

@@ -36,7 +36,7 @@ import duckdb
 from sqlalchemy.engine import make_url
 
 from app.db import scrub_secrets
-from pipelines.ingest import lake_publish, overlap, runlog, snapshot, standby, tombstones
+from pipelines.ingest import lake_publish, overlap, runlog, snapshot, standby, stopping, tombstones
 from pipelines.ingest.duck import attach_source, pg_query
 from pipelines.ingest.duck import connect as duck_connect
 from pipelines.ingest.loaders import (
@@ -49,6 +49,7 @@ from pipelines.ingest.loaders import (
 from pipelines.ingest.loaders import write_states as write_watermarks
 from pipelines.ingest.results import (
     CHECKPOINT_ON_COMMIT,
+    INTERRUPTED,
     META_TAIL_BYTES,
     RECONCILED,
     IngestError,
@@ -256,14 +257,20 @@ def run_ingest(
                 _build(url, warehouse, result, specs, progress, build_marts, every, lake, lock_timeout)
                 result.status = "ok"
             except Exception as exc:  # logged and reported (never with the DSN's password); served file untouched
-                error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("schema drift") else str(exc)
-                result.error = scrub_secrets(error, make_url(url).password)
-                log.error("ingest run %s failed: %s", run_id, result.error)
+                if stopping.requested():  # Ctrl+C or SIGTERM (stopping.py): not a failure to alert on
+                    result.status, result.error = INTERRUPTED, "stopped by Ctrl+C or SIGTERM before it finished"
+                    log.warning("ingest run %s %s", run_id, result.error)
+                else:
+                    error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("schema drift") else str(exc)
+                    result.error = scrub_secrets(error, make_url(url).password)
+                    log.error("ingest run %s failed: %s", run_id, result.error)
             finally:
                 result.finished_at = utcnow()
                 result.seconds = round(time.perf_counter() - t0, 3)
                 runlog.append(warehouse, log_records(result))
-    except snapshot.LockTimeout as exc:
+    except (snapshot.LockTimeout, stopping.Stopped) as exc:
+        if isinstance(exc, stopping.Stopped):
+            result.status = INTERRUPTED
         result.error = str(exc)
         result.finished_at = utcnow()
         result.seconds = round(time.perf_counter() - t0, 3)
@@ -287,17 +294,23 @@ def _build(
     t = time.perf_counter()
     # an unusable lake stops the run; its lock orders runs of every machine that publishes into it
     writer = lake_publish.open_writer(lake, url, lock_timeout) if lake is not None else None
-    t = result.mark("lake_check", t) if writer is not None else t
-    cap = capture(libpq_dsn(url), [s for s in specs if s.mode == "append"])
-    t = result.mark("capture", t)
-    con, tmp, states, served_source, result.built_from = _open_build_file(
-        warehouse, result.run_id, result.full, in_place=writer is not None
-    )
+    try:
+        t = result.mark("lake_check", t) if writer is not None else t
+        cap = capture(libpq_dsn(url), [s for s in specs if s.mode == "append"])
+        t = result.mark("capture", t)
+        con, tmp, states, served_source, result.built_from = _open_build_file(
+            warehouse, result.run_id, result.full, in_place=writer is not None
+        )
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        raise
+    stopping.watch(con)  # Ctrl+C or SIGTERM interrupt its queries (stopping.py)
     incremental_ok = result.built_from != "fresh"
     in_place = tmp == warehouse  # DuckLake mode: the whole run is ONE transaction of the working file
-    base = lake_publish.published_as(con) if writer is not None else None
     t = result.mark("copy_open", t)
     try:
+        base = lake_publish.published_as(con) if writer is not None else None
         existing = raw_columns(con)  # before ATTACH: duckdb_columns() would also list the source's catalog
         meta_layout = table_columns(con, "meta")
         marts_current = with_marts and _marts_current(con)
@@ -385,13 +398,13 @@ def _build(
                 writer.close()
             t = result.mark("lake_publish", t)
     except BaseException:
-        con.close()  # an open transaction of the working file is rolled back
+        stopping.close(con)  # an open transaction of the working file is rolled back
         if writer is not None:
             writer.close()
         if not in_place:
             snapshot.remove_db_file(tmp)
         raise
-    con.close()
+    stopping.close(con)
     t = result.mark("close", t)
     if not in_place:
         try:
@@ -414,12 +427,18 @@ def run_forever(
     max_runs: int | None = None,
     **kwargs: Any,
 ) -> int:
-    """Run ingest every `every` seconds (measured start to start); return the number of failed runs."""
+    """Run ingest every `every` seconds (measured start to start); return the number of failed runs. Each run
+    and its `on_result` work on a thread of their own, which Ctrl+C or SIGTERM stop cleanly (stopping.py)."""
+
+    def one() -> RunResult:
+        res = run_ingest(source, warehouse_path, **kwargs)
+        on_result(res)
+        return res
+
     failures, runs = 0, 0
     while max_runs is None or runs < max_runs:
         start = time.monotonic()
-        res = run_ingest(source, warehouse_path, **kwargs)
-        on_result(res)
+        res = stopping.on_worker(one)
         failures += 0 if res.ok else 1
         runs += 1
         if max_runs is not None and runs >= max_runs:

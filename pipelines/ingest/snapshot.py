@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipelines.ingest import stopping
 from warehouse.files import standby_path
 
 TMP_MARK = ".tmp-"
@@ -64,6 +65,7 @@ def run_lock(warehouse: Path, timeout: float) -> Iterator[None]:
                     raise LockTimeout(
                         f"another ingest run holds {lock_path(warehouse)} (waited {timeout:g} s)"
                     ) from None
+                stopping.check()  # Ctrl+C or SIGTERM: stop waiting
                 time.sleep(0.05)
         yield
     finally:
