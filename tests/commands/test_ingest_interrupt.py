@@ -24,9 +24,11 @@ from tests.conftest import PROJECT_ROOT
 DELAYS_AFTER_FIRST_RUN = (0.0, 0.05, 0.15, 0.3)
 
 
-def _start(db: str, data: Path, *extra: str) -> subprocess.Popen:
+def _start(db: str, data: Path, *extra: str, settings: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python -m app ingest --json --no-alerts *extra` with a file warehouse under `data`, or `settings`."""
     env = {**os.environ, "PITBOSS_DATABASE_URL": db, "PITBOSS_DATA_DIR": str(data), "PITBOSS_ENV": "demo"}
     env.pop("PITBOSS_WAREHOUSE", None)
+    env |= settings or {}
     return subprocess.Popen(
         [sys.executable, "-m", "app", "ingest", "--json", "--no-alerts", *extra],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -84,3 +86,30 @@ def test_a_signal_during_a_full_run_leaves_nothing_half_built(tiny_db: str, tmp_
     assert [r["status"] for r in _runs(tmp_path)] == ["interrupted"]
     assert not (tmp_path / "warehouse.duckdb").exists(), "a half-built warehouse was published"
     assert not list(tmp_path.glob("warehouse.duckdb.tmp-*")), "the stopped run left its temp file"
+
+
+@pytest.mark.parametrize("delay", (0.0, 0.1, 0.25))
+def test_a_signal_during_a_ducklake_run_leaves_the_lake_at_a_whole_snapshot(
+    tiny_db: str, catalog, tmp_path: Path, delay: float
+) -> None:
+    from tests.conftest import local_lake
+    from tests.pipelines.ingest.lake_children import manifest_check
+    from warehouse.lake_gateway import LakeGateway
+
+    dsn, data = catalog(), tmp_path / "lake"
+    lake = {"PITBOSS_WAREHOUSE": f"ducklake:postgres:{dsn}", "PITBOSS_LAKE_DATA_PATH": str(data)}
+    proc = _start(tiny_db, tmp_path / "work", "--every", "0.1", "--runs", "40", settings=lake)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert '"status": "ok"' in first, first + (proc.stderr.read() if proc.stderr else "")
+    time.sleep(delay)
+    _stopped(proc, signal.SIGTERM)
+    (log,) = (tmp_path / "work").glob("*.runs.jsonl")
+    runs = [r for r in map(json.loads, log.read_text().splitlines()) if r.get("kind") == "run"]
+    assert not any(r["status"] == "failed" for r in runs), runs
+    gw = LakeGateway(local_lake(dsn, data))
+    try:
+        served, whole = manifest_check(gw)  # a reader sees one run's snapshot, whole
+    finally:
+        gw.close()
+    assert whole and served in {r["run_id"] for r in runs}, (served, runs)
