@@ -75,8 +75,9 @@ def _parse_text(raw: str) -> Decimal:
         if text[0] == "-" and _AMOUNT_RE.fullmatch(body):
             raise Invalid("the amount must be greater than zero (the direction says credit or debit)")
         raise Invalid(f"the amount {_shown(text)} must be digits without a sign, e.g. 25.00")
-    if any(sep in text for sep in (",", " ", "'", "_", "\u00a0", "\u202f")):
-        raise Invalid(f"the amount {_shown(text)} is ambiguous: {_SEPARATOR_HINT}")
+    separators = (",", " ", "'", "_", "\u00a0", "\u202f")
+    if any(sep in text for sep in separators) and re.fullmatch(r"[0-9.,' _\u00a0\u202f]+", text):
+        raise Invalid(f"the amount {_shown(text)} is ambiguous: {_SEPARATOR_HINT}")  # digits, grouped somehow
     if text.count(".") > 1:
         raise Invalid(f"the amount {_shown(text)} has more than one decimal point: {_SEPARATOR_HINT}")
     if re.fullmatch(r"[0-9]+\.[0-9]{3,}", text, re.ASCII):

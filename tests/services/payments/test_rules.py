@@ -80,6 +80,8 @@ def test_separators_are_ambiguous_and_refused(value):
         ("\uff11\uff12", "not a number"),  # full-width digits
         ("\u0661\u0662", "not a number"),  # Arabic-Indic digits
         ("12€", "not a number"),
+        ("abc,def", "not a number"),  # a comma alone does not make text a grouped number ("ambiguous")
+        ("12a, 3", "not a number"),
         ("1000000000.01", "exceeds the maximum"),
         (10**12, "exceeds the maximum"),
         (Decimal("1E+100"), "exceeds the maximum"),
