@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from app import db
 from app.commands.argtypes import positive_number
-from app.settings import get_settings
+from app.settings import SettingsError, get_settings
 
 
 def _evaluate_alerts(_result) -> None:
@@ -62,8 +63,13 @@ def _ingest(args: argparse.Namespace) -> int:
 def _reconcile(args: argparse.Namespace) -> int:
     from pipelines.ingest.cli import reconcile_command
 
-    settings = get_settings()
-    db.database_url(settings)
+    try:
+        settings = get_settings()
+        db.database_url(settings)
+    except SettingsError as exc:  # said on stderr by app.cli; a script reading --json learns it there too
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc), "mismatches": []}), flush=True)
+        raise
     return reconcile_command(args, settings, restatements=_restatements)
 
 

@@ -357,9 +357,9 @@ def _run(
     with UnitOfWork(engine, actor) as uow:
         uow.actor = attempt.actor = _revalidate(uow.conn, actor)
         _require_any(uow.actor, permissions, brand_id, check_brand=load is None, any_brand=any_brand)
-        clean = clean_reason(reason, required=reason_required)
-        if validate is not None:
+        if validate is not None:  # the values first, as the forms list them (the reason comes last)
             validate()
+        clean = clean_reason(reason, required=reason_required)
         prior = _claim(uow, rid, action, target_type, tid, digest)
         if prior is not None:
             seq = prior.audit_seq

@@ -69,3 +69,13 @@ def test_ingest_failure_exits_1_with_the_reason(fresh_db: str, warehouse: Path) 
     assert out.returncode == 1
     assert "sessions" in out.stdout and "user_agent" in out.stdout
     assert not warehouse.exists()
+
+
+
+def test_reconcile_json_with_an_unusable_setting_says_why_on_stdout_too(tmp_path: Path) -> None:
+    """A script reading `reconcile --json` got an empty stdout: the reason was only on stderr."""
+    done = app(["reconcile", "--json"], "not a url", tmp_path / "warehouse.duckdb")
+    assert done.returncode == 2, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["ok"] is False and report["mismatches"] == []
+    assert "PITBOSS_DATABASE_URL" in report["error"] and report["error"] in done.stderr
