@@ -71,7 +71,6 @@ def test_ingest_failure_exits_1_with_the_reason(fresh_db: str, warehouse: Path) 
     assert not warehouse.exists()
 
 
-
 def test_reconcile_json_with_an_unusable_setting_says_why_on_stdout_too(tmp_path: Path) -> None:
     """A script reading `reconcile --json` got an empty stdout: the reason was only on stderr."""
     done = app(["reconcile", "--json"], "not a url", tmp_path / "warehouse.duckdb")
