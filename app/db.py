@@ -188,7 +188,7 @@ def server_status(settings: Settings | None = None) -> dict:
     """What `python -m app db status` prints."""
     settings = settings or get_settings()
     if settings.database_url:
-        return {"mode": "external", "url": make_url(external_url(settings.database_url)).render_as_string()}
+        return _external_status(external_url(settings.database_url))
     pg_dir = settings.embedded_pg_dir
     pid_file = pg_dir / "postmaster.pid"
     running = False
@@ -203,6 +203,19 @@ def server_status(settings: Settings | None = None) -> dict:
         except (OSError, ValueError, IndexError):
             running = False
     return {"mode": "embedded", "data_dir": str(pg_dir), "running": running, "pid": pid if running else None}
+
+
+def _external_status(url: str) -> dict:
+    """The external server's status: whether it answers (a connection within 5 s), never its password."""
+    import psycopg
+
+    status: dict = {"mode": "external", "url": make_url(url).render_as_string()}
+    try:
+        with psycopg.connect(libpq_dsn(url), connect_timeout=5) as conn:
+            status |= {"running": True, "server_version": conn.info.server_version}
+    except psycopg.Error as exc:
+        status |= {"running": False, "error": scrub_secrets(error_line(exc), make_url(url).password)}
+    return status
 
 
 def stop_embedded(settings: Settings | None = None) -> bool:

@@ -53,7 +53,8 @@ def test_commands_use_the_database_url_and_never_the_embedded_server(other_serve
     assert url.returncode == 0, url.stderr
     assert "/elsewhere" in url.stdout
     status = _run(["db", "status"], env)
-    assert json.loads(status.stdout)["mode"] == "external"
+    said = json.loads(status.stdout)
+    assert said["mode"] == "external" and said["running"] is True and status.returncode == 0, status.stdout
 
     for args in (["migrate"], ["seed", "--scale", "tiny", "--as-of", "2026-11-01", "--quiet"], ["ingest", "--json"]):
         done = _run(args, env)
@@ -67,3 +68,13 @@ def test_commands_use_the_database_url_and_never_the_embedded_server(other_serve
     engine.dispose()
     assert not (data_dir / "pg").exists(), "the embedded server must not be started when a URL is given"
     assert (tmp_path / "wh.duckdb").exists()
+
+
+def test_db_status_says_when_the_external_server_does_not_answer(tmp_path: Path) -> None:
+    """`db status` printed the URL of a server that was not there, exit 0."""
+    env = {**os.environ, "PITBOSS_DATABASE_URL": "postgresql+psycopg://ops:Hunter2@127.0.0.1:1/pitboss",
+           "PITBOSS_DATA_DIR": str(tmp_path)}  # fmt: skip
+    status = _run(["db", "status"], env)
+    said = json.loads(status.stdout)
+    assert status.returncode == 3 and said["running"] is False and "Connection refused" in said["error"], said
+    assert "Hunter2" not in status.stdout + status.stderr

@@ -115,6 +115,14 @@ def test_bad_direction_reason_code_and_note(world):
                                amount="5", reason_code="bribe", note="x", request_id="code-0000001")  # fmt: skip
 
 
+def test_a_bad_amount_is_named_before_a_missing_reason(world):
+    """The form lists the amount first and the reason last: both wrong, the amount's problem came second."""
+    with pytest.raises(Invalid, match="amount"):
+        adj.request_adjustment(world.engine, world.actors["support"], player_id=world.players[0], direction="credit",
+                               amount="12,50", reason_code="goodwill", note=" ", request_id="both-0000001")  # fmt: skip
+    assert world.scalar("SELECT count(*) FROM balance_adjustments") == 0
+
+
 # --------------------------------------------------------------------------- four eyes against splitting
 
 
