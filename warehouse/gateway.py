@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
@@ -456,12 +457,17 @@ class Stream:
 
 class _Sweeper:
     """One daemon thread per process that sweeps every file-backed gateway every SWEEP_EVERY_S (an idle
-    Streamlit process would otherwise keep a replaced file open until its next query)."""
+    Streamlit process would otherwise keep a replaced file open until its next query).
+
+    It ends at exit (`atexit`), before the interpreter finalizes: a daemon thread caught closing a DuckDB
+    connection then cannot take the GIL back, and the process aborts ("terminate called ...")."""
 
     def __init__(self) -> None:
         self._gateways: weakref.WeakSet[Gateway] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        atexit.register(self.stop)
 
     def watch(self, gateway: Gateway) -> None:
         with self._lock:
@@ -475,11 +481,18 @@ class _Sweeper:
             return list(self._gateways)
 
     def _run(self) -> None:
-        while True:
-            time.sleep(SWEEP_EVERY_S)
+        while not self._stopping.wait(SWEEP_EVERY_S):
             for gateway in self.gateways():
                 with contextlib.suppress(Exception):  # a sweep never takes the process down
                     gateway.sweep()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the thread (at exit); a sweep under way finishes first."""
+        self._stopping.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
 
 _SWEEPER = _Sweeper()

@@ -35,7 +35,7 @@ class Stopped(Exception):
 
 
 def requested() -> bool:
-    """Whether the process was asked to stop during a run."""
+    """Whether the process was asked to stop during the work `on_worker` runs."""
     return _requested.is_set()
 
 
@@ -49,9 +49,6 @@ def watch(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """Let a stop interrupt `con`'s queries until `close(con)`; returns `con`."""
     with _watched_lock:
         _watched.add(con)
-    if _requested.is_set():  # asked to stop before this connection existed
-        with contextlib.suppress(duckdb.Error):
-            con.interrupt()
     return con
 
 
@@ -102,6 +99,7 @@ def on_worker(work: Callable[[], T]) -> T:
         raise
     finally:
         worker.join()  # it has only to return now
+        _requested.clear()  # the stop was for this work only (a process that goes on, such as a test's)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]

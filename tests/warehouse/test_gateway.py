@@ -175,3 +175,17 @@ def test_a_replaced_file_stays_open_for_running_reads(warehouse_factory, monkeyp
         assert len(gw._retired) == 1
     gw.query("SELECT 1 AS x", brands=None)
     assert gw._retired == []  # closed once nothing used it any more
+
+
+def test_the_sweeper_thread_ends_at_exit_before_the_interpreter_finalizes(gw):
+    """A daemon sweeper caught closing a DuckDB connection during interpreter finalization aborts the process
+    (it cannot take the GIL back): `stop` (registered with atexit) ends it first, without waiting a whole
+    sweep interval."""
+    from warehouse.gateway import SWEEP_EVERY_S, _Sweeper
+
+    sweeper = _Sweeper()
+    sweeper.watch(gw)
+    (thread,) = [t for t in threading.enumerate() if t.name == "warehouse-sweeper" and t is sweeper._thread]
+    t0 = time.monotonic()
+    sweeper.stop()
+    assert not thread.is_alive() and time.monotonic() - t0 < SWEEP_EVERY_S

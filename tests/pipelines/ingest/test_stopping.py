@@ -51,7 +51,7 @@ def test_ctrl_c_interrupts_the_query_and_waits_for_the_run_to_clean_up(ctrl_c_af
         try:
             con.execute(LONG_QUERY).fetchall()
         except duckdb.InterruptException as exc:
-            seen["error"] = exc
+            seen["error"], seen["requested"] = exc, stopping.requested()
             time.sleep(0.3)  # the run's own clean-up, which the main thread must wait for
             seen["cleaned"] = True
             raise
@@ -66,7 +66,8 @@ def test_ctrl_c_interrupts_the_query_and_waits_for_the_run_to_clean_up(ctrl_c_af
     assert isinstance(seen.get("error"), duckdb.InterruptException)
     assert seen.get("cleaned") is True, "KeyboardInterrupt was raised before the run had cleaned up"
     assert not [t for t in threading.enumerate() if t.name == "ingest-run"], "the run's thread is still alive"
-    assert stopping.requested()
+    assert seen.get("requested") is True, "the run could not tell it was stopped"
+    assert not stopping.requested(), "a later run of the same process would be taken for stopped"
     with pytest.raises(duckdb.ConnectionException):
         con.execute("SELECT 1")  # closed by the run
 
