@@ -142,12 +142,12 @@ def test_wrong_password_then_lockout_then_login_again_after_it_expires(app_serve
     since = app_server.scalar("SELECT coalesce(max(seq), 0) FROM audit_log")  # other tests may sign in as manager
     goto(page, app_server)
     for _ in range(LOCKOUT_THRESHOLD - 1):
-        submit_login(page, "manager", "wrong-password-x")
+        submit_login(page, "manager", "wrong-password-x", app_server)
         assert page.get_by_text("Invalid username or password.").count() == 1
         assert_login_page_without_data(page)
-    submit_login(page, "manager", "wrong-password-x")
+    submit_login(page, "manager", "wrong-password-x", app_server)
     page.get_by_text("Too many failed attempts: try again after", exact=False).wait_for()
-    submit_login(page, "manager", "manager-demo-pass")  # the right password while locked: still refused
+    submit_login(page, "manager", "manager-demo-pass", app_server)  # the right password while locked: still refused
     assert page.get_by_text("Too many failed attempts: try again after", exact=False).count() == 1
     assert_login_page_without_data(page)
     # The lock binds this client (the username from this address), not the account.
@@ -157,7 +157,7 @@ def test_wrong_password_then_lockout_then_login_again_after_it_expires(app_serve
     wait = (locked_until - dt.datetime.now(dt.UTC)).total_seconds()
     assert 0 < wait <= LOCKOUT_SECONDS
     time.sleep(wait + 0.5)  # until the lock has expired
-    submit_login(page, "manager", "manager-demo-pass")
+    submit_login(page, "manager", "manager-demo-pass", app_server)
     page.get_by_role("button", name="Sign out").wait_for()
     wait_idle(page)
     assert "Overview" in nav_links(page)

@@ -63,7 +63,7 @@ def sign_out(page) -> None:
 
 def password_step(page, server: AppServer) -> None:
     """Sign in with the password: the second step is asked for, and nothing else is there."""
-    submit_login(page, "admin", staff.demo_password("admin"))
+    submit_login(page, "admin", staff.demo_password("admin"), server)
     page.get_by_role("button", name="Verify").wait_for(timeout=WAIT_MS)
     wait_idle(page)
     assert "one more step" in main_text(page)
