@@ -2,11 +2,13 @@
 
 The policy (NIST SP 800-63B's spirit): a length, no composition rules, and a refusal of what is easy to guess —
 common passwords, words, names, keyboard walks, repeats, dates and the username in any of them, as estimated by
-zxcvbn (its frequency lists and pattern matchers) at fewer than 10^8 guesses (`MIN_SCORE`).
+zxcvbn (its frequency lists and pattern matchers) at fewer than 10^8 guesses (`MIN_SCORE`), and of the
+product's name or the username with only digits and symbols added, whatever zxcvbn makes of it.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import bcrypt
@@ -32,7 +34,17 @@ def password_problem(plain: str, username: str | None = None) -> str | None:
         return "the password must differ from the username"
     if len(set(plain)) < 5:
         return "the password has too few different characters"
+    if _only_known_words(plain, username):
+        return "the password is too easy to guess (the product's name or the username with digits or symbols)"
     return _guessable(plain, username)
+
+
+def _only_known_words(plain: str, username: str | None) -> bool:
+    """Whether the letters of `plain` are nothing but product words and the username's words: `Pitboss2026!!`
+    (zxcvbn puts it just past 10^8 guesses, yet it is what whoever targets this deployment tries first)."""
+    letters = re.sub(r"[^a-z]", "", plain.lower())
+    words = [*PRODUCT_WORDS, *re.findall(r"[a-z]{3,}", (username or "").lower())]
+    return bool(letters) and re.fullmatch("(?:" + "|".join(map(re.escape, words)) + ")+", letters) is not None
 
 
 def _guessable(plain: str, username: str | None) -> str | None:

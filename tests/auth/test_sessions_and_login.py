@@ -48,6 +48,10 @@ def test_password_policy_and_hashing():
         ("michaeljordan", None),  # names
         ("nina.petrova1", "nina.petrova"),  # the username with a digit
         ("xyz12xyz12xyz12", None),  # a repeat
+        ("Pitboss2026!!", None),  # the product's name, a year, symbols: zxcvbn's score 3 (10^8 guesses)
+        ("Casino#2026#!", None),
+        ("PitbossAdmin99", "admin"),  # the product's name and the username
+        ("Nina.Petrova#2026", "nina.petrova"),
     ],
 )
 def test_easy_to_guess_passwords_are_refused_with_the_reason(password, username):
