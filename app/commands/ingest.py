@@ -7,6 +7,7 @@ import json
 import sys
 
 from app import db
+from app.commands import interrupts
 from app.commands.argtypes import positive_number
 from app.settings import SettingsError, get_settings
 
@@ -57,7 +58,8 @@ def _ingest(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     db.database_url(settings)  # an unusable PITBOSS_DATABASE_URL is one line (app.cli), not a traceback
-    return ingest_command(args, settings, after_run=None if args.no_alerts else _after_ingest)
+    after = None if args.no_alerts else _after_ingest
+    return ingest_command(args, settings, after_run=after, signalled=interrupts.received)
 
 
 def _reconcile(args: argparse.Namespace) -> int:
@@ -70,7 +72,7 @@ def _reconcile(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"ok": False, "error": str(exc), "mismatches": []}), flush=True)
         raise
-    return reconcile_command(args, settings, restatements=_restatements)
+    return reconcile_command(args, settings, restatements=_restatements, signalled=interrupts.received)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

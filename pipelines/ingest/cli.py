@@ -82,15 +82,23 @@ def _report(result: RunResult, args: Any, console: Console) -> None:
         console.print(f"[red]ingest failed:[/red] {escape(scrub_secrets(result.error))}")
 
 
-def ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], None] | None = None) -> int:
-    """`ingest`: one run, or one every `--every` seconds; `after_run` is called after each run (ok or not)."""
+def ingest_command(
+    args: Any,
+    settings: Any,
+    after_run: Callable[[RunResult], None] | None = None,
+    signalled: Callable[[], bool] | None = None,
+) -> int:
+    """`ingest`: one run, or one every `--every` seconds; `after_run` is called after each run (ok or not);
+    `signalled()`: whether a stop signal came (see `stopping.on_worker`)."""
     try:
-        return _ingest_command(args, settings, after_run)
+        return _ingest_command(args, settings, after_run, signalled)
     except Exception as exc:  # never a raw traceback: it could print the DSN
         return _fail("ingest", exc, args)
 
 
-def _ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], None] | None) -> int:
+def _ingest_command(
+    args: Any, settings: Any, after_run: Callable[[RunResult], None] | None, signalled: Callable[[], bool] | None
+) -> int:
     console = Console(stderr=False)
     if args.every is None:
 
@@ -101,7 +109,7 @@ def _ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], N
                 after_run(result)
             return result
 
-        return 0 if stopping.on_worker(once).ok else 1  # Ctrl+C or SIGTERM stop the run cleanly (stopping.py)
+        return 0 if stopping.on_worker(once, signalled).ok else 1  # Ctrl+C or SIGTERM stop it cleanly (stopping.py)
     if args.every <= 0:
         print("--every must be a positive number of seconds", file=sys.stderr)
         return 2
@@ -111,7 +119,9 @@ def _ingest_command(args: Any, settings: Any, after_run: Callable[[RunResult], N
         if after_run:
             after_run(result)
 
-    failures = run_forever(settings, None, args.every, on_result=on_result, max_runs=args.runs, full=args.full)
+    failures = run_forever(
+        settings, None, args.every, on_result=on_result, max_runs=args.runs, signalled=signalled, full=args.full
+    )
     return 0 if failures == 0 else 1
 
 
@@ -138,17 +148,22 @@ def exc_text(exc: BaseException) -> str:
     return scrub_secrets(f"{type(exc).__name__}: {str(exc).strip()}")
 
 
-def reconcile_command(args: Any, settings: Any, restatements: Callable[[], dict] | None = None) -> int:
+def reconcile_command(
+    args: Any,
+    settings: Any,
+    restatements: Callable[[], dict] | None = None,
+    signalled: Callable[[], bool] | None = None,
+) -> int:
     """`reconcile`: source vs warehouse (exit 1 on a mismatch), plus the restatements of closed months when the
     composition root hands in `restatements` (a section of the output; it does not change the exit status)."""
     console = Console()
     try:  # on a worker thread, which Ctrl+C or SIGTERM stop cleanly (stopping.py)
-        report: ReconcileReport = stopping.on_worker(lambda: reconcile(settings))
+        report: ReconcileReport = stopping.on_worker(lambda: reconcile(settings), signalled)
     except Exception as exc:  # never a traceback: it would print the DSN
         return _fail("reconcile", exc, args)
     if restatements is not None:
         try:
-            report.restatements = stopping.on_worker(restatements)
+            report.restatements = stopping.on_worker(restatements, signalled)
         except Exception as exc:  # the comparison of source and warehouse stands; say why this part is missing
             report.restatements = {"error": exc_text(exc)}
     if args.json:

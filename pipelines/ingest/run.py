@@ -425,6 +425,7 @@ def run_forever(
     *,
     on_result: Callable[[RunResult], None],
     max_runs: int | None = None,
+    signalled: Callable[[], bool] | None = None,
     **kwargs: Any,
 ) -> int:
     """Run ingest every `every` seconds (measured start to start); return the number of failed runs. Each run
@@ -438,7 +439,7 @@ def run_forever(
     failures, runs = 0, 0
     while max_runs is None or runs < max_runs:
         start = time.monotonic()
-        res = stopping.on_worker(one)
+        res = stopping.on_worker(one, signalled)
         failures += 0 if res.ok else 1
         runs += 1
         if max_runs is not None and runs >= max_runs:

@@ -24,6 +24,7 @@ import duckdb
 
 T = TypeVar("T")
 POLL_S = 0.02  # how often a stopping run's connections are interrupted again
+WAIT_S = 0.25  # how often the waiting main thread looks for a signal whose KeyboardInterrupt was lost
 
 _requested = threading.Event()
 _watched: set[duckdb.DuckDBPyConnection] = set()
@@ -66,13 +67,20 @@ def _interrupt_all() -> None:
                 con.interrupt()
 
 
-def on_worker(work: Callable[[], T]) -> T:
+def on_worker(work: Callable[[], T], signalled: Callable[[], bool] | None = None) -> T:
     """Run `work` on a thread of its own and return what it returns (or raise what it raised). A
     KeyboardInterrupt in the waiting main thread stops `work` as described above, then is raised again.
+
+    `signalled()`: whether a stop signal came even though no KeyboardInterrupt arrived here (one raised inside
+    a `__del__` is printed and lost: app/commands/interrupts.py). Then `work` does not start, or is stopped
+    the same way.
 
     The main thread waits on an Event, never in `Thread.join`: a KeyboardInterrupt inside `join` makes
     Python 3.11 take a running thread for ended (the bpo-45274 mend releases the thread's own lock), so the
     interpreter would exit under a run still inside DuckDB, which aborts the process."""
+    signalled = signalled or (lambda: False)
+    if signalled():
+        raise KeyboardInterrupt
     _requested.clear()
     done = threading.Event()
     outcome: dict[str, object] = {}
@@ -88,8 +96,11 @@ def on_worker(work: Callable[[], T]) -> T:
     worker = threading.Thread(target=run, name="ingest-run")
     worker.start()
     try:
-        while not done.wait(0.5):
-            pass
+        while not done.wait(WAIT_S):
+            if signalled():
+                raise KeyboardInterrupt
+        if signalled():  # it came as the work ended: what runs next must not start
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         _requested.set()
         while not done.is_set():  # a second Ctrl+C does not leave the run half cleaned up (kill -9 would)

@@ -94,7 +94,7 @@ def test_logout_then_replaying_the_old_cookie_shows_the_login_page(app_server, p
     cookies = page.context.cookies()
     assert any(c["name"] == "pitboss_auth" for c in cookies)
     click(page, page.get_by_role("button", name="Sign out"))
-    page.get_by_text("You have signed out.").wait_for()
+    page.get_by_text("You have signed out.").first.wait_for()
     assert_login_page_without_data(page)
     ended = app_server.rows(
         "SELECT s.end_reason FROM staff_sessions s JOIN staff_users u ON u.id = s.staff_user_id"

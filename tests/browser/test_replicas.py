@@ -170,7 +170,7 @@ def test_sign_out_on_b_ends_access_on_a_at_the_next_click(deployment, page):
     goto(tab_b, deployment.b, "overview")
     _signed_in(tab_b)
     click(tab_b, tab_b.get_by_role("button", name="Sign out"))
-    tab_b.get_by_text("You have signed out.").wait_for()
+    tab_b.get_by_text("You have signed out.").first.wait_for()
     # The tab on A still shows the app; its next click is checked against PostgreSQL.
     click(page, page.locator("[data-testid=stSidebarNav]").get_by_text("Games", exact=True))
     _login_page(page, "Your session has ended (logout)")

@@ -58,7 +58,7 @@ def second_step(page, code: str) -> None:
 
 def sign_out(page) -> None:
     click(page, page.get_by_role("button", name="Sign out"))
-    page.get_by_text("You have signed out.").wait_for(timeout=WAIT_MS)
+    page.get_by_text("You have signed out.").first.wait_for(timeout=WAIT_MS)
 
 
 def password_step(page, server: AppServer) -> None:
@@ -136,7 +136,7 @@ def test_enrol_then_sign_in_with_a_code_wrong_codes_counted_recovery_code_once(a
     assert page.get_by_role("button", name="Sign out").count() == 0
     assert failures(app_server) == 2  # the password and the spent recovery code
     click(page, page.get_by_role("button", name="Cancel and sign in again"))
-    page.get_by_text("You have signed out.").wait_for(timeout=WAIT_MS)
+    page.get_by_text("You have signed out.").first.wait_for(timeout=WAIT_MS)
     assert page.locator("input[aria-label=Username]").count() == 1
     ended = app_server.rows(
         "SELECT end_reason FROM staff_sessions WHERE pending_step IS NOT NULL ORDER BY created_at DESC LIMIT 1"

@@ -124,3 +124,32 @@ def test_the_work_s_result_and_errors_come_back() -> None:
 
     with pytest.raises(ValueError, match="bad"):
         stopping.on_worker(broken)
+
+
+def test_a_signal_whose_keyboardinterrupt_was_lost_still_stops_the_work() -> None:
+    """A KeyboardInterrupt raised inside a `__del__` is printed and lost (CI: `ingest --every` then ran all its
+    runs and exited 0); `signalled()` (app/commands/interrupts.received) still stops the work, or keeps it
+    from starting."""
+    started: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        stopping.on_worker(lambda: started.append("work"), signalled=lambda: True)
+    assert started == []
+
+    con, came, seen = duckdb.connect(), threading.Event(), {}
+
+    def run() -> None:
+        stopping.watch(con)
+        try:
+            con.execute(LONG_QUERY).fetchall()
+        except duckdb.InterruptException:
+            seen["interrupted"] = True
+            raise
+        finally:
+            stopping.close(con)
+
+    timer = threading.Timer(0.3, came.set)  # the signal, its KeyboardInterrupt lost elsewhere
+    timer.start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        stopping.on_worker(run, signalled=came.is_set)
+    assert seen == {"interrupted": True} and time.monotonic() - t0 < 5
