@@ -152,14 +152,15 @@ class LakeWriter:
         except psycopg.Error as exc:
             raise LakeUnavailable(explain(self.lake, exc, "cannot reach the lake's catalog")) from None
         deadline = time.monotonic() + timeout
-        while not conn.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(self.lake)]).fetchone()[0]:
-            if time.monotonic() >= deadline:
-                conn.close()
-                raise LakeLocked(f"another ingest run holds the lake's lock (waited {timeout:g} s)")
-            if stopping.requested():
-                conn.close()
-                stopping.check()
-            time.sleep(0.2)
+        try:
+            while not conn.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(self.lake)]).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    raise LakeLocked(f"another ingest run holds the lake's lock (waited {timeout:g} s)")
+                stopping.check()  # Ctrl+C or SIGTERM: stop waiting
+                time.sleep(0.2)
+        except BaseException:
+            conn.close()
+            raise
         self._lock = conn
 
     # ------------------------------------------------------------------ checks
