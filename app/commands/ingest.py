@@ -59,7 +59,8 @@ def _ingest(args: argparse.Namespace) -> int:
     settings = get_settings()
     db.database_url(settings)  # an unusable PITBOSS_DATABASE_URL is one line (app.cli), not a traceback
     after = None if args.no_alerts else _after_ingest
-    return ingest_command(args, settings, after_run=after, signalled=interrupts.received)
+    with interrupts.only_recorded():  # the run stops at its own points, never inside DuckDB (stopping.py)
+        return ingest_command(args, settings, after_run=after, signalled=interrupts.received)
 
 
 def _reconcile(args: argparse.Namespace) -> int:
@@ -72,7 +73,8 @@ def _reconcile(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"ok": False, "error": str(exc), "mismatches": []}), flush=True)
         raise
-    return reconcile_command(args, settings, restatements=_restatements, signalled=interrupts.received)
+    with interrupts.only_recorded():  # as in _ingest
+        return reconcile_command(args, settings, restatements=_restatements, signalled=interrupts.received)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -444,8 +444,17 @@ def run_forever(
         runs += 1
         if max_runs is not None and runs >= max_runs:
             break
-        time.sleep(max(0.0, every - (time.monotonic() - start)))
+        _pause_until(start + every, signalled)
     return failures
+
+
+def _pause_until(deadline: float, signalled: Callable[[], bool] | None) -> None:
+    """Sleep until `deadline` (time.monotonic); a stop signal raises KeyboardInterrupt at once, or within
+    stopping.WAIT_S when the command only records signals (app/commands/interrupts.only_recorded)."""
+    while (left := deadline - time.monotonic()) > 0:
+        if signalled is not None and signalled():
+            raise KeyboardInterrupt
+        time.sleep(min(left, stopping.WAIT_S))
 
 
 __all__ = ["IngestError", "RunResult", "TableResult", "run_forever", "run_ingest"]

@@ -24,7 +24,7 @@ import duckdb
 
 T = TypeVar("T")
 POLL_S = 0.02  # how often a stopping run's connections are interrupted again
-WAIT_S = 0.25  # how often the waiting main thread looks for a signal whose KeyboardInterrupt was lost
+WAIT_S = 0.05  # how often the waiting main thread looks for a signal that raised nothing (or whose raise was lost)
 
 _requested = threading.Event()
 _watched: set[duckdb.DuckDBPyConnection] = set()
@@ -71,9 +71,9 @@ def on_worker(work: Callable[[], T], signalled: Callable[[], bool] | None = None
     """Run `work` on a thread of its own and return what it returns (or raise what it raised). A
     KeyboardInterrupt in the waiting main thread stops `work` as described above, then is raised again.
 
-    `signalled()`: whether a stop signal came even though no KeyboardInterrupt arrived here (one raised inside
-    a `__del__` is printed and lost: app/commands/interrupts.py). Then `work` does not start, or is stopped
-    the same way.
+    `signalled()`: whether a stop signal came even though no KeyboardInterrupt arrived here (the commands only
+    record it, and one raised inside a `__del__` is lost: app/commands/interrupts.py). Then `work` does not
+    start, or is stopped the same way.
 
     The main thread waits on an Event, never in `Thread.join`: a KeyboardInterrupt inside `join` makes
     Python 3.11 take a running thread for ended (the bpo-45274 mend releases the thread's own lock), so the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -13,8 +14,11 @@ from app.commands import interrupts
 
 
 class _SlowFinalizer:
+    def __init__(self, seconds: float = 2) -> None:
+        self.seconds = seconds
+
     def __del__(self) -> None:
-        time.sleep(2)  # the signal comes now: its KeyboardInterrupt is raised here, printed and lost
+        time.sleep(self.seconds)  # the signal comes now: its KeyboardInterrupt is raised here, printed and lost
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -31,3 +35,26 @@ def test_a_keyboardinterrupt_lost_in_a_finalizer_is_still_received() -> None:
         del doomed  # no KeyboardInterrupt comes out of this
         assert time.monotonic() - t0 < 2, "the signal did not come during the finalizer"
         assert interrupts.received()
+
+
+def test_inside_only_recorded_a_signal_raises_nothing_until_the_block_ends() -> None:
+    """CI: the KeyboardInterrupt of a SIGTERM was raised inside a WeakSet's weakref callback during `ingest
+    --every`, printed as "Exception ignored ... Traceback" and lost. Inside `only_recorded()` the handler raises
+    nothing: the finalizer finishes, nothing unraisable is printed, and the block's end raises it."""
+    unraisable: list[object] = []
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        with interrupts.stopped_like_ctrl_c():
+            with pytest.raises(KeyboardInterrupt), interrupts.only_recorded():
+                doomed = _SlowFinalizer(0.6)
+                threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+                t0 = time.monotonic()
+                del doomed
+                assert time.monotonic() - t0 >= 0.6, "the finalizer was cut short"
+                assert interrupts.received()
+            with pytest.raises(KeyboardInterrupt), interrupts.only_recorded():  # came before: raised at once
+                pytest.fail("the block ran after a stop signal")
+    finally:
+        sys.unraisablehook = previous_hook
+    assert unraisable == []
