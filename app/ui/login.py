@@ -74,6 +74,9 @@ def _complete_login(
     is the SHA-256 of the cookie; the session ends after `settings.session_idle_minutes` without activity.
     An account with a second step gets a session pending that step (remembered as such, not as live)."""
     issued = issued_token(authenticator)
+    if issued is None:  # the run that accepted the password was cut short before its cookie write (shell.py)
+        authenticator.cookie_controller.set_cookie()
+        issued = issued_token(authenticator)
     session_id, expires_at = (token_session_id(issued[0]), issued[1]) if issued else (None, None)
     opened = signin.begin_session(
         engine, staff_id, settings=settings, session_id=session_id, expires_at=expires_at,

@@ -120,6 +120,14 @@ def _adopt_cookie_session(engine: Engine, settings: Settings) -> Actor | None:
     return actor
 
 
+def _sign_in_cut_short() -> bool:
+    """The library holds a user who is not from a cookie: this tab's password check passed in the last run (its
+    LoginCheck is not consumed yet) and a rerun cut that run short before the session was opened (at the
+    cookie write). Not a cookie to drop: the sign-in page opens the session and writes a cookie for it."""
+    check = st.session_state.get(state.CHECK_KEY)
+    return check is not None and check.ok and check.username == st.session_state.get("username")
+
+
 def resolve_actor(engine: Engine, settings: Settings, authenticator: Callable[[], stauth.Authenticate]) -> Actor | None:
     """The signed-in actor of this run, or None (then only the login page exists).
 
@@ -155,6 +163,8 @@ def resolve_actor(engine: Engine, settings: Settings, authenticator: Callable[[]
     with contextlib.suppress(LoginError):  # a cookie naming an unknown user: treated as no cookie
         auth.login(location="unrendered")
     if st.session_state.get("authentication_status"):
+        if _sign_in_cut_short():
+            return None  # the sign-in page finishes it
         token = cookie_value(settings.cookie_name)
         sid = token_session_id(token) if token else None
         st.session_state[state.REJECTED_COOKIE_KEY] = token

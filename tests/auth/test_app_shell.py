@@ -16,6 +16,7 @@ from app.services.staff import demo as staff
 from app.settings import get_settings
 from app.ui.navigation import PAGES
 from auth.permissions import ROLES
+from auth.sessions import token_session_id
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "app" / "main.py")
@@ -298,3 +299,31 @@ def test_an_unreachable_database_shows_a_message_not_a_traceback(monkeypatch):
     assert not at.exception
     assert [e.value for e in at.error] == ["The database cannot be reached right now. Please try again in a moment."]
     assert "nobody" not in at.error[0].value
+
+
+def test_a_sign_in_run_cut_short_at_its_cookie_write_still_signs_in(app_env, monkeypatch):
+    """CI (browser): the run that accepted the password was interrupted by a rerun (the cookie component's)
+    at the library's cookie write — after the password check, before the session. The next run signed the tab
+    out without a word: the form again, no message, and the audit log said "signed in". Now the next run
+    finishes the sign-in (a session bound to a cookie written then)."""
+    import extra_streamlit_components as stx
+    import streamlit as st
+
+    original_set = stx.CookieManager.set
+    cut, written = [], []
+
+    def set_cut_short_once(self, cookie, val, *args, **kwargs):
+        if not cut:
+            cut.append(val)
+            st.rerun()  # what a rerun request arriving at this point does to the run
+        written.append(val)
+        return original_set(self, cookie, val, *args, **kwargs)
+
+    monkeypatch.setattr(stx.CookieManager, "set", set_cut_short_once)
+    at = sign_in("manager")  # the submit's run, cut short and rerun; then the cookie component's rerun
+    assert cut and not at.exception, at.exception
+    assert not only_login(at), "signed out after the password was accepted"
+    assert registered(at) == EXPECTED_PAGES["manager"] | {""}
+    sid = at.session_state["pitboss_session_id"]
+    assert app_env.scalar("SELECT count(*) FROM staff_sessions WHERE id = :s AND ended_at IS NULL", s=sid) == 1
+    assert written and sid == token_session_id(written[-1])  # bound to the cookie written after the cut
